@@ -1,0 +1,20 @@
+"""The ``d3ke-edge`` command line: sub-commands grouped by pipeline stage."""
+
+from __future__ import annotations
+
+import typer
+
+from .quickstart import quickstart
+from .skeleton import app as skeleton_app
+
+app = typer.Typer(
+    name="d3ke-edge",
+    help="Single-camera 3D human kinematics from GPU training to the phone (D3KE, OpenSim skeletons).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(skeleton_app, name="skeleton", help="OpenSim models: check our FK against opensim, write, mirror.")
+app.command("quickstart")(quickstart)
+
+__all__ = ["app"]

@@ -1,0 +1,140 @@
+"""``d3ke-edge quickstart``: run every stage that exists on built-in defaults and print a short report.
+
+Each stage is a function ``(out_dir, report) -> None`` that adds its numbers to the report; later stages
+(synthetic data, training, export) append themselves to ``STAGES``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from ..utils.atomic import atomic_write_text
+from .common import console, fail, progress
+
+Report = dict[str, dict[str, object]]
+
+
+def _stage_skeleton(out: Path, report: Report) -> None:
+    """Build the built-in skeleton, write its .osim, check it against opensim and its mirror."""
+    import torch
+
+    from ..skeleton.builtin import builtin_skeleton
+    from ..skeleton.fk import ForwardKinematics
+    from ..skeleton.mirror import derive_mirror, mirror_error
+    from ..skeleton.opensim_ref import check_against_opensim
+    from ..skeleton.osim_write import write_osim
+
+    skel = builtin_skeleton()
+    osim_path = write_osim(skel, out / "skeleton" / "d3ke_edge_fullbody.osim")
+    n_poses = 20
+    with progress("skeleton vs opensim", n_poses) as step:
+        check = check_against_opensim(osim_path, n_poses=n_poses, seed=0, on_pose=step)
+    mirror = derive_mirror(skel)
+    mirror_err = mirror_error(skel, mirror, n_poses=64)
+    fk = ForwardKinematics(skel)
+    q = torch.as_tensor(skel.defaults, dtype=torch.float32).expand(1024, -1).contiguous()
+    with torch.no_grad():
+        fk(q)
+        t0 = time.perf_counter()
+        for _ in range(5):
+            fk(q)
+        fk_rate = 5 * 1024 / (time.perf_counter() - t0)
+    report["skeleton"] = {
+        "osim": str(osim_path),
+        "hash": skel.hash,
+        "bodies": len(skel.bodies),
+        "coordinates": len(skel.coordinates),
+        "markers": len(skel.markers),
+        "max_body_err_m": check.max_body_err_m,
+        "max_marker_err_m": check.max_marker_err_m,
+        "opensim_check_passed": check.passed,
+        "mirror_max_err_m": max(mirror_err["bodies"], mirror_err["joints"], mirror_err["markers"]),
+        "fk_poses_per_s_batch1024": round(fk_rate),
+    }
+    if not check.passed:
+        fail(f"the built-in skeleton disagrees with opensim by {max(check.max_body_err_m, check.max_marker_err_m):.2e} m")
+
+
+def _stage_motion(out: Path, report: Report) -> None:
+    """Write a sample walking motion as .mot (degrees) and its markers as .trc, and read both back with opensim."""
+    import torch
+
+    from ..data.motion import walking
+    from ..io import MarkerTable, MotionTable, write_mot, write_trc
+    from ..skeleton.builtin import builtin_skeleton
+    from ..skeleton.fk import ForwardKinematics
+    from ..skeleton.opensim_ref import import_opensim
+
+    skel = builtin_skeleton()
+    fps = 30.0
+    q = walking(skel, seconds=4.0, fps=fps)
+    t = np.arange(len(q)) / fps
+    mot = write_mot(MotionTable(t, skel.coordinate_names, q, name="walking"), out / "motion" / "walking.mot", skel)
+    with torch.no_grad():
+        markers = ForwardKinematics(skel, torch.float64)(torch.as_tensor(q)).markers.numpy()
+    trc = write_trc(MarkerTable(t, skel.marker_names, markers), out / "motion" / "walking.trc")
+    from ..viz.stick import plot_poses
+
+    with torch.no_grad():
+        shown = ForwardKinematics(skel, torch.float64)(torch.as_tensor(q[:60:10]))
+    preview = plot_poses(skel, shown.joint_centres.numpy(), shown.markers.numpy(), out / "motion" / "walking.png",
+                         "built-in skeleton, sample walking motion")
+    osim = import_opensim()
+    table = osim.TimeSeriesTable(str(mot))
+    back = table.getMatrix().to_numpy()
+    rot = np.array([c.is_rotational for c in skel.coordinates])
+    mot_err = float(np.abs(np.where(rot, np.radians(back), back) - q).max())
+    trc_table = osim.TimeSeriesTableVec3(str(trc))
+    first = trc_table.getRowAtIndex(0)
+    trc_err = max(abs(first[m].get(k) / 1000.0 - markers[0, m, k]) for m in range(len(skel.markers)) for k in range(3))
+    report["motion"] = {
+        "mot": str(mot),
+        "trc": str(trc),
+        "preview_png": str(preview),
+        "frames": len(q),
+        "opensim_mot_roundtrip_max_err": mot_err,
+        "opensim_trc_roundtrip_max_err_m": trc_err,
+    }
+
+
+STAGES: list[tuple[str, Callable[[Path, Report], None]]] = [
+    ("skeleton", _stage_skeleton),
+    ("motion", _stage_motion),
+]
+
+
+def _print_report(report: Report) -> None:
+    table = Table(title="d3ke-edge quickstart", title_justify="left")
+    table.add_column("stage")
+    table.add_column("result")
+    for stage, values in report.items():
+        for i, (k, v) in enumerate(values.items()):
+            text = f"{v:.3g}" if isinstance(v, float) else str(v)
+            table.add_row(stage if i == 0 else "", f"{k}: {text}")
+    console.print(table)
+
+
+def quickstart(
+    out: Annotated[Path, typer.Option("--out", help="Directory for everything the quickstart writes.")] = Path(
+        "d3ke_quickstart"
+    ),
+) -> None:
+    """Run every stage on built-in defaults (skeleton -> motion files) and write OUT/summary.json."""
+    out.mkdir(parents=True, exist_ok=True)
+    report: Report = {}
+    for name, stage in STAGES:
+        t0 = time.perf_counter()
+        console.print(f"[bold]stage[/] {name} ...")
+        stage(out, report)
+        report[name]["seconds"] = round(time.perf_counter() - t0, 2)
+    atomic_write_text(out / "summary.json", json.dumps(report, indent=2) + "\n")
+    _print_report(report)
+    console.print(f"summary: {out / 'summary.json'}")

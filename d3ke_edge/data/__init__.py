@@ -1,0 +1,1 @@
+"""Data: procedural motion (and, later, the synthetic renderer and dataset readers)."""

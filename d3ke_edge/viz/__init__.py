@@ -1,0 +1,1 @@
+"""Plots and overlays (matplotlib; imported lazily by the CLI)."""

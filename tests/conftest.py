@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+POSE2SIM = SHARED / "data" / "pose2sim"
+sys.path.insert(0, str(Path(__file__).parent))  # the zoo model helper
+
+
+@pytest.fixture(scope="session")
+def pose2sim_model() -> Path:
+    path = POSE2SIM / "Model_Pose2Sim_simple.osim"
+    if not path.is_file():
+        pytest.skip(f"shared data not present ({path}); the Pose2Sim model comes from ../shared")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pose2sim_markers(pose2sim_model: Path) -> Path:
+    return pose2sim_model.parent / "Markers_LSTM.xml"
+
+
+@pytest.fixture(scope="session")
+def builtin():
+    from d3ke_edge.skeleton.builtin import builtin_skeleton
+
+    return builtin_skeleton()
+
+
+@pytest.fixture(scope="session")
+def builtin_osim(builtin, tmp_path_factory) -> Path:
+    from d3ke_edge.skeleton.osim_write import write_osim
+
+    return write_osim(builtin, tmp_path_factory.mktemp("builtin") / "builtin.osim")
+
+
+@pytest.fixture(scope="session")
+def zoo_osim(tmp_path_factory) -> Path:
+    from zoo import zoo_skeleton
+
+    from d3ke_edge.skeleton.osim_write import write_osim
+
+    return write_osim(zoo_skeleton(), tmp_path_factory.mktemp("zoo") / "zoo.osim")
