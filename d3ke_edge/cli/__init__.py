@@ -6,6 +6,7 @@ import typer
 
 from .quickstart import quickstart
 from .skeleton import app as skeleton_app
+from .synth import app as synth_app
 
 app = typer.Typer(
     name="d3ke-edge",
@@ -15,6 +16,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(skeleton_app, name="skeleton", help="OpenSim models: check our FK against opensim, write, mirror.")
+app.add_typer(synth_app, name="synth", help="Synthetic data: render a labelled dataset, or preview it.")
 app.command("quickstart")(quickstart)
 
 __all__ = ["app"]

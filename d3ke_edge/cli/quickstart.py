@@ -105,9 +105,38 @@ def _stage_motion(out: Path, report: Report) -> None:
     }
 
 
+def _stage_synth(out: Path, report: Report) -> None:
+    """Render a small synthetic dataset (6 subjects x 4 s) and its preview; read a frame back."""
+    from ..data.datasets import SynthShardDataset
+    from ..data.preview import write_preview
+    from ..data.shards import DatasetSpec, write_dataset
+
+    spec = DatasetSpec(subjects=6, seconds=4.0, sequence_seconds=2.0, fps=30.0, size=256, seed=0)
+    total = spec.subjects * spec.sequences_per_subject * 60
+    t0 = time.perf_counter()
+    with progress("synthetic frames", total) as step:
+        manifest = write_dataset(out / "synth", spec, on_frames=step)
+    seconds = time.perf_counter() - t0
+    frames = sum(c["frames"] for c in manifest["counts"].values())
+    size_mb = sum(p.stat().st_size for p in (out / "synth").rglob("*.h5")) / 1e6
+    sample = SynthShardDataset(out / "synth", "train")[0]
+    preview = write_preview(out / "synth_preview", seconds=1.0)
+    report["synth"] = {
+        "dataset": str(out / "synth"),
+        "frames": frames,
+        "splits": {k: v["subjects"] for k, v in manifest["counts"].items()},
+        "mb_per_1000_frames": round(size_mb / frames * 1000, 1),
+        "write_frames_per_s": round(frames / seconds, 1),
+        "sample_image_shape": list(sample["image"].shape),
+        "preview_png": str(preview["contact_sheet"]),
+        "preview_mp4": str(preview["video"]),
+    }
+
+
 STAGES: list[tuple[str, Callable[[Path, Report], None]]] = [
     ("skeleton", _stage_skeleton),
     ("motion", _stage_motion),
+    ("synth", _stage_synth),
 ]
 
 

@@ -122,11 +122,11 @@ def _side(side: str) -> tuple[list[Joint], list[Coordinate]]:
 
 def _markers() -> list[Marker]:
     central = [
-        ("C7", "torso", (-0.06, NECK_IN_TORSO[1] + 0.01, 0.0)),
-        ("T10", "torso", (-0.08, 0.16, 0.0)),
-        ("sternum_jugular", "torso", (0.12, NECK_IN_TORSO[1] - 0.035, 0.0)),
-        ("sternum_xiphoid", "torso", (0.17, 0.19, 0.0)),
-        ("head_top", "head", (0.02, H - 0.845 * H, 0.0)),
+        ("C7", "torso", (-0.05, NECK_IN_TORSO[1] + 0.005, 0.0)),
+        ("T10", "torso", (-0.065, 0.16, 0.0)),
+        ("sternum_jugular", "torso", (0.10, NECK_IN_TORSO[1] - 0.035, 0.0)),
+        ("sternum_xiphoid", "torso", (0.15, 0.19, 0.0)),
+        ("head_top", "head", (0.01, H - 0.845 * H - 0.008, 0.0)),
     ]
     right = [
         ("ASIS", "pelvis", (0.0, 0.0, 0.1225)),
@@ -135,22 +135,22 @@ def _markers() -> list[Marker]:
         ("thigh", "femur", (0.0, -0.22, 0.07)),
         ("knee_lat", "femur", (0.0, -THIGH, 0.05)),
         ("knee_med", "femur", (0.0, -THIGH, -0.05)),
-        ("shank", "tibia", (0.02, -0.2, 0.05)),
+        ("shank", "tibia", (0.0, -0.2, 0.045)),
         ("ankle_lat", "tibia", (-0.005, -SHANK, 0.035)),
         ("ankle_med", "tibia", (0.005, -SHANK + 0.01, -0.035)),
         ("heel", "calcn", (-0.02, 0.005, -0.008)),
         ("mt1", "calcn", (0.166, -0.005, -0.038)),
-        ("mt5", "calcn", (0.14, -0.005, 0.042)),
+        ("mt5", "calcn", (0.14, -0.005, 0.038)),
         ("toe", "toes", (0.08, 0.0, -0.01)),
         ("acromion", "torso", (0.02, SHOULDER_IN_TORSO[1] + 0.03, SHOULDER_IN_TORSO[2] + 0.01)),
-        ("upper_arm", "humerus", (-0.02, -0.16, 0.045)),
+        ("upper_arm", "humerus", (-0.015, -0.16, 0.042)),
         ("elbow_lat", "humerus", (0.0, -UPPER_ARM, 0.035)),
         ("elbow_med", "humerus", (0.0, -UPPER_ARM, -0.04)),
         ("wrist_rad", "radius", (0.03, -FOREARM, 0.0)),
         ("wrist_uln", "ulna", (-0.03, -FOREARM, 0.0)),  # the ulna does not turn in pro/supination
         ("mcp3", "hand", (0.0, -0.085, 0.0)),
         ("fingertip", "hand", (0.0, -HAND, 0.0)),
-        ("head_front", "head", (0.11, 0.19, 0.05)),
+        ("head_front", "head", (0.1, 0.18, 0.045)),
         ("head_back", "head", (-0.09, 0.17, 0.05)),
     ]
     out = [Marker(n, b, p) for n, b, p in central]
