@@ -11,7 +11,8 @@ from d3ke_edge.cli import app
 
 
 @pytest.mark.parametrize("args", [[], ["skeleton"], ["skeleton", "check"], ["skeleton", "mirror"],
-                                  ["skeleton", "builtin"], ["quickstart"]])
+                                  ["skeleton", "builtin"], ["synth"], ["synth", "preview"], ["train"],
+                                  ["quickstart"]])
 def test_help(args):
     res = CliRunner().invoke(app, [*args, "--help"])
     assert res.exit_code == 0
@@ -34,3 +35,13 @@ def test_quickstart_summary(tmp_path):
     assert mo["opensim_mot_roundtrip_max_err"] < 1e-8 and mo["opensim_trc_roundtrip_max_err_m"] < 1e-8
     for key in ("mot", "trc", "preview_png"):
         assert (tmp_path / "motion").joinpath(mo[key].rsplit("/", 1)[-1]).is_file()
+    sy = summary["synth"]
+    assert sy["frames"] == 720 and sy["splits"] == {"train": 4, "val": 1, "test": 1}
+    assert (tmp_path / "synth_preview" / "preview.png").is_file() and (tmp_path / "synth_preview" / "preview.mp4").is_file()
+    # The CPU quickstart model learns: clearly below the mean-pose baseline, within the 5-minute budget.
+    for key in ("val_angle_mae_deg", "mean_pose_angle_mae_deg", "val_marker_mpjpe_mm", "train_seconds"):
+        assert key in summary
+    assert summary["val_angle_mae_deg"] < 0.85 * summary["mean_pose_angle_mae_deg"]
+    assert summary["val_marker_mpjpe_mm"] < summary["train"]["mean_pose_marker_mpjpe_mm"]
+    assert summary["train_seconds"] < 300
+    assert set(summary["train"]["temporal"]) == {"tcn_causal", "gru_causal"}

@@ -162,6 +162,20 @@ def test_same_seed_same_bytes_and_resume(tmp_path, monkeypatch):
         write_dataset(tmp_path / "a", DatasetSpec(subjects=3, seconds=0.5, sequence_seconds=0.5, size=64, seed=6))
 
 
+def test_same_bytes_across_processes(tmp_path):
+    """Another process with another hash seed (set iteration order!) must write the same bytes."""
+    import os
+    import subprocess
+    import sys
+
+    for i, hashseed in enumerate(("1", "2")):
+        code = ("from d3ke_edge.data.shards import DatasetSpec, write_dataset; "
+                f"write_dataset('{tmp_path / str(i)}', DatasetSpec(subjects=2, seconds=0.2, sequence_seconds=0.2, "
+                "size=48, seed=9))")
+        subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONHASHSEED": hashseed})
+    assert _digest(tmp_path / "0") == _digest(tmp_path / "1")
+
+
 def test_split_by_subject():
     splits = [split_of(s, 20) for s in range(20)]
     assert splits.count("train") == 16 and splits.count("val") == 2 and splits.count("test") == 2

@@ -7,6 +7,7 @@ import typer
 from .quickstart import quickstart
 from .skeleton import app as skeleton_app
 from .synth import app as synth_app
+from .train import train
 
 app = typer.Typer(
     name="d3ke-edge",
@@ -17,6 +18,7 @@ app = typer.Typer(
 )
 app.add_typer(skeleton_app, name="skeleton", help="OpenSim models: check our FK against opensim, write, mirror.")
 app.add_typer(synth_app, name="synth", help="Synthetic data: render a labelled dataset, or preview it.")
+app.command("train", help="Train a D3KE model from a YAML config (per-frame, then temporal heads).")(train)
 app.command("quickstart")(quickstart)
 
 __all__ = ["app"]

@@ -52,8 +52,9 @@ def sample_subject(skel: Skeleton, rng: np.random.Generator) -> Subject:
     """Draw a person: height 1.45-2.00 m, proportions +-~5 %, girths, skin/hair/clothing colours."""
     height = float(rng.uniform(*HEIGHT_RANGE_M))
     base = height / REFERENCE_HEIGHT_M
-    length = {g: float(np.clip(rng.normal(1.0, 0.04), 0.9, 1.1)) for g in set(_GROUPS.values())}
-    width = {g: float(np.clip(rng.normal(1.0, 0.06), 0.85, 1.15)) for g in set(_GROUPS.values())}
+    groups = sorted(set(_GROUPS.values()))  # sorted: set order varies with the process hash seed
+    length = {g: float(np.clip(rng.normal(1.0, 0.04), 0.9, 1.1)) for g in groups}
+    width = {g: float(np.clip(rng.normal(1.0, 0.06), 0.85, 1.15)) for g in groups}
     scales = np.ones((len(skel.bodies), 3))
     for i, name in enumerate(skel.body_names):
         group = _GROUPS.get(name.rsplit("_", 1)[0] if name.endswith(("_r", "_l")) else name)

@@ -48,6 +48,7 @@ class SynthConfig:
     families: tuple[str, ...] = FAMILY_NAMES
     backgrounds: str | None = None
     chunk: int = 16  # frames rendered together (CPU: ~16; GPU: hundreds)
+    yaw_range_deg: tuple[float, float] | None = None  # camera yaw around the subject (0: front); None: all around
     device: str = "cpu"
     dtype: torch.dtype = field(default=torch.float32)
 
@@ -94,6 +95,8 @@ class SynthEngine:
         root = q[:, self.skel.coordinate_names.index("pelvis_tx")], q[:, self.skel.coordinate_names.index("pelvis_tz")]
         path = np.stack([root[0], np.zeros(len(q)), root[1]], -1)
         target = np.array([path[:, 0].mean(), 0.9 * subject.height_m / 1.75, path[:, 2].mean()])
+        if camera_yaw is None and self.cfg.yaw_range_deg is not None:
+            camera_yaw = float(np.radians(rng.uniform(*self.cfg.yaw_range_deg)))
         cam = sample_camera(rng, target, path + np.array([0.0, target[1], 0.0]), camera_yaw)
         return self.render(q, subject, cam, rng, subject_id, sequence_id, fam_id, as_numpy)
 

@@ -1,0 +1,37 @@
+"""Models built by name (torchvision style): ``@register_model(name)`` builders, ``get_model``, ``list_models``."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+
+import torch.nn as nn
+
+__all__ = ["register_model", "get_model", "list_models"]
+
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _BUILDERS:
+            raise ValueError(f"model '{name}' is registered twice")
+        _BUILDERS[name] = fn
+        return fn
+
+    return wrap
+
+
+def list_models(include: str | None = None) -> list[str]:
+    """Registered names, optionally filtered by a glob (``include="d3ke_*"``)."""
+    names = sorted(_BUILDERS)
+    return [n for n in names if include is None or fnmatch.fnmatch(n, include)]
+
+
+def get_model(name: str, **kwargs) -> nn.Module:
+    """Build a registered model; unknown names list the choices."""
+    from . import d3ke, temporal  # noqa: F401  (registration happens on import)
+
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown model '{name}'; choose from {list_models()}")
+    return _BUILDERS[name](**kwargs)

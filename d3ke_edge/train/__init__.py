@@ -1,0 +1,1 @@
+"""Training: typed configs, D3KE losses and metrics, the per-frame loop, the temporal stage, checkpoints."""

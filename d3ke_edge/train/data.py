@@ -1,0 +1,130 @@
+"""Training batches as a pure function of (seed, step), so a resumed run sees exactly the batches it would have.
+
+- synth: sequences are rendered on the fly (on the training device when it is a GPU); batch ``s`` draws frames
+  at random from the sequences ``[s*r, s*r + pool)`` (r fresh sequences per step), each rendered once.
+- shards / bmlmovi: batch ``s`` indexes the dataset with a generator seeded by (seed, s).
+Validation sets are fixed: their own sequence seeds, or the dataset's val split.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset
+
+from ..data.synth import LABEL_KEYS, SynthConfig, SynthEngine
+from .config import DataConfig
+
+__all__ = ["StepBatches", "validation_set", "sequence_seed", "synth_config"]
+
+
+def sequence_seed(seed: int, kind: int, index: int) -> int:
+    """Seed of synthetic sequence ``index`` of a stream (kind 1: train, 2: val, 3: test)."""
+    return int(np.random.SeedSequence([seed, kind, index]).generate_state(1)[0])
+
+
+def synth_config(cfg: DataConfig, size: int, device: str, seconds: float | None = None) -> SynthConfig:
+    """The renderer settings a training data config implies (one place, for train, val and temporal data)."""
+    from ..data.synth import FAMILY_NAMES
+
+    return SynthConfig(size=size, fps=cfg.fps, seconds=seconds or cfg.sequence_seconds, device=device,
+                       backgrounds=cfg.backgrounds, families=cfg.families or FAMILY_NAMES,
+                       yaw_range_deg=cfg.yaw_range_deg)
+
+
+def _as_batch(seq: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out = {k: v for k, v in seq.items() if k != "image"}
+    out["image"] = seq["image"].permute(0, 3, 1, 2).float().div_(255.0)
+    return out
+
+
+class _SynthSource:
+    def __init__(self, cfg: DataConfig, size: int, batch: int, seed: int, device: str):
+        self.cfg, self.batch, self.seed = cfg, batch, seed
+        self.synth = synth_config(cfg, size, device)
+        self.engine: SynthEngine | None = None
+        self.cache: dict[int, dict[str, torch.Tensor]] = {}
+
+    def __call__(self, step: int) -> dict[str, torch.Tensor]:
+        if self.engine is None:
+            self.engine = SynthEngine(self.synth)
+        first = int(step * self.cfg.sequences_per_step)
+        ids = range(first, first + self.cfg.pool)
+        for i in list(self.cache):
+            if i < first:
+                del self.cache[i]
+        for i in ids:
+            if i not in self.cache:
+                self.cache[i] = _as_batch(self.engine.sequence(sequence_seed(self.seed, 1, i), sequence_id=i,
+                                                               as_numpy=False))
+        rng = np.random.default_rng([self.seed, step])
+        which = rng.integers(first, first + self.cfg.pool, size=self.batch)
+        frames = [int(rng.integers(len(self.cache[i]["frame"]))) for i in which]
+        return {k: torch.stack([self.cache[i][k][f] for i, f in zip(which, frames)]) for k in self.cache[first]}
+
+
+class _DatasetSource:
+    def __init__(self, dataset, batch: int, seed: int):
+        self.dataset, self.batch, self.seed = dataset, batch, seed
+
+    def __call__(self, step: int) -> dict[str, torch.Tensor]:
+        idx = np.random.default_rng([self.seed, step]).integers(len(self.dataset), size=self.batch)
+        samples = [self.dataset[int(i)] for i in idx]
+        return {k: torch.stack([s[k] for s in samples]) for k in samples[0]}
+
+
+def _dataset(cfg: DataConfig, split: str, skeleton=None):
+    if cfg.source == "shards":
+        from ..data.datasets import SynthShardDataset
+
+        return SynthShardDataset(cfg.root, split)
+    from pathlib import Path
+
+    from ..data.bmlmovi import BMLMoviDataset
+
+    return BMLMoviDataset(Path(cfg.root) / split, skeleton)
+
+
+class StepBatches(IterableDataset):
+    """Yields ``(step, batch)`` for steps ``start .. stop-1``; use ``DataLoader(self, batch_size=None)``."""
+
+    def __init__(self, cfg: DataConfig, size: int, batch: int, seed: int, start: int, stop: int,
+                 device: str = "cpu", skeleton=None):
+        self.cfg, self.size, self.batch, self.seed = cfg, size, batch, seed
+        self.start, self.stop, self.device, self.skeleton = start, stop, device, skeleton
+
+    def _source(self):
+        if self.cfg.source == "synth":
+            return _SynthSource(self.cfg, self.size, self.batch, self.seed, self.device)
+        return _DatasetSource(_dataset(self.cfg, "train", self.skeleton), self.batch, self.seed)
+
+    def __iter__(self):
+        if torch.utils.data.get_worker_info() is not None:
+            torch.set_num_threads(1)  # the training process keeps the other cores
+        source = self._source()
+        for step in range(self.start, self.stop):
+            yield step, source(step)
+
+
+def validation_set(cfg: DataConfig, size: int, seed: int, split: str = "val", device: str = "cpu",
+                   skeleton=None, max_frames: int = 2048) -> dict[str, torch.Tensor]:
+    """A fixed batch: rendered sequences of their own seeds (synth) or the dataset's split.
+
+    ``split``: val, test, or calib (training-distribution frames for BatchNorm recalibration).
+    """
+    if cfg.source == "synth":
+        engine = SynthEngine(synth_config(cfg, size, device))
+        kind = {"val": 2, "test": 3, "calib": 4}[split]
+        n_seq = max(8, cfg.val_sequences) if split == "calib" else cfg.val_sequences
+        seqs = [_as_batch(engine.sequence(sequence_seed(seed, kind, i), sequence_id=i, as_numpy=False))
+                for i in range(n_seq)]
+        batch = {k: torch.cat([s[k] for s in seqs]) for k in seqs[0]}
+        if split == "calib":  # a random subset spread over all sequences
+            n = len(batch["frame"])
+            pick = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:max_frames]
+            batch = {k: v[pick.to(v.device)] for k, v in batch.items()}
+        return batch
+    ds = _dataset(cfg, "train" if split == "calib" else split, skeleton)
+    idx = np.linspace(0, len(ds) - 1, min(len(ds), max_frames)).astype(int)
+    samples = [ds[int(i)] for i in idx]
+    return {k: torch.stack([s[k] for s in samples]) for k in LABEL_KEYS + ("image",)}

@@ -1,0 +1,129 @@
+"""Training: losses, the LR schedule, distillation, and exact resume after SIGKILL on a tiny CPU run."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from d3ke_edge.models import get_model
+from d3ke_edge.train.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+from d3ke_edge.train.config import LossConfig, OptimConfig, load_config
+from d3ke_edge.train.loop import lr_at
+from d3ke_edge.train.losses import d3ke_loss, mean_pose_metrics, metrics
+
+TINY = """
+out: {out}
+model: {{name: d3ke_mnv3_small, input_size: 64}}
+data: {{source: synth, sequence_seconds: 0.3, pool: 2, sequences_per_step: 0.5, workers: 0, val_sequences: 1}}
+optim: {{steps: {steps}, batch: 4, lr: 1.0e-3, lr_end: 1.0e-4, ckpt_every: {every}, val_every: 5, log_every: 5,
+        seed: 0{teacher}}}
+"""
+
+
+def _cfg(tmp: Path, name: str, steps: int = 30, every: int = 5, teacher: str = "") -> Path:
+    path = tmp / f"{name}.yaml"
+    path.write_text(TINY.format(out=tmp / name, steps=steps, every=every, teacher=teacher))
+    return path
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-c", "from d3ke_edge.cli import app; app()", *args]
+
+
+def _target(model, n=3):
+    with torch.no_grad():
+        return model(torch.rand(n, 3, 64, 64))
+
+
+def test_loss_is_zero_on_its_own_target_and_ignores_unlabelled():
+    model = get_model("d3ke_mnv3_small", input_size=64).eval()
+    t = _target(model)
+    t = {**t, "coordinates_valid": torch.ones_like(t["coordinates"], dtype=torch.bool)}
+    loss, terms = d3ke_loss(t, t, model.space, LossConfig())
+    assert float(loss) == 0.0 and set(terms) == {"marker", "joint", "scale", "angle"}
+    other = _target(model)
+    noisy = {**t, "markers_rel": t["markers_rel"].clone()}
+    noisy["markers_rel"][:, 5] = float("nan")  # unlabelled marker
+    l1, _ = d3ke_loss(other, noisy, model.space, LossConfig())
+    assert math.isfinite(float(l1))
+    m = metrics(other, t, model.space)
+    assert m["angle_mae_deg"] > 0 and m["marker_mpjpe_mm"] > 0
+    assert mean_pose_metrics(t, model.space)["angle_mae_deg"] > 0
+
+
+def test_distillation_term():
+    model = get_model("d3ke_mnv3_small", input_size=64).eval()
+    pred, target, teacher = _target(model), _target(model), _target(model)
+    target["coordinates_valid"] = torch.ones_like(target["coordinates"], dtype=torch.bool)
+    plain, _ = d3ke_loss(pred, target, model.space, LossConfig())
+    both, terms = d3ke_loss(pred, target, model.space, LossConfig(teacher=0.5), teacher)
+    assert terms["teacher"] > 0 and float(both) == pytest.approx(float(plain) + 0.5 * terms["teacher"], rel=1e-5)
+
+
+def test_lr_schedule_follows_d3ke():
+    o = OptimConfig(steps=300, lr=5e-4, lr_end=3.33e-5, lr_tail=(3.33e-6, 1e-6))
+    assert lr_at(0, o) == pytest.approx(5e-4)
+    assert lr_at(279, o) == pytest.approx(3.33e-5, rel=0.02)
+    assert lr_at(280, o) == pytest.approx(3.33e-6)
+    assert lr_at(299, o) == pytest.approx(1e-6, rel=0.1)
+
+
+def test_config_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {name: d3ke_mnv3_small, widht: 3}\n")
+    with pytest.raises(ValueError, match="unknown keys"):
+        load_config(bad)
+    with pytest.raises(FileNotFoundError):
+        load_config(tmp_path / "none.yaml")
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(_cli("train", str(_cfg(tmp_path, "a"))), check=True, env=env, capture_output=True)
+    proc = subprocess.Popen(_cli("train", str(_cfg(tmp_path, "b"))), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    last = tmp_path / "b" / "checkpoint_last.pt"
+    killed_at = None
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if last.is_file() and load_checkpoint(last)["step"] >= 10:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            killed_at = load_checkpoint(last)["step"]
+            break
+        time.sleep(0.05)
+    assert killed_at is not None and killed_at < 30, "the run must be killed part-way"
+    res = subprocess.run(_cli("train", str(_cfg(tmp_path, "b")), "--resume"), env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    a = load_checkpoint(tmp_path / "a" / "checkpoint_last.pt")
+    b = load_checkpoint(tmp_path / "b" / "checkpoint_last.pt")
+    assert a["step"] == b["step"] == 30
+    for k, v in a["model"].items():
+        torch.testing.assert_close(b["model"][k], v, atol=1e-6, rtol=0, msg=k)
+    assert model_from_checkpoint(b).space.dim == get_model("d3ke_mnv3_small", input_size=64).space.dim
+
+
+def test_teacher_run_and_bad_checkpoints(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(_cli("train", str(_cfg(tmp_path, "t", steps=2, every=2))), check=True, env=env, capture_output=True)
+    teacher = tmp_path / "t" / "checkpoint_last.pt"
+    res = subprocess.run(_cli("train", str(_cfg(tmp_path, "s", steps=2, every=2, teacher=f", teacher: {teacher}"))),
+                         env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    log = (tmp_path / "s" / "train_log.csv").read_text()
+    assert "teacher" in log.splitlines()[0]
+    junk = tmp_path / "junk.pt"
+    torch.save({"weights": 1}, junk)
+    with pytest.raises(CheckpointError, match="not a d3ke-edge checkpoint"):
+        load_checkpoint(junk)
+    (tmp_path / "text.pt").write_text("hello")
+    with pytest.raises(CheckpointError, match="not a readable"):
+        load_checkpoint(tmp_path / "text.pt")
