@@ -127,3 +127,17 @@ def test_teacher_run_and_bad_checkpoints(tmp_path):
     (tmp_path / "text.pt").write_text("hello")
     with pytest.raises(CheckpointError, match="not a readable"):
         load_checkpoint(tmp_path / "text.pt")
+
+
+def test_torchrun_ddp_two_processes_on_cpu(tmp_path):
+    """The multi-GPU path (DistributedDataParallel via torchrun) exercised with gloo on two CPU processes."""
+    import json
+
+    cli = os.path.join(os.path.dirname(sys.executable), "d3ke-edge")
+    cfg = _cfg(tmp_path, "ddp", steps=2, every=2)
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", cli, "train", str(cfg)],
+                         env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
+    assert summary["world"] == 2 and summary["best"]["step"] == 2
+    assert load_checkpoint(tmp_path / "ddp" / "checkpoint_last.pt")["step"] == 2
