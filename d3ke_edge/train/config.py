@@ -93,6 +93,7 @@ class TemporalConfig:
     lr: float = 1e-3  # D3KE's temporal stage: 1e-3 -> 5e-6
     lr_end: float = 5e-6
     window: int = 243  # for the offline centre-frame transformer
+    width: int = 128  # TCN channels / GRU hidden size
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,8 @@ def train_temporal(exp: Experiment, per_frame_ckpt: str | Path, out: str | Path 
     test = per_frame_outputs(model, exp, cfg.test_sequences, 3, cfg.sequence_seconds)
     report = {"per_frame": _evaluate(space, test["x"], test), "heads": {}}
     for name in cfg.heads:
-        kwargs = {"window": cfg.window} if name.startswith("transformer") else {}
+        kwargs = {"window": cfg.window} if name.startswith("transformer") else \
+            {"channels": cfg.width} if name.startswith("tcn") else {"hidden": cfg.width}
         head = get_model(name, dim=space.dim, **kwargs)
         torch.manual_seed(exp.optim.seed)
         opt = torch.optim.Adam(head.parameters(), lr=cfg.lr)
