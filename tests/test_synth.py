@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from d3ke_edge.cli import app
 from d3ke_edge.data.camera import Camera, sample_camera
 from d3ke_edge.data.datasets import SynthShardDataset, SynthStream
-from d3ke_edge.data.motion import FAMILIES, FOOT_MARKERS, generate_motion
+from d3ke_edge.data.motion import FOOT_MARKERS, generate_motion
 from d3ke_edge.data.shards import DatasetSpec, split_of, write_dataset
 from d3ke_edge.data.subjects import HEIGHT_RANGE_M, sample_subject
 from d3ke_edge.data.synth import FAMILY_NAMES, LABEL_KEYS, SynthConfig, SynthEngine

@@ -23,7 +23,7 @@ def write_preview(out: str | Path, seed: int = 0, size: int = 256, seconds: floa
     engine = SynthEngine(SynthConfig(size=size, seconds=seconds, fps=fps, backgrounds=backgrounds))
     tiles, names, video = [], [], []
     for i, family in enumerate(families):
-        for v, (view, yaw) in enumerate(VIEWS.items()):
+        for view, yaw in VIEWS.items():
             seq = engine.sequence(seed * 1000 + i, subject_id=i, family=family, camera_yaw=yaw)
             drawn = [draw_pose(seq["image"][k], engine.skel, seq["joints_2d"][k], seq["markers_2d"][k],
                                seq["markers_vis"][k]) for k in range(len(seq["image"]))]

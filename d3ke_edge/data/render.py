@@ -73,7 +73,7 @@ def render_capsules(inp: RenderInputs, in_place: bool = False) -> RenderOutput:
         x1, y1 = min(x1 + 1, S), min(y1 + 1, S)
         if x1 <= x0 or y1 <= y0:
             continue
-        col = lambda t: t[:, p].view(B, 1, 1)  # noqa: E731
+        col = lambda t, p=p: t[:, p].view(B, 1, 1)  # noqa: E731
         ua, va, ub, vb = col(u[..., 0]), col(v[..., 0]), col(u[..., 1]), col(v[..., 1])
         du, dv = ub - ua, vb - va
         inv_len2 = 1.0 / (du * du + dv * dv + 1e-9)

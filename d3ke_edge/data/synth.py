@@ -19,7 +19,7 @@ from ..skeleton.model import Skeleton
 from .background import list_images, render_background, sample_scene
 from .body_shape import primitive_table, primitives_in_ground
 from .camera import Camera, crop_boxes, crop_intrinsics, project, sample_camera
-from .motion import FAMILIES, generate_motion, plant_feet
+from .motion import FAMILIES, generate_motion
 from .render import RenderInputs, render_capsules
 from .subjects import Subject, sample_subject
 
