@@ -141,3 +141,32 @@ def test_torchrun_ddp_two_processes_on_cpu(tmp_path):
     summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
     assert summary["world"] == 2 and summary["best"]["step"] == 2
     assert load_checkpoint(tmp_path / "ddp" / "checkpoint_last.pt")["step"] == 2
+
+
+def test_end_to_end_trains_backbone_and_head_jointly(tmp_path):
+    from dataclasses import replace
+
+    from d3ke_edge.train.config import TemporalConfig
+    from d3ke_edge.train.end_to_end import train_end_to_end
+
+    exp = load_config(_cfg(tmp_path, "e2e", steps=1, every=1))
+    exp = replace(exp, temporal=TemporalConfig(heads=("gru_causal",), steps=2, batch=2, clip=4, width=16),
+                  data=replace(exp.data, sequence_seconds=0.3, pool=2))
+    from d3ke_edge.train.checkpoint import save_checkpoint
+
+    start = get_model("d3ke_mnv3_small", input_size=64)
+    init = save_checkpoint(tmp_path / "init.pt", kind="per_frame", model_name="d3ke_mnv3_small",
+                           model_kwargs={"input_size": 64}, model=start.state_dict())
+    summary = train_end_to_end(exp, init)
+    assert summary["steps"] == 2 and all(math.isfinite(r["loss"]) for r in summary["log"])
+    ck = load_checkpoint(tmp_path / "e2e" / "end_to_end.pt")
+    assert ck["kind"] == "end_to_end" and ck["head_name"] == "gru_causal" and ck["state_shapes"] == [[1, 16]]
+    head = get_model(ck["head_name"], **ck["head_kwargs"])
+    head.load_state_dict(ck["head"])
+    model = model_from_checkpoint(ck)
+    before = start.state_dict()
+    moved = [k for k, v in ck["model"].items() if k.startswith("backbone.") and k.endswith("weight")
+             and not torch.equal(v, before[k])]
+    assert len(moved) > 10  # the backbone was updated by the joint loss
+    assert any(not torch.equal(v, torch.zeros_like(v)) for k, v in ck["head"].items() if k.startswith("out."))
+    assert model.space.dim == head.dim

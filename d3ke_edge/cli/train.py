@@ -10,15 +10,15 @@ from rich.table import Table
 
 from .common import console, fail
 
-STAGES = ("all", "per-frame", "temporal")
+STAGES = ("all", "per-frame", "temporal", "end-to-end")
 
 
 def train(
     config: Annotated[Path, typer.Argument(help="Experiment YAML (see train/*.yaml; every key is documented there).")],
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoint_last.pt (same batches, same RNG).")] = False,
     out: Annotated[Optional[str], typer.Option("--out", help="Output directory (overrides the config's 'out').")] = None,
-    stage: Annotated[str, typer.Option("--stage", help="all | per-frame | temporal.")] = "all",
-    per_frame: Annotated[Optional[Path], typer.Option("--per-frame", help="Per-frame checkpoint for --stage temporal (default OUT/checkpoint_best.pt).")] = None,
+    stage: Annotated[str, typer.Option("--stage", help="all | per-frame | temporal (on frozen per-frame outputs) | end-to-end (per-frame + first head jointly).")] = "all",
+    per_frame: Annotated[Optional[Path], typer.Option("--per-frame", help="Per-frame checkpoint for --stage temporal (default OUT/checkpoint_best.pt) or to start --stage end-to-end from.")] = None,
 ) -> None:
     """Train a D3KE model on CPU or GPU (multi-GPU: torchrun --nproc_per_node=N $(which d3ke-edge) train CONFIG)."""
     import os
@@ -45,6 +45,12 @@ def train(
             _print_temporal(summary["temporal"])
         elif stage == "temporal" and exp.temporal is None:
             fail(f"{config} has no 'temporal' section")
+        if stage == "end-to-end":
+            from ..train.end_to_end import train_end_to_end
+
+            summary["end_to_end"] = train_end_to_end(exp, per_frame)
+            console.print(f"end-to-end: {summary['end_to_end']['steps']} steps, last loss "
+                          f"{summary['end_to_end']['log'][-1]['loss']:.3f}")
     except (CheckpointError, FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     if rank0:

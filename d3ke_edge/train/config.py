@@ -94,6 +94,7 @@ class TemporalConfig:
     lr_end: float = 5e-6
     window: int = 243  # for the offline centre-frame transformer
     width: int = 128  # TCN channels / GRU hidden size
+    clip: int = 16  # frames per clip for end-to-end training (``--stage end-to-end``)
 
 
 @dataclass(frozen=True)

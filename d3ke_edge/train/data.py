@@ -15,7 +15,7 @@ from torch.utils.data import IterableDataset
 from ..data.synth import LABEL_KEYS, SynthConfig, SynthEngine
 from .config import DataConfig
 
-__all__ = ["StepBatches", "validation_set", "sequence_seed", "synth_config"]
+__all__ = ["StepBatches", "SynthSource", "validation_set", "sequence_seed", "synth_config"]
 
 
 def sequence_seed(seed: int, kind: int, index: int) -> int:
@@ -38,14 +38,17 @@ def _as_batch(seq: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-class _SynthSource:
+class SynthSource:
+    """Frames (or clips) of on-the-fly rendered sequences; the batch of a step depends only on (seed, step)."""
+
     def __init__(self, cfg: DataConfig, size: int, batch: int, seed: int, device: str):
         self.cfg, self.batch, self.seed = cfg, batch, seed
         self.synth = synth_config(cfg, size, device)
         self.engine: SynthEngine | None = None
         self.cache: dict[int, dict[str, torch.Tensor]] = {}
 
-    def __call__(self, step: int) -> dict[str, torch.Tensor]:
+    def _window(self, step: int) -> int:
+        """Render the pool of sequences step ``step`` draws from; returns the first sequence id."""
         if self.engine is None:
             self.engine = SynthEngine(self.synth)
         first = int(step * self.cfg.sequences_per_step)
@@ -57,10 +60,29 @@ class _SynthSource:
             if i not in self.cache:
                 self.cache[i] = _as_batch(self.engine.sequence(sequence_seed(self.seed, 1, i), sequence_id=i,
                                                                as_numpy=False))
+        return first
+
+    def __call__(self, step: int) -> dict[str, torch.Tensor]:
+        first = self._window(step)
         rng = np.random.default_rng([self.seed, step])
         which = rng.integers(first, first + self.cfg.pool, size=self.batch)
         frames = [int(rng.integers(len(self.cache[i]["frame"]))) for i in which]
         return {k: torch.stack([self.cache[i][k][f] for i, f in zip(which, frames)]) for k in self.cache[first]}
+
+
+    def clips(self, step: int, n: int, length: int) -> dict[str, torch.Tensor]:
+        """``n`` clips of ``length`` consecutive frames (n, length, ...) for end-to-end temporal training."""
+        first = self._window(step)
+        rng = np.random.default_rng([self.seed, step])
+        out = []
+        for i in rng.integers(first, first + self.cfg.pool, size=n):
+            seq = self.cache[int(i)]
+            T = len(seq["frame"])
+            if T < length:
+                raise ValueError(f"sequences have {T} frames, fewer than the clip length {length}")
+            s0 = int(rng.integers(0, T - length + 1))
+            out.append({k: v[s0 : s0 + length] for k, v in seq.items()})
+        return {k: torch.stack([c[k] for c in out]) for k in out[0]}
 
 
 class _DatasetSource:
@@ -95,7 +117,7 @@ class StepBatches(IterableDataset):
 
     def _source(self):
         if self.cfg.source == "synth":
-            return _SynthSource(self.cfg, self.size, self.batch, self.seed, self.device)
+            return SynthSource(self.cfg, self.size, self.batch, self.seed, self.device)
         return _DatasetSource(_dataset(self.cfg, "train", self.skeleton), self.batch, self.seed)
 
     def __iter__(self):
