@@ -90,9 +90,9 @@ def crop_boxes(uv: torch.Tensor, radius_px: torch.Tensor, rng: np.random.Generat
     centre = (lo + hi) / 2
     size = (hi - lo).amax(-1) * float(rng.uniform(*margin))
     n = len(uv)
-    shake = torch.as_tensor(rng.uniform(-jitter, jitter, size=(n, 2)), dtype=uv.dtype)
+    shake = torch.as_tensor(rng.uniform(-jitter, jitter, size=(n, 2)), dtype=uv.dtype, device=uv.device)
     if n > 2:  # smooth the jitter over time (a tracker, not white noise)
-        kernel = torch.ones(1, 1, 5, dtype=uv.dtype) / 5
+        kernel = torch.ones(1, 1, 5, dtype=uv.dtype, device=uv.device) / 5
         shake = torch.nn.functional.conv1d(shake.T.unsqueeze(1), kernel, padding=2).squeeze(1).T * 2.0
     centre = centre + shake * size.unsqueeze(-1)
     return torch.cat([centre - size.unsqueeze(-1) / 2, size.unsqueeze(-1)], -1)

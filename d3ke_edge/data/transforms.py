@@ -66,7 +66,7 @@ def hflip_sample(sample: dict[str, torch.Tensor], mirror: Mirror) -> dict[str, t
             out[f"{name}_{key}"] = sample[f"{name}_{key}"][..., list(perm)]
     out["pelvis_rot_cam"] = hflip_rotation(sample["pelvis_rot_cam"])
     out["cam_R"] = hflip_rotation(sample["cam_R"])
-    out["cam_t"] = sample["cam_t"] * torch.as_tensor(_F, dtype=sample["cam_t"].dtype)
+    out["cam_t"] = sample["cam_t"] * torch.as_tensor(_F, dtype=sample["cam_t"].dtype, device=sample["cam_t"].device)
     out["K"] = _hflip_K(sample["K"], size)
     full_width = 2 * sample["K_full"][..., 0, 2]  # synthetic frames have their principal point at the centre
     out["K_full"] = _hflip_K(sample["K_full"], full_width)
