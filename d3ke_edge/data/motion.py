@@ -51,6 +51,11 @@ class _Pose:
         """Phase (rad) of a repeated movement with a random start."""
         return 2 * np.pi * self.t / period + self.u(0, 2 * np.pi)
 
+    def phase01(self, lo: float, hi: float) -> np.ndarray:
+        """Phase in [0, 1) of a repeated movement whose period is drawn from [lo, hi] s, with a random start."""
+        period = self.u(lo, hi)
+        return (self.t / period + self.u(0, 1)) % 1.0
+
     def bump(self, period: float) -> np.ndarray:
         """0 -> 1 -> 0 smoothly once per period (a repeated down-and-up movement)."""
         return 0.5 - 0.5 * np.cos(self.cycle(period))
@@ -128,8 +133,7 @@ def _lunge(p: _Pose) -> None:
 
 
 def _jump(p: _Pose) -> None:
-    period = p.u(1.2, 2.0)
-    ph = (p.t / period + p.u(0, 1)) % 1.0
+    ph = p.phase01(1.2, 2.0)
     crouch = _pulse(ph, 0.0, 0.5) * p.u(0.5, 1.0)
     air = _pulse(ph, 0.5, 1.0)
     p.flight = air * p.u(0.15, 0.4)
@@ -181,8 +185,7 @@ def _reach(p: _Pose) -> None:
 
 
 def _throw(p: _Pose) -> None:
-    period = p.u(1.5, 2.5)
-    ph = (p.t / period + p.u(0, 1)) % 1.0
+    ph = p.phase01(1.5, 2.5)
     wind = _pulse(ph, 0.0, 0.6)
     release = _pulse(ph, 0.6, 1.0)
     side = "r" if p.rng.random() < 0.5 else "l"
@@ -196,8 +199,7 @@ def _throw(p: _Pose) -> None:
 
 
 def _kick(p: _Pose) -> None:
-    period = p.u(1.5, 2.5)
-    ph = (p.t / period + p.u(0, 1)) % 1.0
+    ph = p.phase01(1.5, 2.5)
     back = _pulse(ph, 0.0, 0.4)
     swing = _pulse(ph, 0.4, 1.0)
     side = "r" if p.rng.random() < 0.5 else "l"

@@ -20,10 +20,9 @@ from .checkpoint import model_from_checkpoint, save_checkpoint
 from .config import Experiment
 from .data import SynthSource
 from .losses import d3ke_loss
+from .temporal import TARGETS, head_kwargs as _head_kwargs
 
 __all__ = ["train_end_to_end"]
-
-_TARGETS = ("coordinates", "coordinates_valid", "scales", "pelvis_rot_cam", "markers_rel", "joints_rel")
 
 
 def train_end_to_end(exp: Experiment, init: str | Path | None = None) -> dict:
@@ -35,7 +34,7 @@ def train_end_to_end(exp: Experiment, init: str | Path | None = None) -> dict:
     model = model_from_checkpoint(init).train() if init else get_model(exp.model.name, input_size=exp.model.input_size)
     model.train()
     name = cfg.heads[0]
-    head_kwargs = {"dim": model.space.dim, ("channels" if name.startswith("tcn") else "hidden"): cfg.width}
+    head_kwargs = _head_kwargs(name, model.space.dim, cfg)
     head = get_model(name, **head_kwargs)
     if not getattr(head, "causal", False):
         raise ValueError(f"end-to-end training streams a causal head; '{name}' is not causal")
@@ -51,7 +50,7 @@ def train_end_to_end(exp: Experiment, init: str | Path | None = None) -> dict:
         rot6d, p, _ = model.encode(clip["image"].flatten(0, 1))
         x = torch.cat([rot6d, p], -1).view(B, T, -1)
         y = head(x)
-        target = {k: clip[k].flatten(0, 1) for k in _TARGETS}
+        target = {k: clip[k].flatten(0, 1) for k in TARGETS}
         refined, terms = d3ke_loss(model.space.decode(y[..., :6].flatten(0, 1), y[..., 6:].flatten(0, 1)), target,
                                    model.space, exp.loss)
         per_frame, _ = d3ke_loss(model.space.decode(rot6d, p), target, model.space, exp.loss)

@@ -25,9 +25,16 @@ from .config import Experiment
 from .data import sequence_seed
 from .losses import acceleration_error_mm, d3ke_loss, metrics
 
-__all__ = ["train_temporal", "per_frame_outputs", "step_latency_ms"]
+__all__ = ["train_temporal", "per_frame_outputs", "step_latency_ms", "head_kwargs", "TARGETS"]
 
-_TARGETS = ("coordinates", "coordinates_valid", "scales", "pelvis_rot_cam", "markers_rel", "joints_rel")
+TARGETS = ("coordinates", "coordinates_valid", "scales", "pelvis_rot_cam", "markers_rel", "joints_rel")
+
+
+def head_kwargs(name: str, dim: int, cfg) -> dict:
+    """Constructor arguments of a temporal head from the temporal config (width -> channels / hidden)."""
+    if name.startswith("transformer"):
+        return {"dim": dim, "window": cfg.window}
+    return {"dim": dim, ("channels" if name.startswith("tcn") else "hidden"): cfg.width}
 
 
 @torch.no_grad()
@@ -37,13 +44,13 @@ def per_frame_outputs(model, exp: Experiment, n: int, kind: int, seconds: float)
     from .data import synth_config
 
     engine = SynthEngine(synth_config(exp.data, exp.model.input_size, "cpu", seconds))
-    xs, labels = [], {k: [] for k in _TARGETS}
+    xs, labels = [], {k: [] for k in TARGETS}
     for i in range(n):
         seq = engine.sequence(sequence_seed(exp.optim.seed, kind, 10_000 + i), sequence_id=i, as_numpy=False)
         image = seq["image"].permute(0, 3, 1, 2).float().div_(255.0)
         rot6d, p, _ = model.encode(image)
         xs.append(torch.cat([rot6d, p], -1))
-        for k in _TARGETS:
+        for k in TARGETS:
             labels[k].append(seq[k])
     return {"x": torch.stack(xs), **{k: torch.stack(v) for k, v in labels.items()}}
 
@@ -76,7 +83,7 @@ def step_latency_ms(head, dim: int, repeats: int = 200) -> float:
 def _evaluate(space, x: torch.Tensor, data: dict) -> dict[str, float]:
     pred = _decode(space, x)
     flat = lambda d: {k: v.flatten(0, 1) for k, v in d.items()}  # noqa: E731
-    m = metrics(flat(pred), flat({k: data[k] for k in _TARGETS}), space)
+    m = metrics(flat(pred), flat({k: data[k] for k in TARGETS}), space)
     m["marker_accel_err_mm"] = acceleration_error_mm(pred["markers_rel"], data["markers_rel"])
     return m
 
@@ -93,9 +100,8 @@ def train_temporal(exp: Experiment, per_frame_ckpt: str | Path, out: str | Path 
     test = per_frame_outputs(model, exp, cfg.test_sequences, 3, cfg.sequence_seconds)
     report = {"per_frame": _evaluate(space, test["x"], test), "heads": {}}
     for name in cfg.heads:
-        kwargs = {"window": cfg.window} if name.startswith("transformer") else \
-            {"channels": cfg.width} if name.startswith("tcn") else {"hidden": cfg.width}
-        head = get_model(name, dim=space.dim, **kwargs)
+        kwargs = head_kwargs(name, space.dim, cfg)
+        head = get_model(name, **kwargs)
         torch.manual_seed(exp.optim.seed)
         opt = torch.optim.Adam(head.parameters(), lr=cfg.lr)
         rng = np.random.default_rng(exp.optim.seed)
@@ -105,7 +111,7 @@ def train_temporal(exp: Experiment, per_frame_ckpt: str | Path, out: str | Path 
                 g["lr"] = cfg.lr * (cfg.lr_end / cfg.lr) ** (step / max(1, cfg.steps - 1))
             idx = rng.integers(len(train["x"]), size=cfg.batch)
             y = head(train["x"][idx])  # (B, T, D)
-            target = {k: train[k][idx] for k in _TARGETS}
+            target = {k: train[k][idx] for k in TARGETS}
             loss, _ = d3ke_loss(_decode(space, y), target, space, exp.loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -120,7 +126,7 @@ def train_temporal(exp: Experiment, per_frame_ckpt: str | Path, out: str | Path 
                  accel_gain_mm=report["per_frame"]["marker_accel_err_mm"] - m["marker_accel_err_mm"])
         report["heads"][name] = m
         save_checkpoint(out / f"temporal_{name}.pt", kind="temporal", model_name=name,
-                        model_kwargs={"dim": space.dim, **kwargs}, model=head.state_dict(), step=cfg.steps,
+                        model_kwargs=kwargs, model=head.state_dict(), step=cfg.steps,
                         per_frame=str(per_frame_ckpt), metrics=m, metadata=space.metadata(),
                         state_shapes=[list(s) for s in head.state_shapes(1)] if head.causal else [])
     atomic_write_text(out / "temporal.json", json.dumps(report, indent=2, default=_json) + "\n")
