@@ -28,7 +28,8 @@ import torch
 from torch.utils.data import Dataset
 
 from ..skeleton.model import Skeleton
-from .synth import LABEL_KEYS, REAL_DATA_FAMILY
+from .datasets import to_sample
+from .synth import REAL_DATA_FAMILY
 
 __all__ = ["BMLMoviDataset", "REQUIRED"]
 
@@ -124,6 +125,4 @@ class BMLMoviDataset(Dataset):
             "K": nan3, "K_full": nan3, "cam_R": nan3, "cam_t": np.full(3, np.nan, np.float32),
             "subject": np.int32(i), "sequence": np.int32(i), "frame": np.int32(k), "family": np.int32(REAL_DATA_FAMILY),
         }
-        sample = {"image": torch.as_tensor(image).permute(2, 0, 1).float().div_(255.0)}
-        sample.update({key: torch.as_tensor(labels[key]) for key in LABEL_KEYS})
-        return sample
+        return to_sample(image, labels)

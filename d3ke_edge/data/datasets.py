@@ -17,13 +17,22 @@ from torch.utils.data import Dataset, IterableDataset
 
 from .synth import LABEL_KEYS, SynthConfig, SynthEngine
 
-__all__ = ["SynthShardDataset", "SynthStream", "to_sample"]
+__all__ = ["SynthShardDataset", "SynthStream", "to_sample", "image_to_float", "sequence_to_batch"]
+
+
+def image_to_float(image: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """(..., H, W, 3) uint8 RGB -> (..., 3, H, W) float in [0, 1], the layout every model takes."""
+    return torch.as_tensor(image).movedim(-1, -3).float().div_(255.0)
+
+
+def sequence_to_batch(seq: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A rendered sequence (``SynthEngine.sequence(..., as_numpy=False)``) as a batch of sample dicts."""
+    return {**seq, "image": image_to_float(seq["image"])}
 
 
 def to_sample(image: np.ndarray | torch.Tensor, labels: dict) -> dict[str, torch.Tensor]:
     """(S, S, 3) uint8 image + label arrays -> the sample dict (image (3, S, S) float in [0, 1])."""
-    img = torch.as_tensor(image)
-    sample = {"image": img.permute(2, 0, 1).float().div_(255.0)}
+    sample = {"image": image_to_float(image)}
     for key in LABEL_KEYS:
         sample[key] = torch.as_tensor(np.asarray(labels[key]))
     return sample
@@ -87,9 +96,7 @@ class SynthStream(IterableDataset):
         self.cfg, self.batch_size, self.seed, self.pool = cfg, batch_size, seed, pool
 
     def _render(self, engine: SynthEngine, rng: np.random.Generator, count: int) -> dict[str, torch.Tensor]:
-        seq = engine.sequence(int(rng.integers(2**63 - 1)), sequence_id=count, as_numpy=False)
-        image = seq.pop("image").permute(0, 3, 1, 2).float().div_(255.0)
-        return {"image": image, **seq}
+        return sequence_to_batch(engine.sequence(int(rng.integers(2**63 - 1)), sequence_id=count, as_numpy=False))
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()

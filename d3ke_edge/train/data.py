@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset
 
+from ..data.datasets import sequence_to_batch
 from ..data.synth import LABEL_KEYS, SynthConfig, SynthEngine
 from .config import DataConfig
 
@@ -30,12 +31,6 @@ def synth_config(cfg: DataConfig, size: int, device: str, seconds: float | None 
     return SynthConfig(size=size, fps=cfg.fps, seconds=seconds or cfg.sequence_seconds, device=device,
                        backgrounds=cfg.backgrounds, families=cfg.families or FAMILY_NAMES,
                        yaw_range_deg=cfg.yaw_range_deg)
-
-
-def _as_batch(seq: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    out = {k: v for k, v in seq.items() if k != "image"}
-    out["image"] = seq["image"].permute(0, 3, 1, 2).float().div_(255.0)
-    return out
 
 
 class SynthSource:
@@ -58,7 +53,7 @@ class SynthSource:
                 del self.cache[i]
         for i in ids:
             if i not in self.cache:
-                self.cache[i] = _as_batch(self.engine.sequence(sequence_seed(self.seed, 1, i), sequence_id=i,
+                self.cache[i] = sequence_to_batch(self.engine.sequence(sequence_seed(self.seed, 1, i), sequence_id=i,
                                                                as_numpy=False))
         return first
 
@@ -138,7 +133,7 @@ def validation_set(cfg: DataConfig, size: int, seed: int, split: str = "val", de
         engine = SynthEngine(synth_config(cfg, size, device))
         kind = {"val": 2, "test": 3, "calib": 4}[split]
         n_seq = max(8, cfg.val_sequences) if split == "calib" else cfg.val_sequences
-        seqs = [_as_batch(engine.sequence(sequence_seed(seed, kind, i), sequence_id=i, as_numpy=False))
+        seqs = [sequence_to_batch(engine.sequence(sequence_seed(seed, kind, i), sequence_id=i, as_numpy=False))
                 for i in range(n_seq)]
         batch = {k: torch.cat([s[k] for s in seqs]) for k in seqs[0]}
         if split == "calib":  # a random subset spread over all sequences

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.datasets import image_to_float
 from ..models.registry import get_model
 from ..models.temporal import CentreFrameTransformer
 from ..utils.atomic import atomic_write_text
@@ -47,8 +48,7 @@ def per_frame_outputs(model, exp: Experiment, n: int, kind: int, seconds: float)
     xs, labels = [], {k: [] for k in TARGETS}
     for i in range(n):
         seq = engine.sequence(sequence_seed(exp.optim.seed, kind, 10_000 + i), sequence_id=i, as_numpy=False)
-        image = seq["image"].permute(0, 3, 1, 2).float().div_(255.0)
-        rot6d, p, _ = model.encode(image)
+        rot6d, p, _ = model.encode(image_to_float(seq["image"]))
         xs.append(torch.cat([rot6d, p], -1))
         for k in TARGETS:
             labels[k].append(seq[k])
