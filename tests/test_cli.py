@@ -44,3 +44,12 @@ def test_quickstart_summary(tmp_path):
     assert summary["val_angle_mae_deg"] < 0.85 * summary["mean_pose_angle_mae_deg"]
     assert summary["val_marker_mpjpe_mm"] < summary["train"]["mean_pose_marker_mpjpe_mm"]
     assert set(summary["train"]["temporal"]) == {"tcn_causal", "gru_causal"}
+    # ... and its export to every target passes parity through the real runtimes at the default bounds
+    ex = summary["export"]
+    assert ex["all_pass"] and ex["artefacts"] == 4 * 2 + 4 * 2 + 1  # per-frame fp32/int8 + 2 heads, per target; fp16
+    assert ex["max_fp32_abs_diff"] <= 1e-4 and ex["max_streaming_abs_diff"] <= 1e-4
+    rows = json.loads((tmp_path / "export" / "parity.json").read_text())
+    assert {(r["target"], r["precision"]) for r in rows} >= {(t, p) for t in ("tflite", "coreml", "torchscript", "onnx")
+                                                            for p in ("fp32", "int8")}
+    assert all(r["pass"] for r in rows) and all(r["angle_mae_delta_deg"] <= 1.0 for r in rows)
+    assert (tmp_path / "export" / "fp16" / "coreml" / "per_frame_fp16.mlpackage").is_dir()

@@ -165,11 +165,40 @@ def _stage_train(out: Path, report: Report) -> None:
     }
 
 
+def _stage_export(out: Path, report: Report) -> None:
+    """Export the quickstart model to every target (fp32 and int8; fp16 for Core ML), checked in each runtime."""
+    from ..export.api import ExportConfig, ExportError, export
+    from ..export.targets import TARGETS
+    from .common import err_console
+    from .export import print_parity
+
+    say = lambda m: err_console.print(f"[dim]{m}[/]", highlight=False)  # noqa: E731
+    ckpt = out / "train" / "checkpoint_best.pt"
+    try:
+        rows = export(ckpt, ExportConfig(targets=TARGETS, precisions=("fp32", "int8"), out=str(out / "export")),
+                      progress=say)
+        rows += export(ckpt, ExportConfig(targets=("coreml",), precisions=("fp16",), out=str(out / "export" / "fp16")),
+                       progress=say)
+    except ExportError as exc:
+        fail(str(exc), code=1)
+    print_parity(rows)
+    report["export"] = {
+        "dir": str(out / "export"),
+        "artefacts": len(rows),
+        "all_pass": all(r["pass"] for r in rows),
+        "max_fp32_abs_diff": max(r["max_abs_diff"] for r in rows if r["precision"] == "fp32"),
+        "max_streaming_abs_diff": max(r["streaming_max_abs_diff"] or 0.0 for r in rows),
+        **{f"{r['target']}_{r['precision']}_angle_delta_deg": r["angle_mae_delta_deg"] for r in rows
+           if r["kind"] == "per_frame"},
+    }
+
+
 STAGES: list[tuple[str, Callable[[Path, Report], None]]] = [
     ("skeleton", _stage_skeleton),
     ("motion", _stage_motion),
     ("synth", _stage_synth),
     ("train", _stage_train),
+    ("export", _stage_export),
 ]
 
 

@@ -48,6 +48,12 @@ class KinematicSpace(nn.Module):
         self.register_buffer("coord_default", torch.as_tensor(skeleton.defaults, dtype=torch.float32), persistent=False)
         root_idx = [skeleton.coordinate_names.index(n) for n in self.root_coordinates]
         self.coord_default[root_idx] = 0.0  # root pose comes from rot6d; translation is not predicted
+        # coordinates = cat([predicted values, defaults])[gather]: a constant-index gather instead of an
+        # index_put, which Core ML's converter rejects.
+        gather = [len(idx) + i for i in range(len(skeleton.coordinates))]
+        for k, i in enumerate(idx):
+            gather[i] = k
+        self.register_buffer("coord_gather", torch.as_tensor(gather, dtype=torch.long), persistent=False)
         self.register_buffer("body_group", torch.as_tensor(body_group, dtype=torch.long), persistent=False)
         first = [body_group.index(g) for g in range(len(groups))]  # a representative body per group
         self.register_buffer("group_first", torch.as_tensor(first, dtype=torch.long), persistent=False)
@@ -60,9 +66,8 @@ class KinematicSpace(nn.Module):
     def coordinates(self, p: torch.Tensor) -> torch.Tensor:
         """(..., n_scale + n_coord) in (-1, 1) -> all coordinates (..., n_coords); others at defaults."""
         values = self.coord_centre + self.coord_half * p[..., self.n_scale :]
-        full = self.coord_default.expand(*p.shape[:-1], -1).clone()
-        full[..., self.coord_index] = values
-        return full
+        both = torch.cat([values, self.coord_default.expand(*p.shape[:-1], -1)], -1)
+        return both.index_select(-1, self.coord_gather)
 
     def scales(self, p: torch.Tensor) -> torch.Tensor:
         """(..., n_scale + n_coord) -> per-body xyz scale factors (..., n_bodies, 3)."""

@@ -87,6 +87,7 @@ class _Axis(nn.Module):
         self.register_buffer("abs_axis", torch.as_tensor(np.abs(a)), persistent=False)
         self.register_buffer("k", torch.as_tensor(skew(a)), persistent=False)
         self.register_buffer("k2", torch.as_tensor(skew(a) @ skew(a)), persistent=False)
+        self.register_buffer("outer", torch.as_tensor(np.outer(a, a) / max(1e-300, float(a @ a))), persistent=False)
 
     def value(self, q: torch.Tensor) -> torch.Tensor:
         if self.coord_index is None:
@@ -117,7 +118,7 @@ class _Joint(nn.Module):
         """Child body pose in the parent body: X_parent_P · X_PF(q) · inv(X_child_C)."""
         rot, pos = None, None
         for ax in self.rotations:  # body-fixed sequence: R = R1 @ R2 @ R3
-            r_i = axis_angle_matrix(ax.k, ax.k2, ax.value(q))
+            r_i = axis_angle_matrix(ax.k, ax.k2, ax.value(q), ax.outer)
             rot = r_i if rot is None else rot @ r_i
         for ax in self.translations:  # expressed in the parent frame P
             v = ax.value(q)
@@ -155,6 +156,7 @@ class ForwardKinematics(nn.Module):
         self.marker_chains = nn.ModuleList(_Chain(m.frame_offsets) for m in skeleton.markers)
         self.chained_markers = [i for i, m in enumerate(skeleton.markers) if m.frame_offsets]
         self.register_buffer("marker_loc", torch.as_tensor(locs), persistent=False)
+        self.register_buffer("eye3", torch.eye(3, dtype=torch.float64), persistent=False)  # no iota in exports
         self.to(dtype)
 
     def apply_couplers(self, q: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
@@ -176,7 +178,7 @@ class ForwardKinematics(nn.Module):
         if scales is None:
             scales = torch.ones(*batch, self.n_bodies, 3, dtype=q.dtype, device=q.device)
         q = self.apply_couplers(q, scales)
-        eye = torch.eye(3, dtype=q.dtype, device=q.device).expand(*batch, 3, 3)
+        eye = self.eye3.to(q.dtype).expand(*batch, 3, 3)
         zero = torch.zeros(*batch, 3, dtype=q.dtype, device=q.device)
         rots: list[torch.Tensor] = []
         poss: list[torch.Tensor] = []

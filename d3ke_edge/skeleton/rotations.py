@@ -34,12 +34,18 @@ def skew(axis: np.ndarray) -> np.ndarray:
     return np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
 
 
-def axis_angle_matrix(axis_k: torch.Tensor, axis_k2: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
-    """Rodrigues with a constant unit axis given as ``K = skew(axis)`` and ``K @ K``; angle (...,) -> (..., 3, 3)."""
+def axis_angle_matrix(axis_k: torch.Tensor, axis_k2: torch.Tensor, angle: torch.Tensor,
+                      axis_outer: torch.Tensor | None = None) -> torch.Tensor:
+    """Rodrigues with a constant unit axis given as ``K = skew(axis)`` and ``K @ K``; angle (...,) -> (..., 3, 3).
+
+    R = I + sin K + (1 - cos) K^2 = a a^T + sin K - cos K^2. Passing the constant ``axis_outer`` (a a^T) keeps
+    ``torch.eye`` (an iota, which LiteRT's interpreter lacks) out of exported graphs.
+    """
     s = torch.sin(angle)[..., None, None]
-    c = (1.0 - torch.cos(angle))[..., None, None]
-    eye = torch.eye(3, dtype=angle.dtype, device=angle.device)
-    return eye + s * axis_k + c * axis_k2
+    c = torch.cos(angle)[..., None, None]
+    if axis_outer is None:
+        axis_outer = torch.eye(3, dtype=angle.dtype, device=angle.device) + axis_k2
+    return axis_outer + s * axis_k - c * axis_k2
 
 
 def rotation_6d_to_matrix(d6: torch.Tensor) -> torch.Tensor:

@@ -75,11 +75,18 @@ class OptimConfig:
     bf16: bool = True  # on CUDA only
     channels_last: bool = True  # on CUDA only
     compile: bool = False
+    # torch.compile mode. The FK head is many small kernels, so launches dominate a step: on one H100,
+    # ResNeXt-50 256 px batch 64 measured 838 frames/s eager, 1254 "default", 2210 "reduce-overhead" (CUDA graphs).
+    compile_mode: str = "default"
     teacher: str | None = None  # checkpoint of a server model to distil from
+    tensorboard: bool = True  # also log to OUT/tensorboard (needs the tensorboard package)
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch < 1:
             raise ValueError("optim.steps and optim.batch must be positive")
+        modes = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+        if self.compile_mode not in modes:
+            raise ValueError(f"optim.compile_mode must be one of {modes}, got '{self.compile_mode}'")
 
 
 @dataclass(frozen=True)

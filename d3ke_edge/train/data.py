@@ -30,7 +30,7 @@ def synth_config(cfg: DataConfig, size: int, device: str, seconds: float | None 
 
     return SynthConfig(size=size, fps=cfg.fps, seconds=seconds or cfg.sequence_seconds, device=device,
                        backgrounds=cfg.backgrounds, families=cfg.families or FAMILY_NAMES,
-                       yaw_range_deg=cfg.yaw_range_deg)
+                       yaw_range_deg=cfg.yaw_range_deg, chunk=16 if device == "cpu" else 64)
 
 
 class SynthSource:

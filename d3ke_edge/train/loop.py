@@ -111,7 +111,7 @@ def train(exp: Experiment, resume: bool = False, on_step: Callable[[int, dict], 
         start, best = ck["step"], ck["best"]
         set_rng_state(ck["rng"])
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    step_fn = torch.compile(net) if o.compile else net
+    step_fn = torch.compile(net, mode=o.compile_mode) if o.compile else net
     # --- data: batches are a function of (seed, step), so resuming at `start` replays the same stream
     render_dev = str(dev) if exp.data.render_device == "auto" else exp.data.render_device
     workers = exp.data.workers if render_dev == "cpu" else 0
@@ -119,7 +119,7 @@ def train(exp: Experiment, resume: bool = False, on_step: Callable[[int, dict], 
                          model.space.skeleton)
     loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=workers)
     val = _to(validation_set(exp.data, exp.model.input_size, o.seed, "val", render_dev, model.space.skeleton), dev)
-    writer, log = _loggers(out, rank, resume and start > 0)
+    writer, log = _loggers(out, rank, resume and start > 0, o.tensorboard)
     # BN recalibration uses a fixed set of training-distribution frames, so a resumed run recalibrates identically.
     calib = validation_set(exp.data, exp.model.input_size, o.seed, "calib", render_dev, model.space.skeleton,
                            max_frames=4 * o.batch)["image"].to(dev)
@@ -185,9 +185,8 @@ def _save(path: Path, model, opt, step: int, best: dict, exp: Experiment) -> Non
                     optimizer=opt.state_dict(), step=step, best=best, config=exp.to_dict(), metadata=model.metadata())
 
 
-def _loggers(out: Path, rank: int, append: bool):
+def _loggers(out: Path, rank: int, append: bool, tensorboard: bool = True):
     """TensorBoard writer and a CSV row logger (rank 0 only)."""
-    from torch.utils.tensorboard import SummaryWriter
 
     class _Null:
         def add_scalar(self, *a, **k):
@@ -199,7 +198,14 @@ def _loggers(out: Path, rank: int, append: bool):
     if rank != 0:
         return _Null(), lambda row: None
     out.mkdir(parents=True, exist_ok=True)
-    writer = SummaryWriter(str(out / "tensorboard"))
+    writer = _Null()
+    if tensorboard:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as e:
+            raise RuntimeError("TensorBoard logging needs the tensorboard package: pip install tensorboard, "
+                               "or set optim.tensorboard: false in the config") from e
+        writer = SummaryWriter(str(out / "tensorboard"))
     path = out / "train_log.csv"
     if not append and path.exists():
         path.unlink()
