@@ -46,7 +46,7 @@ def test_quickstart_summary(tmp_path):
     assert set(summary["train"]["temporal"]) == {"tcn_causal", "gru_causal"}
     # ... and its export to every target passes parity through the real runtimes at the default bounds
     ex = summary["export"]
-    assert ex["all_pass"] and ex["artefacts"] == 4 * 2 + 4 * 2 + 1  # per-frame fp32/int8 + 2 heads, per target; fp16
+    assert ex["all_pass"] and ex["artefacts"] == 4 * (2 + 2) + 1  # per target: per-frame fp32/int8 + 2 heads; fp16
     assert ex["max_fp32_abs_diff"] <= 1e-4 and ex["max_streaming_abs_diff"] <= 1e-4
     rows = json.loads((tmp_path / "export" / "parity.json").read_text())
     assert {(r["target"], r["precision"]) for r in rows} >= {(t, p) for t in ("tflite", "coreml", "torchscript", "onnx")

@@ -55,7 +55,7 @@ def exported(trained, tmp_path_factory) -> tuple[Path, list[dict]]:
     rows = export(trained, cfg)
     n_main = len(rows)
     rows += export(trained, ExportConfig(targets=("coreml",), precisions=("fp16",), out=str(out / "fp16"),
-                                         parity_frames=24, stream_sequences=1))
+                                         parity_frames=24, stream_sequences=1, steps=False))
     return out, rows, n_main
 
 
@@ -72,8 +72,7 @@ def test_every_target_and_precision_was_written_and_passed(exported):
     per_frame = {(r["target"], r["precision"]) for r in rows if r["kind"] == "per_frame"}
     assert per_frame == {(t, p) for t in TARGETS for p in ("fp32", "int8")} | {("coreml", "fp16")}
     steps = {(r["target"], r["head"]) for r in rows if r["kind"] == "step"}
-    assert steps == {(t, h) for t in TARGETS for h in ("tcn_causal", "gru_causal")} | \
-        {("coreml", "tcn_causal"), ("coreml", "gru_causal")}
+    assert steps == {(t, h) for t in TARGETS for h in ("tcn_causal", "gru_causal")}
     assert all(r["pass"] for r in rows)
     required = {"target", "precision", "artefact", "size_mb", "max_abs_diff", "angle_mae_delta_deg",
                 "marker_delta_mm", "streaming_max_abs_diff", "runtime", "pass"}
@@ -165,3 +164,28 @@ def test_bad_inputs_fail_clearly_and_leave_nothing(trained, tmp_path):
         export(trained, ExportConfig(targets=("torchscript",), precisions=("int8",), out=str(out),
                                      max_angle_delta=-1.0, parity_frames=4, stream_sequences=1))
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.skipif(sys.platform != "darwin", reason="Core ML's MLModel.predict exists only on macOS")
+def test_coreml_predict_agrees_with_the_mil_reference_executor(exported):
+    import coremltools as ct
+
+    from d3ke_edge.runtime.mil_executor import MilProgram
+
+    out, _, _ = exported
+    package = out / "coreml" / "per_frame_fp32.mlpackage"
+    image = np.random.default_rng(1).random((1, 3, 64, 64), dtype=np.float32)
+    native = ct.models.MLModel(str(package)).predict({"image": image})
+    ours = MilProgram(package).run({"image": image})
+    for name in PER_FRAME_OUTPUTS:
+        np.testing.assert_allclose(ours[name], native[name], atol=1e-3)
+
+
+def test_mil_executor_names_an_op_it_cannot_run(exported, monkeypatch):
+    from d3ke_edge.runtime import mil_executor
+
+    out, _, _ = exported
+    program = mil_executor.MilProgram(out / "coreml" / "per_frame_fp32.mlpackage")
+    monkeypatch.delitem(mil_executor.OPS, "conv")
+    with pytest.raises(NotImplementedError, match="no 'conv' op"):
+        program.run({"image": np.zeros((1, 3, 64, 64), np.float32)})

@@ -177,8 +177,8 @@ def _stage_export(out: Path, report: Report) -> None:
     try:
         rows = export(ckpt, ExportConfig(targets=TARGETS, precisions=("fp32", "int8"), out=str(out / "export")),
                       progress=say)
-        rows += export(ckpt, ExportConfig(targets=("coreml",), precisions=("fp16",), out=str(out / "export" / "fp16")),
-                       progress=say)
+        rows += export(ckpt, ExportConfig(targets=("coreml",), precisions=("fp16",), out=str(out / "export" / "fp16"),
+                                          steps=False), progress=say)  # step models are fp32 whatever the precision
     except ExportError as exc:
         fail(str(exc), code=1)
     print_parity(rows)

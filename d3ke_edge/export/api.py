@@ -47,6 +47,7 @@ class ExportConfig:
     parity_frames: int = 48  # held-out frames for the per-frame parity check
     stream_sequences: int = 2  # held-out sequences for the streaming check
     max_angle_delta: float = 1.0  # deg: quantised artefacts fail above this mean angle difference from PyTorch
+    steps: bool = True  # also write the step models of the causal heads beside the checkpoint
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -151,7 +152,7 @@ def export(checkpoint: str | Path, cfg: ExportConfig = ExportConfig(),
                 result, runtime = _check(target, path, "per-frame model",
                                          lambda r: per_frame_parity(graph, r, data, space))
                 rows.append(_row(target, precision, path, stage, "per_frame", None, result, runtime, meta, cfg))
-            for name, head in bundle.heads.items():
+            for name, head in (bundle.heads if cfg.steps else {}).items():
                 step = StepGraph(head, space).eval()
                 state = head.init_state(1)
                 s_example = (data.seq_params[0, :1].clone(), *state)
