@@ -86,7 +86,6 @@ def latency(dev: torch.device, smoke: bool) -> list[dict]:
 
 
 def render_rate(exp: Experiment, dev: torch.device, smoke: bool) -> dict:
-    source = SynthSource(exp.data, exp.model.input_size, exp.optim.batch, 0, str(dev))
     cfg = synth_config(exp.data, exp.model.input_size, str(dev))
     from d3ke_edge.data.synth import SynthEngine
 
@@ -98,7 +97,6 @@ def render_rate(exp: Experiment, dev: torch.device, smoke: bool) -> dict:
     frames = sum(len(sequence_to_batch(engine.sequence(sequence_seed(0, 1, i), as_numpy=False))["image"])
                  for i in range(1, n + 1))
     _sync(dev)
-    del source
     return {"crops_per_s": round(frames / (time.perf_counter() - t), 1), "size": cfg.size, "chunk": cfg.chunk}
 
 

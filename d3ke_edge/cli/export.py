@@ -10,6 +10,11 @@ import typer
 from .common import console, err_console, fail
 
 
+def say(message: str) -> None:
+    """One dim progress line on stderr (the export's stages)."""
+    err_console.print(f"[dim]{message}[/]", highlight=False)
+
+
 def print_parity(rows: list[dict]) -> None:
     from rich.table import Table
 
@@ -49,7 +54,7 @@ def export(
     except ValueError as exc:
         fail(str(exc))
     try:
-        rows = run_export(checkpoint, cfg, progress=lambda m: err_console.print(f"[dim]{m}[/]", highlight=False))
+        rows = run_export(checkpoint, cfg, progress=say)
     except (CheckpointError, FileNotFoundError) as exc:
         fail(str(exc))
     except ExportError as exc:

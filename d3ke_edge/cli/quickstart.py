@@ -169,10 +169,7 @@ def _stage_export(out: Path, report: Report) -> None:
     """Export the quickstart model to every target (fp32 and int8; fp16 for Core ML), checked in each runtime."""
     from ..export.api import ExportConfig, ExportError, export
     from ..export.targets import TARGETS
-    from .common import err_console
-    from .export import print_parity
-
-    say = lambda m: err_console.print(f"[dim]{m}[/]", highlight=False)  # noqa: E731
+    from .export import print_parity, say
     ckpt = out / "train" / "checkpoint_best.pt"
     try:
         rows = export(ckpt, ExportConfig(targets=TARGETS, precisions=("fp32", "int8"), out=str(out / "export")),

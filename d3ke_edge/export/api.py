@@ -52,8 +52,7 @@ class ExportConfig:
 
     def __post_init__(self) -> None:
         for t in self.targets:
-            target_module(t) if t not in TARGETS else None
-        for t in self.targets:
+            target_module(t)  # raises for an unknown target, naming the known ones
             for p in self.precisions:
                 if p not in PRECISIONS[t]:
                     raise ValueError(f"precision '{p}' is not available for {t} (it has {', '.join(PRECISIONS[t])})")
@@ -74,6 +73,7 @@ def _data(bundle: Bundle, cfg: ExportConfig, size: int) -> tuple[list[tuple], Pa
     from ..data.synth import SynthEngine
     from ..train.config import DataConfig
     from ..train.data import sequence_seed, synth_config, validation_set
+    from ..train.temporal import TARGETS as keys
 
     known = {f.name for f in dataclasses.fields(DataConfig)}
     raw = {k: tuple(v) if isinstance(v, list) else v for k, v in bundle.ckpt["config"]["data"].items() if k in known}
@@ -82,7 +82,6 @@ def _data(bundle: Bundle, cfg: ExportConfig, size: int) -> tuple[list[tuple], Pa
     calib = validation_set(data_cfg, size, cfg.seed, "calib", "cpu", max_frames=cfg.calib_frames)["image"]
     test = validation_set(data_cfg, size, cfg.seed, "test", "cpu")
     pick = torch.linspace(0, len(test["image"]) - 1, min(cfg.parity_frames, len(test["image"]))).long()
-    keys = ("coordinates", "coordinates_valid", "scales", "pelvis_rot_cam", "markers_rel", "joints_rel")
     engine = SynthEngine(synth_config(data_cfg, size, "cpu"))
     seqs = [engine.sequence(sequence_seed(cfg.seed, 3, 50_000 + i), sequence_id=i, as_numpy=False)
             for i in range(cfg.stream_sequences)]
@@ -131,6 +130,7 @@ def export(checkpoint: str | Path, cfg: ExportConfig = ExportConfig(),
     out.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     rows: list[dict] = []
+    metas: dict[Path, dict] = {}  # artefact -> its metadata, in the order of rows
     ok = False
     try:
         say(f"rendering {cfg.calib_frames} calibration and {cfg.parity_frames} parity frames at {size} px")
@@ -151,7 +151,8 @@ def export(checkpoint: str | Path, cfg: ExportConfig = ExportConfig(),
                 say(f"{target} per-frame {precision}: checking parity")
                 result, runtime = _check(target, path, "per-frame model",
                                          lambda r: per_frame_parity(graph, r, data, space))
-                rows.append(_row(target, precision, path, stage, "per_frame", None, result, runtime, meta, cfg))
+                rows.append(_row(target, precision, path, stage, "per_frame", None, result, runtime, cfg))
+                metas[path] = meta
             for name, head in (bundle.heads if cfg.steps else {}).items():
                 step = StepGraph(head, space).eval()
                 state = head.init_state(1)
@@ -167,18 +168,17 @@ def export(checkpoint: str | Path, cfg: ExportConfig = ExportConfig(),
                 say(f"{target} step {name}: checking step-by-step against the sequence form")
                 result, runtime = _check(target, path, f"step model {name}",
                                          lambda r, head=head: step_parity(head, r, data, space))
-                rows.append(_row(target, "fp32", path, stage, "step", name, result, runtime, meta, cfg))
+                rows.append(_row(target, "fp32", path, stage, "step", name, result, runtime, cfg))
+                metas[path] = meta
         failed = [r for r in rows if not r["pass"]]
         if failed:
             table = parity_markdown(rows)
             names = ", ".join(f"{r['target']} {r['artefact']}" for r in failed)
             raise ExportError(f"parity failed for {names} (fp32: max |diff| <= {FP32_TOLERANCE:g}; quantised: mean "
                               f"angle difference <= {cfg.max_angle_delta} deg); nothing was written.\n{table}")
-        for r in rows:  # stream steps of the same head share one check per target: every row states its own
-            meta_path = stage / r["target"] / (Path(r["artefact"]).name.split(".")[0] + ".json")
-            meta = json.loads(meta_path.read_text())
-            meta["parity"] = {k: r[k] for k in r if k not in ("artefact",)}
-            atomic_write_text(meta_path, json.dumps(meta, indent=2) + "\n")
+        for (path, meta), r in zip(metas.items(), rows):  # the sidecar metadata, with its artefact's parity
+            meta = {**meta, "parity": {k: v for k, v in r.items() if k != "artefact"}}
+            atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
         _publish(stage, out, cfg.targets)
         atomic_write_text(out / "parity.json", json.dumps(rows, indent=2) + "\n")
         atomic_write_text(out / "parity.md", parity_markdown(rows))
@@ -191,12 +191,11 @@ def export(checkpoint: str | Path, cfg: ExportConfig = ExportConfig(),
 
 
 def _row(target, precision, path: Path, stage: Path, kind: str, head: str | None, result: dict, runtime: str,
-         meta: dict, cfg: ExportConfig) -> dict:
+         cfg: ExportConfig) -> dict:
     quantised = precision != "fp32"
     stream = result["max_abs_diff"] if kind == "step" else None
     ok = result["max_abs_diff"] <= FP32_TOLERANCE if not quantised else result["angle_mae_delta_deg"] <= cfg.max_angle_delta
     ok = ok and all(math.isfinite(v) for v in result.values())
-    atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
     return {"target": target, "precision": precision, "kind": kind, "head": head,
             "artefact": str(path.relative_to(stage)), "size_mb": round(_size_mb(path), 3),
             "max_abs_diff": result["max_abs_diff"], "angle_mae_delta_deg": result["angle_mae_delta_deg"],

@@ -88,8 +88,7 @@ class TorchScriptRunner(Runner):
             self.module = torch.jit.load(str(path), _extra_files=extra, map_location="cpu")
         if not extra[METADATA_FILE]:
             raise ValueError(f"'{path}' has no {METADATA_FILE}: not a d3ke-edge export")
-        super().__init__(path, json.loads(extra[METADATA_FILE]))
-        self.threads = threads
+        super().__init__(path, json.loads(extra[METADATA_FILE]))  # threads: torch's are process-wide, left as set
 
     def run(self, *inputs):
         import torch

@@ -76,7 +76,7 @@ def _pool(kind):
 
 
 def _slice(x, begin, end, stride=None, begin_mask=None, end_mask=None, squeeze_mask=None):
-    idx, squeeze = [], []
+    idx = []
     for d in range(x.dim()):
         b, e = int(begin[d]), int(end[d])
         st = int(stride[d]) if stride is not None else 1

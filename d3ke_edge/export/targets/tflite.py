@@ -58,7 +58,7 @@ def read_metadata(path: str | Path) -> dict:
     raise ValueError(f"'{path}' has no {METADATA_NAME} entry: not a d3ke-edge export")
 
 
-def _int8(fp32: Path, out: Path, calib: list[tuple], input_names) -> None:
+def _int8(fp32: Path, out: Path, calib: list[tuple]) -> None:
     from ai_edge_quantizer import qtyping, quantizer
 
     q = quantizer.Quantizer(str(fp32))
@@ -86,7 +86,7 @@ def convert(graph, example: tuple, input_names, output_names, path: Path, precis
             fp32.write_bytes(cached)
         if precision == "int8":
             q = Path(tmp) / "int8.tflite"
-            _int8(fp32, q, calib, input_names)
+            _int8(fp32, q, calib)
             fp32 = q
         path.write_bytes(fp32.read_bytes())
     embed_metadata(path, metadata)
