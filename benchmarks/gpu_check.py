@@ -28,7 +28,6 @@ from pathlib import Path
 
 import torch
 
-from d3ke_edge.data.datasets import sequence_to_batch
 from d3ke_edge.models.registry import get_model
 from d3ke_edge.train.config import (
     DataConfig,
@@ -85,19 +84,33 @@ def latency(dev: torch.device, smoke: bool) -> list[dict]:
     return rows
 
 
-def render_rate(exp: Experiment, dev: torch.device, smoke: bool) -> dict:
-    cfg = synth_config(exp.data, exp.model.input_size, str(dev))
+def render_rate(exp: Experiment, dev: torch.device, smoke: bool, chunk: int | None = None) -> dict:
+    """Crops/s of the renderer as training uses it: ``data.render_batch`` sequences per batched draw."""
     from d3ke_edge.data.synth import SynthEngine
 
+    cfg = synth_config(exp.data, exp.model.input_size, str(dev))
+    cfg = dataclasses.replace(cfg, chunk=chunk or cfg.chunk)
     engine = SynthEngine(cfg)
-    engine.sequence(0, as_numpy=False)
-    n = 2 if smoke else 12
+    k = exp.data.render_batch
+    engine.sequences(list(range(k)), as_numpy=False)
+    n = 2 if smoke else max(12, 2 * k)
     _sync(dev)
     t = time.perf_counter()
-    frames = sum(len(sequence_to_batch(engine.sequence(sequence_seed(0, 1, i), as_numpy=False))["image"])
-                 for i in range(1, n + 1))
+    frames = sum(len(seq["image"]) for i in range(0, n, k)
+                 for seq in engine.sequences([sequence_seed(0, 1, j) for j in range(i, i + k)], as_numpy=False))
     _sync(dev)
-    return {"crops_per_s": round(frames / (time.perf_counter() - t), 1), "size": cfg.size, "chunk": cfg.chunk}
+    return {"crops_per_s": round(frames / (time.perf_counter() - t), 1), "size": cfg.size, "chunk": cfg.chunk,
+            "render_batch": k}
+
+
+def render_sweep(exp: Experiment, dev: torch.device, smoke: bool) -> list[dict]:
+    """Crops/s over sequences per draw x frames per chunk, to choose ``render_batch`` and the CUDA chunk."""
+    rows = []
+    for k in (1, 2) if smoke else (1, 4, 8, 16):
+        for chunk in (16,) if smoke else (64, 256, 512):
+            e = dataclasses.replace(exp, data=dataclasses.replace(exp.data, render_batch=k))
+            rows.append(render_rate(e, dev, smoke, chunk))
+    return rows
 
 
 def render_split(exp: Experiment, dev: torch.device, smoke: bool) -> dict:
@@ -116,7 +129,8 @@ def render_split(exp: Experiment, dev: torch.device, smoke: bool) -> dict:
     for i in range(n):
         rng = np.random.default_rng(i)
         sub = sample_subject(engine.skel, rng)
-        generate_motion(engine.skel, cfg.families[i % len(cfg.families)], rng, cfg.seconds, cfg.fps, sub.scales)
+        generate_motion(engine.skel, cfg.families[i % len(cfg.families)], rng, cfg.seconds, cfg.fps, sub.scales,
+                        engine.fk_motion)
     motion_ms = (time.perf_counter() - t) / n * 1e3
     _sync(dev)
     t = time.perf_counter()
@@ -182,8 +196,9 @@ def main() -> None:
     ap.add_argument("--deadline-s", type=float, default=420.0)
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, to check the script on a CPU")
     ap.add_argument("--parts", default="latency,render,step,throughput,budget,compile",
-                    help="comma-separated subset; extra: render_split, step_compile, step_cudagraphs, fast")
+                    help="comma-separated subset; extra: render_sweep, render_split, step_compile, step_cudagraphs")
     ap.add_argument("--sequences-per-step", type=float, default=1.0)
+    ap.add_argument("--render-batch", type=int, default=8, help="sequences per batched draw (data.render_batch)")
     args = ap.parse_args()
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.backends.cudnn.benchmark = True
@@ -195,6 +210,7 @@ def main() -> None:
         out=str(tmp / "run"),
         model=ModelConfig("d3ke_resnext50", 64 if args.smoke else 256),
         data=DataConfig(pool=4 if args.smoke else 64, sequences_per_step=args.sequences_per_step, workers=0,
+                        render_batch=args.render_batch,
                         val_sequences=2 if args.smoke else 16, sequence_seconds=0.5 if args.smoke else 2.0),
         loss=LossConfig(),
         optim=OptimConfig(steps=6 if args.smoke else 300, batch=8 if args.smoke else 64, ckpt_every=10**9,
@@ -216,6 +232,8 @@ def main() -> None:
         save("latency", latency(dev, args.smoke))
     if "render" in parts:
         save("render", render_rate(exp, dev, args.smoke))
+    if "render_sweep" in parts:
+        save("render_sweep", render_sweep(exp, dev, args.smoke))
     if "render_split" in parts:
         save("render_split", render_split(exp, dev, args.smoke))
     if "step" in parts:
@@ -241,7 +259,11 @@ def main() -> None:
         md.append(f"| latency {r['model']} {r['size']}px b{r['batch']} {r['precision']} | {r['frames_per_s']} | "
                   f"{r['ms_per_call']} ms/call |")
     if "render" in report:
-        md.append(f"| render ({report['render']['size']} px) | {report['render']['crops_per_s']} | synthetic crops |")
+        r = report["render"]
+        md.append(f"| render ({r['size']} px) | {r['crops_per_s']} | synthetic crops, {r['render_batch']} sequences "
+                  f"per draw, chunk {r['chunk']} |")
+    for r in report.get("render_sweep", []):
+        md.append(f"| render sweep | {r['crops_per_s']} | {r['render_batch']} sequences per draw, chunk {r['chunk']} |")
     if "render_split" in report:
         r = report["render_split"]
         md.append(f"| render, one sequence | {r['crops_per_s']} | {r['sequence_ms']} ms per sequence, of which "

@@ -1,6 +1,6 @@
 """Export to TFLite, Core ML, TorchScript and ONNX, checked through each real runtime, streaming included.
 
-One small model is trained here (a briefly trained MobileNetV3-Small at 64 px with two causal heads: untrained
+One small model is trained here (a briefly trained MobileNetV3-Small at 64 px with three causal heads: untrained
 torchvision backbones give input-independent outputs, which would make any parity check vacuous), exported once
 to every target in fp32 and int8 (+ fp16 for Core ML), and every assertion reads that export's parity rows.
 """
@@ -37,8 +37,9 @@ def trained(tmp_path_factory) -> Path:
                         families=("walk", "squat", "arm_raise"), yaw_range_deg=(-45.0, 45.0)),
         optim=OptimConfig(steps=40, batch=16, lr=3e-3, lr_end=3e-4, lr_tail=(3e-4, 1e-4), ckpt_every=40,
                           val_every=40, log_every=20, tensorboard=False),
-        temporal=TemporalConfig(heads=("tcn_causal", "gru_causal"), train_sequences=6, test_sequences=2,
-                                sequence_seconds=1.0, steps=15, batch=4, width=16),
+        temporal=TemporalConfig(heads=("tcn_causal", "gru_causal", "transformer_causal"), train_sequences=6,
+                                test_sequences=2, sequence_seconds=1.0, steps=15, batch=4, width=16,
+                                causal_window=8),
     )
     train(exp)
     train_temporal(exp, out / "checkpoint_best.pt")
@@ -72,7 +73,7 @@ def test_every_target_and_precision_was_written_and_passed(exported):
     per_frame = {(r["target"], r["precision"]) for r in rows if r["kind"] == "per_frame"}
     assert per_frame == {(t, p) for t in TARGETS for p in ("fp32", "int8")} | {("coreml", "fp16")}
     steps = {(r["target"], r["head"]) for r in rows if r["kind"] == "step"}
-    assert steps == {(t, h) for t in TARGETS for h in ("tcn_causal", "gru_causal")}
+    assert steps == {(t, h) for t in TARGETS for h in ("tcn_causal", "gru_causal", "transformer_causal")}
     assert all(r["pass"] for r in rows)
     required = {"target", "precision", "artefact", "size_mb", "max_abs_diff", "angle_mae_delta_deg",
                 "marker_delta_mm", "streaming_max_abs_diff", "runtime", "pass"}
@@ -128,6 +129,8 @@ def test_metadata_is_embedded_and_read_back_by_each_runtime(exported, trained):
         assert meta["inputs"][0]["shape"] == [1, 3, 64, 64] and meta["model"]["normalisation"]["input_range"] == [0, 1]
         step = load_runtime(out / target / f"step_tcn_causal{ext}").metadata
         assert [s["shape"] for s in step["state"]] == [[1, 16, 2 * d] for d in (1, 2, 4, 8)]
+        kv = load_runtime(out / target / f"step_transformer_causal{ext}").metadata  # 2 layers x (keys, values), valid
+        assert [s["shape"] for s in kv["state"]] == [[1, 4, 7, 4]] * 4 + [[1, 7]]
         assert step["lookahead_frames"] == 0
         sidecar = json.loads((out / target / "per_frame_fp32.json").read_text())
         assert sidecar["parity"]["pass"] and sidecar["tools"]["torch"]

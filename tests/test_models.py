@@ -55,7 +55,7 @@ def test_gradients_reach_every_parameter():
     dead = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
     assert not dead, dead[:5]
     dim = model.space.dim
-    for name in ("tcn_causal", "gru_causal"):
+    for name in ("tcn_causal", "gru_causal", "transformer_causal"):
         head = get_model(name, dim=dim)
         opt = torch.optim.SGD(head.parameters(), lr=0.1)
         x = torch.rand(2, 12, dim) * 1.8 - 0.9
@@ -68,7 +68,9 @@ def test_gradients_reach_every_parameter():
 
 
 @pytest.mark.parametrize("name,kwargs", [("tcn_causal", {}), ("tcn_causal", {"kernel": 2, "dilations": (1, 3, 9)}),
-                                         ("gru_causal", {"hidden": 64})])
+                                         ("gru_causal", {"hidden": 64}),
+                                         ("transformer_causal", {"window": 6, "d_model": 16, "heads": 2}),
+                                         ("transformer_causal", {"window": 50, "layers": 1})])
 def test_step_equals_sequence_including_the_first_frames(name, kwargs):
     torch.manual_seed(1)
     dim = 20
@@ -88,6 +90,25 @@ def test_step_equals_sequence_including_the_first_frames(name, kwargs):
     with torch.no_grad():
         y0, *_ = head.step(x[:, 0], *head.init_state(3))
     torch.testing.assert_close(y0, full[:, 0], atol=1e-5, rtol=0)
+
+
+def test_causal_transformer_sees_exactly_its_receptive_field():
+    """Frame t's output depends on frames t-rf+1 .. t only: nothing later, nothing older than the window chain."""
+    torch.manual_seed(3)
+    head = get_model("transformer_causal", dim=10, window=4, d_model=16, heads=2, layers=2).eval()
+    for p in head.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    x = torch.rand(2, 20, 10) * 1.8 - 0.9
+    moved = x.clone()
+    moved[:, 5] += 0.5
+    with torch.no_grad():
+        changed = (head(moved) - head(x)).abs().amax((0, 2)) > 0
+    rf = head.receptive_field()
+    assert rf == 2 * 3 + 1 and head.causal
+    assert changed.tolist() == [5 <= t < 5 + rf for t in range(20)]
+    assert len(head.state_shapes(1)) == 2 * 2 + 1 and head.state_shapes(1)[0] == (1, 2, 3, 8)
+    with pytest.raises(ValueError, match="divisible"):
+        get_model("transformer_causal", dim=10, d_model=10, heads=4)
 
 
 def test_offline_transformer_is_non_causal_centre_frame():
@@ -111,20 +132,24 @@ def test_torch_export_captures_model_and_step():
     x = torch.rand(1, 3, 64, 64)
     for k, v in model(x).items():
         torch.testing.assert_close(ep.module()(x)[k], v, atol=1e-5, rtol=1e-4)
-    tcn = get_model("tcn_causal", dim=model.space.dim).eval()
+    for name in ("tcn_causal", "transformer_causal"):  # shift-register state and rolling key/value cache
+        head = get_model(name, dim=model.space.dim).eval()
+        for p in head.out.parameters():  # a non-identity refinement, so the step's arithmetic is compared
+            torch.nn.init.normal_(p, std=0.1)
 
-    class Step(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.tcn, self.space = tcn, model.space
+        class Step(torch.nn.Module):
+            def __init__(self, head):
+                super().__init__()
+                self.head, self.space = head, model.space
 
-        def forward(self, x, *state):
-            y, *new = self.tcn.step(x, *state)
-            out = self.space.decode(y[..., :6], y[..., 6:])
-            return (out["coordinates"], out["markers_rel"], *new)
+            def forward(self, x, *state):
+                y, *new = self.head.step(x, *state)
+                out = self.space.decode(y[..., :6], y[..., 6:])
+                return (out["coordinates"], out["markers_rel"], *new)
 
-    state = tcn.init_state(1)
-    x = torch.rand(1, model.space.dim) * 1.8 - 0.9
-    ep = torch.export.export(Step(), (x, *state))
-    for a, b in zip(ep.module()(x, *state), Step()(x, *state)):
-        torch.testing.assert_close(a, b)
+        state = [torch.rand_like(s) for s in head.init_state(1)]  # any state, not only the reset one
+        x = torch.rand(1, model.space.dim) * 1.8 - 0.9
+        step = Step(head)
+        ep = torch.export.export(step, (x, *state))
+        for a, b in zip(ep.module()(x, *state), step(x, *state)):
+            torch.testing.assert_close(a, b)

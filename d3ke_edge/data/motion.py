@@ -264,29 +264,36 @@ FAMILIES: dict[str, Callable[[_Pose], None]] = {
 
 
 def plant_feet(skel: Skeleton, q: np.ndarray, markers: tuple[str, ...] = FOOT_MARKERS, floor: float = 0.0,
-               scales: np.ndarray | None = None) -> np.ndarray:
-    """Shift pelvis_ty per frame so that the lowest of ``markers`` sits on the floor (y = ``floor``)."""
+               scales: np.ndarray | None = None, fk: ForwardKinematics | None = None) -> np.ndarray:
+    """Shift pelvis_ty per frame so that the lowest of ``markers`` sits on the floor (y = ``floor``).
+
+    ``fk``: a float64 CPU ``ForwardKinematics`` of ``skel`` to reuse (building one costs more than running it).
+    """
     idx = [skel.marker_names.index(m) for m in markers if m in skel.marker_names]
     if not idx:
         raise ValueError(f"skeleton '{skel.name}' has none of the foot markers {markers}")
     s = None if scales is None else torch.as_tensor(scales).expand(len(q), *scales.shape)
     with torch.no_grad():
-        y = ForwardKinematics(skel, torch.float64)(torch.as_tensor(q), s).markers[:, idx, 1].amin(-1).numpy()
+        fk = ForwardKinematics(skel, torch.float64) if fk is None else fk
+        y = fk(torch.as_tensor(q, dtype=torch.float64), s).markers[:, idx, 1].amin(-1).numpy()
     out = q.copy()
     out[:, skel.coordinate_names.index("pelvis_ty")] += floor - y
     return out
 
 
-def _finish(p: _Pose, scales: np.ndarray | None = None) -> np.ndarray:
+def _finish(p: _Pose, scales: np.ndarray | None = None, fk: ForwardKinematics | None = None) -> np.ndarray:
     q = np.clip(p.q, p.skel.ranges[:, 0], p.skel.ranges[:, 1])
-    q = plant_feet(p.skel, q, scales=scales)
+    q = plant_feet(p.skel, q, scales=scales, fk=fk)
     q[:, p.skel.coordinate_names.index("pelvis_ty")] += p.flight
     return q
 
 
 def generate_motion(skel: Skeleton, family: str, rng: np.random.Generator, seconds: float, fps: float,
-                    scales: np.ndarray | None = None) -> np.ndarray:
-    """(T, n_coords) of one procedural ``family`` with random style, feet planted for a subject's ``scales``."""
+                    scales: np.ndarray | None = None, fk: ForwardKinematics | None = None) -> np.ndarray:
+    """(T, n_coords) of one procedural ``family`` with random style, feet planted for a subject's ``scales``.
+
+    ``fk``: a float64 CPU ``ForwardKinematics`` of ``skel`` to reuse across calls (see ``plant_feet``).
+    """
     if family not in FAMILIES:
         raise ValueError(f"unknown motion family '{family}'; choose from {sorted(FAMILIES)}")
     p = _Pose(skel, np.arange(max(1, int(round(seconds * fps)))) / fps, rng)
@@ -299,4 +306,4 @@ def generate_motion(skel: Skeleton, family: str, rng: np.random.Generator, secon
         p.add(name, p.drift(6.0))  # individual style, smooth in time
     p.add("elbow_flex_r", np.abs(p.drift(8.0)))
     p.add("elbow_flex_l", np.abs(p.drift(8.0)))
-    return _finish(p, scales)
+    return _finish(p, scales, fk)

@@ -26,7 +26,7 @@ class RenderInputs:
     light: torch.Tensor  # (B, 3) unit vector towards the light, camera frame
     ambient: torch.Tensor  # (B,)
     part: torch.Tensor  # (P,) integer label written into the part map
-    texture: torch.Tensor | None = None  # (P, 3): kind (0 plain, 1 stripes, 2 checker), frequency, amplitude
+    texture: torch.Tensor | None = None  # (P, 3) or (B, P, 3): kind (0 plain, 1 stripes, 2 checker), frequency, amplitude
 
 
 @dataclass
@@ -50,6 +50,12 @@ def render_capsules(inp: RenderInputs, in_place: bool = False) -> RenderOutput:
     S = inp.background.shape[-1]
     dev, dt = inp.ends.device, inp.ends.dtype
     radii, color = _per_batch(inp.radii, B), _per_batch(inp.color, B)
+    textured = checkered = [False] * P
+    if inp.texture is not None:
+        texture = _per_batch(inp.texture, B)
+        kind = texture[..., 0]
+        textured, checkered = (kind > 0).any(0).tolist(), (kind == 2).any(0).tolist()  # host syncs, once per call
+        tex_amp = torch.where(kind > 0, texture[..., 2], 0.0)
     image = inp.background if in_place else inp.background.clone()
     depth = torch.full((B, S, S), float("inf"), device=dev, dtype=dt)
     part = torch.full((B, S, S), -1, device=dev, dtype=torch.long)
@@ -93,12 +99,11 @@ def render_capsules(inp: RenderInputs, in_place: bool = False) -> RenderOutput:
         # Lambert on the swept sphere's normal (nx, ny, -bulge), with ambient light.
         lam = (nx * light[:, 0] + ny * light[:, 1] - bulge * light[:, 2]).clamp_(min=0.0)
         shade = amb + (1.0 - amb) * lam
-        if inp.texture is not None and int(inp.texture[p, 0]) > 0:
-            kind, freq, amp = (float(x) for x in inp.texture[p])
-            wave = torch.sin(6.2831853 * freq * t)
-            if kind == 2:
-                wave = wave * torch.sin(9.42 * nx)
-            shade = shade * (1.0 - amp * (wave > 0).to(dt))
+        if textured[p]:  # stripes along the capsule; checker adds a pattern around it
+            wave = torch.sin((6.2831853 * col(texture[..., 1])) * t)
+            if checkered[p]:
+                wave = torch.where(col(kind) == 2, wave * torch.sin(9.42 * nx), wave)
+            shade = shade * (1.0 - col(tex_amp) * (wave > 0).to(dt))
         torch.where(hit, zz, win_depth, out=win_depth)
         win_shade, win_id = shading[:, y0:y1, x0:x1], winner[:, y0:y1, x0:x1]
         torch.where(hit, shade, win_shade, out=win_shade)

@@ -16,7 +16,7 @@ from torch import nn
 
 from .registry import register_model
 
-__all__ = ["CausalTCN", "CausalGRU", "CentreFrameTransformer", "refine"]
+__all__ = ["CausalTCN", "CausalGRU", "CausalWindowTransformer", "CentreFrameTransformer", "refine"]
 
 
 def refine(x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
@@ -117,6 +117,93 @@ class CausalGRU(nn.Module):
         return refine(x, self.out(h)), h
 
 
+class CausalWindowTransformer(nn.Module):
+    """Causal self-attention over the last ``window`` frames; the step form keeps a rolling key/value cache.
+
+    Pre-norm transformer layers whose attention sees frames t-window+1 .. t only, with a learned bias per head
+    and frame offset instead of absolute positions (so a frame's output does not depend on when the stream
+    started, and the cache needs no position counter). State, per layer: keys and values of the previous
+    window-1 frames (B, heads, window-1, d_head), oldest first; plus one validity row (B, window-1) that is 1 for
+    filled slots. All zeros is the reset state: empty slots are masked out, exactly as frames before the start
+    of a sequence are in the sequence form. Each step appends the new column and drops the oldest, like the TCN's
+    FIFOs (concat and slice only, no scatter).
+    """
+
+    causal = True
+    _MASKED = -1e9  # added to the logits of empty or out-of-window slots: exp() is exactly 0 in float32
+
+    def __init__(self, dim: int, window: int = 30, d_model: int = 64, heads: int = 4, layers: int = 2):
+        super().__init__()
+        if window < 2 or d_model % heads:
+            raise ValueError(f"need window >= 2 and d_model divisible by heads, got {window}, {d_model}, {heads}")
+        self.dim, self.window, self.d_model, self.heads, self.n_layers = dim, window, d_model, heads, layers
+        self.d_head = d_model // heads
+        self.embed = nn.Linear(dim, d_model)
+        self.norm1 = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(layers))
+        self.qkv = nn.ModuleList(nn.Linear(d_model, 3 * d_model) for _ in range(layers))
+        self.proj = nn.ModuleList(nn.Linear(d_model, d_model) for _ in range(layers))
+        self.norm2 = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(layers))
+        self.mlp = nn.ModuleList(nn.Sequential(nn.Linear(d_model, 2 * d_model), nn.GELU(), nn.Linear(2 * d_model, d_model))
+                                 for _ in range(layers))
+        # bias[l, h, j]: slot j of the window (0 oldest, window-1 the current frame), i.e. offset window-1-j
+        self.bias = nn.Parameter(torch.zeros(layers, heads, window))
+        self.out = nn.Linear(d_model, dim)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def receptive_field(self) -> int:
+        return self.n_layers * (self.window - 1) + 1
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:  # (..., T, d_model) -> (..., heads, T, d_head)
+        return x.unflatten(-1, (self.heads, self.d_head)).transpose(-3, -2)
+
+    def _merge(self, x: torch.Tensor) -> torch.Tensor:  # (..., heads, T, d_head) -> (..., T, d_model)
+        return x.transpose(-3, -2).flatten(-2)
+
+    def _attend(self, q, k, v, logit_bias):
+        w = torch.softmax(q @ k.transpose(-1, -2) * self.d_head**-0.5 + logit_bias, -1)
+        return w @ v
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) -> refined (B, T, D)."""
+        T = x.shape[1]
+        t = torch.arange(T, device=x.device)
+        offset = t[:, None] - t[None, :]  # (T, T): query frame - key frame
+        inside = (offset >= 0) & (offset < self.window)
+        slot = (self.window - 1 - offset).clamp(0, self.window - 1)
+        h = self.embed(x)
+        for l in range(self.n_layers):
+            q, k, v = (self._split(z) for z in self.qkv[l](self.norm1[l](h)).chunk(3, -1))
+            logit_bias = torch.where(inside, self.bias[l][:, slot], self._MASKED)  # (heads, T, T)
+            h = h + self.proj[l](self._merge(self._attend(q, k, v, logit_bias)))
+            h = h + self.mlp[l](self.norm2[l](h))
+        return refine(x, self.out(h))
+
+    def state_shapes(self, batch: int = 1) -> list[tuple[int, ...]]:
+        kv = (batch, self.heads, self.window - 1, self.d_head)
+        return [kv] * (2 * self.n_layers) + [(batch, self.window - 1)]
+
+    def init_state(self, batch: int = 1) -> tuple[torch.Tensor, ...]:
+        w = self.embed.weight
+        return tuple(torch.zeros(s, dtype=w.dtype, device=w.device) for s in self.state_shapes(batch))
+
+    def step(self, x: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """x (B, D), (keys, values) per layer and the validity row -> (refined (B, D), *new state)."""
+        valid = torch.cat([state[-1], torch.ones_like(state[-1][:, :1])], -1)  # (B, window): slots incl. current
+        logit_mask = ((1.0 - valid) * self._MASKED)[:, None, None, :]  # (B, 1, 1, window)
+        h = self.embed(x)[:, None]  # (B, 1, d_model)
+        new_state = []
+        for l in range(self.n_layers):
+            q, k, v = (self._split(z) for z in self.qkv[l](self.norm1[l](h)).chunk(3, -1))  # (B, heads, 1, d_head)
+            keys = torch.cat([state[2 * l], k], -2)  # (B, heads, window, d_head)
+            values = torch.cat([state[2 * l + 1], v], -2)
+            new_state += [keys[:, :, 1:], values[:, :, 1:]]
+            logit_bias = self.bias[l][None, :, None, :] + logit_mask  # (B, heads, 1, window)
+            h = h + self.proj[l](self._merge(self._attend(q, keys, values, logit_bias)))
+            h = h + self.mlp[l](self.norm2[l](h))
+        return (refine(x, self.out(h[:, 0])), *new_state, valid[:, 1:])
+
+
 class CentreFrameTransformer(nn.Module):
     """D3KE's server temporal stage: a window of ``window`` frames predicts its centre frame (non-causal).
 
@@ -170,6 +257,12 @@ def tcn_causal(dim: int, channels: int = 128, kernel: int = 3, dilations: tuple[
 @register_model("gru_causal")
 def gru_causal(dim: int, hidden: int = 128) -> CausalGRU:
     return CausalGRU(dim, hidden)
+
+
+@register_model("transformer_causal")
+def transformer_causal(dim: int, window: int = 30, d_model: int = 64, heads: int = 4,
+                       layers: int = 2) -> CausalWindowTransformer:
+    return CausalWindowTransformer(dim, window, d_model, heads, layers)
 
 
 @register_model("transformer_centre243")

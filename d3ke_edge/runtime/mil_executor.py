@@ -130,6 +130,21 @@ def _split(x, num_splits=None, split_sizes=None, axis=0):
     return torch.chunk(x, int(num_splits), axis)
 
 
+def _layer_norm(x, axes=None, gamma=None, beta=None, epsilon=1e-5):
+    dims = tuple(_axes(axes, x.dim())) if axes is not None else tuple(range(x.dim()))
+    mean = x.mean(dims, keepdim=True)
+    y = (x - mean) * torch.rsqrt((x - mean).square().mean(dims, keepdim=True) + float(epsilon))
+    return y * (1.0 if gamma is None else gamma) + (0.0 if beta is None else beta)
+
+
+def _gelu(x, mode="EXACT"):
+    if mode == "EXACT":
+        return F.gelu(x)
+    if mode == "TANH_APPROXIMATION":
+        return F.gelu(x, approximate="tanh")
+    return x * torch.sigmoid(1.702 * x)  # SIGMOID_APPROXIMATION
+
+
 OPS = {
     "add": lambda x, y: x + y, "sub": lambda x, y: x - y, "mul": lambda x, y: x * y,
     "real_div": lambda x, y: x / y, "maximum": lambda x, y: torch.maximum(x, y), "minimum": lambda x, y: torch.minimum(x, y),
@@ -167,7 +182,10 @@ OPS = {
     "split": _split,
     "softmax": lambda x, axis=-1: torch.softmax(x, int(axis)),
     "fill": lambda shape, value=0.0: torch.full([int(v) for v in shape.tolist()], float(value)),
+    "fill_like": lambda ref_tensor, value=0.0: torch.full(
+        ref_tensor.shape, float(value), dtype=value.dtype if isinstance(value, torch.Tensor) else ref_tensor.dtype),
     "shape": lambda x: torch.tensor(list(x.shape), dtype=torch.int32),
+    "layer_norm": _layer_norm, "gelu": _gelu,
 }
 
 

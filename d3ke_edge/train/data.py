@@ -30,7 +30,7 @@ def synth_config(cfg: DataConfig, size: int, device: str, seconds: float | None 
 
     return SynthConfig(size=size, fps=cfg.fps, seconds=seconds or cfg.sequence_seconds, device=device,
                        backgrounds=cfg.backgrounds, families=cfg.families or FAMILY_NAMES,
-                       yaw_range_deg=cfg.yaw_range_deg, chunk=16 if device == "cpu" else 64)
+                       yaw_range_deg=cfg.yaw_range_deg, chunk=16 if device == "cpu" else 256)
 
 
 class SynthSource:
@@ -43,18 +43,23 @@ class SynthSource:
         self.cache: dict[int, dict[str, torch.Tensor]] = {}
 
     def _window(self, step: int) -> int:
-        """Render the pool of sequences step ``step`` draws from; returns the first sequence id."""
+        """Render the pool of sequences step ``step`` draws from; returns the first sequence id.
+
+        Missing sequences are rendered ``render_batch`` at a time in one batched draw (ahead of need); each one
+        depends only on its own seed, so the batches do not depend on ``render_batch``.
+        """
         if self.engine is None:
             self.engine = SynthEngine(self.synth)
         first = int(step * self.cfg.sequences_per_step)
-        ids = range(first, first + self.cfg.pool)
         for i in list(self.cache):
             if i < first:
                 del self.cache[i]
-        for i in ids:
-            if i not in self.cache:
-                self.cache[i] = sequence_to_batch(self.engine.sequence(sequence_seed(self.seed, 1, i), sequence_id=i,
-                                                               as_numpy=False))
+        missing = [i for i in range(first, first + self.cfg.pool) if i not in self.cache]
+        if missing:
+            ids = list(range(missing[0], max(missing[-1] + 1, missing[0] + self.cfg.render_batch)))
+            ids = [i for i in ids if i not in self.cache]
+            seqs = self.engine.sequences([sequence_seed(self.seed, 1, i) for i in ids], ids, as_numpy=False)
+            self.cache.update({i: sequence_to_batch(seq) for i, seq in zip(ids, seqs)})
         return first
 
     def __call__(self, step: int) -> dict[str, torch.Tensor]:

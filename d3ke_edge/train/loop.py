@@ -98,7 +98,7 @@ def train(exp: Experiment, resume: bool = False, on_step: Callable[[int, dict], 
     # --- model, optimiser, optional teacher, resume
     model = get_model(exp.model.name, input_size=exp.model.input_size, backbone_weights=exp.model.backbone_weights)
     model.to(dev).train()
-    if cuda and o.channels_last:
+    if o.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
     teacher = model_from_checkpoint(o.teacher).to(dev) if o.teacher else None
@@ -131,7 +131,7 @@ def train(exp: Experiment, resume: bool = False, on_step: Callable[[int, dict], 
         for g in opt.param_groups:
             g["lr"] = lr
         batch = _to(batch, dev)
-        image = batch["image"].to(memory_format=torch.channels_last) if cuda and o.channels_last else batch["image"]
+        image = batch["image"].to(memory_format=torch.channels_last) if o.channels_last else batch["image"]
         amp = torch.autocast("cuda", torch.bfloat16) if cuda and o.bf16 else contextlib.nullcontext()
         with amp:
             pred = step_fn(image)

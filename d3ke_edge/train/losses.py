@@ -9,7 +9,7 @@ import torch
 from ..models.kinematic_space import KinematicSpace
 from .config import LossConfig
 
-__all__ = ["d3ke_loss", "metrics", "acceleration_error_mm", "mean_pose_metrics"]
+__all__ = ["d3ke_loss", "acceleration_loss", "metrics", "acceleration_error_mm", "mean_pose_metrics"]
 
 
 def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -60,6 +60,19 @@ def d3ke_loss(pred: dict, target: dict, space: KinematicSpace, w: LossConfig,
     return total, {k: float(v.detach()) for k, v in terms.items()}
 
 
+def _accel(x: torch.Tensor) -> torch.Tensor:
+    """Second difference over time of (B, T, ...) -> (B, T-2, ...)."""
+    return x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2]
+
+
+def acceleration_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean L1 between predicted and true accelerations of points (B, T, N, 3) (m/frame^2); unlabelled masked.
+
+    Not in D3KE (a per-frame method); it makes temporal heads trade frame-to-frame jitter for accuracy explicitly.
+    """
+    return _point_l1(_accel(pred), _accel(target))
+
+
 @torch.no_grad()
 def metrics(pred: dict, target: dict, space: KinematicSpace) -> dict[str, float]:
     """Angle MAE (deg, rotational predicted coordinates), joint/marker MPJPE (mm), scale MAE, pelvis angle (deg)."""
@@ -82,8 +95,7 @@ def metrics(pred: dict, target: dict, space: KinematicSpace) -> dict[str, float]
 @torch.no_grad()
 def acceleration_error_mm(pred: torch.Tensor, target: torch.Tensor) -> float:
     """Mean |second difference| error of points (B, T, N, 3) in mm/frame^2 (smoothness, as in VideoPose3D)."""
-    acc = lambda x: x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2]  # noqa: E731
-    return float((acc(pred) - acc(target)).norm(dim=-1).mean() * 1000.0)
+    return float((_accel(pred) - _accel(target)).norm(dim=-1).mean() * 1000.0)
 
 
 @torch.no_grad()

@@ -2,7 +2,8 @@
 
 1. Render training and test sequences, run the frozen per-frame model once over them and keep its parameter
    vectors x_t = [rot6d, p] with the labels (the per-frame model is not run again).
-2. Train each head on (B, T, D) windows with the D3KE loss through the shared bounded mapping and FK.
+2. Train each head on (B, T, D) windows with the D3KE loss through the shared bounded mapping and FK (plus,
+   with ``temporal.accel``, a marker-acceleration term).
 3. Report per head: angle MAE / MPJPE against the per-frame predictions on the test sequences, acceleration
    error (smoothness), latency of one streaming step (CPU, batch 1) and the lookahead it needs.
 """
@@ -24,7 +25,7 @@ from ..utils.atomic import atomic_write_text
 from .checkpoint import model_from_checkpoint, save_checkpoint
 from .config import Experiment
 from .data import sequence_seed
-from .losses import acceleration_error_mm, d3ke_loss, metrics
+from .losses import acceleration_error_mm, acceleration_loss, d3ke_loss, metrics
 
 __all__ = ["train_temporal", "per_frame_outputs", "step_latency_ms", "head_kwargs", "TARGETS"]
 
@@ -32,7 +33,9 @@ TARGETS = ("coordinates", "coordinates_valid", "scales", "pelvis_rot_cam", "mark
 
 
 def head_kwargs(name: str, dim: int, cfg) -> dict:
-    """Constructor arguments of a temporal head from the temporal config (width -> channels / hidden)."""
+    """Constructor arguments of a temporal head from the temporal config (width -> channels / hidden / d_model)."""
+    if name == "transformer_causal":
+        return {"dim": dim, "window": cfg.causal_window, "d_model": cfg.width}
     if name.startswith("transformer"):
         return {"dim": dim, "window": cfg.window}
     return {"dim": dim, ("channels" if name.startswith("tcn") else "hidden"): cfg.width}
@@ -110,9 +113,11 @@ def train_temporal(exp: Experiment, per_frame_ckpt: str | Path, out: str | Path 
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * (cfg.lr_end / cfg.lr) ** (step / max(1, cfg.steps - 1))
             idx = rng.integers(len(train["x"]), size=cfg.batch)
-            y = head(train["x"][idx])  # (B, T, D)
+            pred = _decode(space, head(train["x"][idx]))  # (B, T, ...)
             target = {k: train[k][idx] for k in TARGETS}
-            loss, _ = d3ke_loss(_decode(space, y), target, space, exp.loss)
+            loss, _ = d3ke_loss(pred, target, space, exp.loss)
+            if cfg.accel:
+                loss = loss + cfg.accel * acceleration_loss(pred["markers_rel"], target["markers_rel"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
