@@ -92,7 +92,7 @@ def render_rate(exp: Experiment, dev: torch.device, smoke: bool, chunk: int | No
     cfg = dataclasses.replace(cfg, chunk=chunk or cfg.chunk)
     engine = SynthEngine(cfg)
     k = exp.data.render_batch
-    engine.sequences(list(range(k)), as_numpy=False)
+    engine.sequences(list(range(k)), as_numpy=False)  # warm-up
     n = 2 if smoke else max(12, 2 * k)
     _sync(dev)
     t = time.perf_counter()

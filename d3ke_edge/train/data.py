@@ -33,6 +33,14 @@ def synth_config(cfg: DataConfig, size: int, device: str, seconds: float | None 
                        yaw_range_deg=cfg.yaw_range_deg, chunk=16 if device == "cpu" else 256)
 
 
+def _render(engine: SynthEngine, seeds: list[int], ids: list[int], group: int) -> list[dict[str, torch.Tensor]]:
+    """Sequences as batches (float images), rendered ``group`` at a time in batched draws."""
+    out = []
+    for g in range(0, len(seeds), group):
+        out += [sequence_to_batch(s) for s in engine.sequences(seeds[g : g + group], ids[g : g + group], as_numpy=False)]
+    return out
+
+
 class SynthSource:
     """Frames (or clips) of on-the-fly rendered sequences; the batch of a step depends only on (seed, step)."""
 
@@ -45,8 +53,8 @@ class SynthSource:
     def _window(self, step: int) -> int:
         """Render the pool of sequences step ``step`` draws from; returns the first sequence id.
 
-        Missing sequences are rendered ``render_batch`` at a time in one batched draw (ahead of need); each one
-        depends only on its own seed, so the batches do not depend on ``render_batch``.
+        Missing sequences are rendered ``render_batch`` per batched draw, at least ``render_batch`` of them (ahead
+        of need); each one depends only on its own seed, so the batches do not depend on ``render_batch``.
         """
         if self.engine is None:
             self.engine = SynthEngine(self.synth)
@@ -56,10 +64,10 @@ class SynthSource:
                 del self.cache[i]
         missing = [i for i in range(first, first + self.cfg.pool) if i not in self.cache]
         if missing:
-            ids = list(range(missing[0], max(missing[-1] + 1, missing[0] + self.cfg.render_batch)))
-            ids = [i for i in ids if i not in self.cache]
-            seqs = self.engine.sequences([sequence_seed(self.seed, 1, i) for i in ids], ids, as_numpy=False)
-            self.cache.update({i: sequence_to_batch(seq) for i, seq in zip(ids, seqs)})
+            ahead = range(missing[0], max(missing[-1] + 1, missing[0] + self.cfg.render_batch))
+            ids = [i for i in ahead if i not in self.cache]
+            seeds = [sequence_seed(self.seed, 1, i) for i in ids]
+            self.cache.update(zip(ids, _render(self.engine, seeds, ids, self.cfg.render_batch)))
         return first
 
     def __call__(self, step: int) -> dict[str, torch.Tensor]:
@@ -138,8 +146,8 @@ def validation_set(cfg: DataConfig, size: int, seed: int, split: str = "val", de
         engine = SynthEngine(synth_config(cfg, size, device))
         kind = {"val": 2, "test": 3, "calib": 4}[split]
         n_seq = max(8, cfg.val_sequences) if split == "calib" else cfg.val_sequences
-        seqs = [sequence_to_batch(engine.sequence(sequence_seed(seed, kind, i), sequence_id=i, as_numpy=False))
-                for i in range(n_seq)]
+        ids = list(range(n_seq))
+        seqs = _render(engine, [sequence_seed(seed, kind, i) for i in ids], ids, cfg.render_batch)
         batch = {k: torch.cat([s[k] for s in seqs]) for k in seqs[0]}
         if split == "calib":  # a random subset spread over all sequences
             n = len(batch["frame"])
