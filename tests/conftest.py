@@ -45,3 +45,23 @@ def zoo_osim(tmp_path_factory) -> Path:
     from d3ke_edge.skeleton.osim_write import write_osim
 
     return write_osim(zoo_skeleton(), tmp_path_factory.mktemp("zoo") / "zoo.osim")
+
+
+@pytest.fixture(scope="session")
+def quickstart_run(tmp_path_factory):
+    """The README's main command, run once per test session in a subprocess (train + export are the slow part of
+    the suite; every test of the trained model and its export reads this run)."""
+    import subprocess
+
+    out = tmp_path_factory.mktemp("quickstart")
+    res = subprocess.run([sys.executable, "-c", "from d3ke_edge.cli import app; app()", "quickstart", "--out", str(out)],
+                         capture_output=True, text=True)
+    return out, res
+
+
+@pytest.fixture(scope="session")
+def quickstart_out(quickstart_run) -> Path:
+    out, res = quickstart_run
+    if not (out / "train" / "checkpoint_best.pt").is_file():
+        pytest.fail(f"the quickstart did not train a model (exit {res.returncode}):\n{res.stderr[-3000:]}")
+    return out

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
 import typer
@@ -32,3 +35,36 @@ def progress(description: str, total: int, enabled: bool = True) -> Iterator:
     ) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)
+
+
+@contextmanager
+def third_party_log(path: Path) -> Iterator[Path]:
+    """Send what other packages print to ``path``: C++ logs and banners on file descriptors 1 and 2 (absl, oneDNN,
+    onnxruntime), Python logging, warnings and tqdm bars (coremltools, ai-edge-quantizer, litert-torch stage
+    timers). Our own consoles keep the terminal."""
+    import logging
+    import warnings
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    terminal = os.fdopen(saved[0], "w", buffering=1, closefd=False), os.fdopen(saved[1], "w", buffering=1,
+                                                                               closefd=False)
+    console.file, err_console.file = terminal
+    logging.captureWarnings(True)
+    with open(path, "a", buffering=1) as log, warnings.catch_warnings():
+        warnings.simplefilter("default")
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield path
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            console.file = err_console.file = None  # back to following sys.stdout / sys.stderr
+            logging.captureWarnings(False)

@@ -17,7 +17,7 @@ import typer
 from rich.table import Table
 
 from ..utils.atomic import atomic_write_text
-from .common import console, fail, progress
+from .common import console, fail, progress, third_party_log
 
 Report = dict[str, dict[str, object]]
 
@@ -166,25 +166,31 @@ def _stage_train(out: Path, report: Report) -> None:
 
 
 def _stage_export(out: Path, report: Report) -> None:
-    """Export the quickstart model to every target (fp32 and int8; fp16 for Core ML), checked in each runtime."""
-    from ..export.api import ExportConfig, ExportError, export
+    """Export the quickstart model to every target (fp32 and int8; fp16 for Core ML), checked in each runtime.
+
+    Not strict: an artefact that fails its check is left out and reported (red, with the reason) while the others
+    are kept; the quickstart then exits non-zero only if an fp32 artefact failed (see ``quickstart``)."""
+    from ..export.api import ExportConfig, export
     from ..export.targets import TARGETS
     from .export import print_parity, say
+
     ckpt = out / "train" / "checkpoint_best.pt"
-    try:
-        rows = export(ckpt, ExportConfig(targets=TARGETS, precisions=("fp32", "int8"), out=str(out / "export")),
-                      progress=say)
-        rows += export(ckpt, ExportConfig(targets=("coreml",), precisions=("fp16",), out=str(out / "export" / "fp16"),
-                                          steps=False), progress=say)  # step models are fp32 whatever the precision
-    except ExportError as exc:
-        fail(str(exc), code=1)
+    rows = export(ckpt, ExportConfig(targets=TARGETS, precisions=("fp32", "int8"), out=str(out / "export"),
+                                     strict=False), progress=say)
+    rows += export(ckpt, ExportConfig(targets=("coreml",), precisions=("fp16",), out=str(out / "export" / "fp16"),
+                                      steps=False, strict=False), progress=say)  # step models are fp32 anyway
     print_parity(rows)
+    int8 = next((r for r in rows if r["precision"] == "int8" and "float_blocks" in r), None)
     report["export"] = {
         "dir": str(out / "export"),
         "artefacts": len(rows),
+        "passed": sum(r["pass"] for r in rows),
         "all_pass": all(r["pass"] for r in rows),
-        "max_fp32_abs_diff": max(r["max_abs_diff"] for r in rows if r["precision"] == "fp32"),
+        "fp32_all_pass": all(r["pass"] for r in rows if r["precision"] == "fp32"),
+        "max_fp32_ratio_to_bound": max(r["max_ratio"] for r in rows if r["precision"] == "fp32"),
         "max_streaming_abs_diff": max(r["streaming_max_abs_diff"] or 0.0 for r in rows),
+        "int8_float_blocks": int8["float_blocks"] if int8 else None,
+        "status": {r["artefact"]: "pass" if r["pass"] else f"FAIL: {r['reason']}" for r in rows},
         **{f"{r['target']}_{r['precision']}_angle_delta_deg": r["angle_mae_delta_deg"] for r in rows
            if r["kind"] == "per_frame"},
     }
@@ -205,6 +211,8 @@ def _print_report(report: Report) -> None:
     table.add_column("result")
     for stage, values in report.items():
         for i, (k, v) in enumerate(values.items()):
+            if isinstance(v, dict) and k == "status":
+                v = f"{sum(x == 'pass' for x in v.values())}/{len(v)} pass"
             text = f"{v:.3g}" if isinstance(v, float) else str(v)
             table.add_row(stage if i == 0 else "", f"{k}: {text}")
     console.print(table)
@@ -215,17 +223,27 @@ def quickstart(
         "d3ke_quickstart"
     ),
 ) -> None:
-    """Run every stage on built-in defaults (skeleton -> motion files) and write OUT/summary.json."""
+    """Run every stage on built-in defaults and write OUT/summary.json; other packages' messages go to OUT/quickstart.log."""
     out.mkdir(parents=True, exist_ok=True)
     report: Report = {}
-    for name, stage in STAGES:
-        t0 = time.perf_counter()
-        console.print(f"[bold]stage[/] {name} ...")
-        stage(out, report)
-        report[name]["seconds"] = round(time.perf_counter() - t0, 2)
+    log = out / "quickstart.log"
+    console.print(f"messages of the converters and runtimes: {log}")
+    with third_party_log(log):
+        for name, stage in STAGES:
+            t0 = time.perf_counter()
+            console.print(f"[bold]stage[/] {name} ...")
+            stage(out, report)
+            report[name]["seconds"] = round(time.perf_counter() - t0, 2)
     # The headline numbers also sit at the top level, where scripts look for them.
     headline = {k: report["train"][k] for k in ("val_angle_mae_deg", "mean_pose_angle_mae_deg", "val_marker_mpjpe_mm",
                                                 "train_seconds")} if "train" in report else {}
     atomic_write_text(out / "summary.json", json.dumps({**headline, **report}, indent=2) + "\n")
     _print_report(report)
     console.print(f"summary: {out / 'summary.json'}")
+    export = report.get("export", {})
+    if export and not export["all_pass"]:
+        failed = [k for k, v in export["status"].items() if v != "pass"]
+        console.print(f"[red]{len(failed)} exported artefact(s) failed their check and were left out:[/] "
+                      f"{', '.join(failed)} (reasons in {out / 'export' / 'parity.md'})")
+        if not export["fp32_all_pass"]:
+            raise typer.Exit(1)  # an fp32 artefact that disagrees with PyTorch is a bug, not a precision trade-off

@@ -4,10 +4,16 @@
 inputs in the artefact's input order and returns its outputs in the metadata's output order, as numpy arrays.
 Runtimes: ai-edge-litert Interpreter (XNNPACK) for .tflite, onnxruntime for .onnx, ``torch.jit.load`` for
 TorchScript .pt, and for .mlpackage ``MLModel.predict`` on macOS or the MIL reference executor elsewhere.
+
+``kernels`` selects another kernel family of the same runtime (``KERNELS`` lists them; the first is the default), so
+an artefact can be checked under the kernels other machines run: LiteRT's XNNPACK delegate or its built-in
+kernels; onnxruntime's fused int8 kernels or the unfused graph (QDQ pairs around float ops, the reference
+semantics); TorchScript int8 under the x86 (fbgemm) or the qnnpack (ARM) quantised engine.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import re
@@ -16,13 +22,18 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Runner", "load_runtime", "read_metadata"]
+__all__ = ["KERNELS", "Runner", "load_runtime", "read_metadata"]
+
+# kernel families per artefact type; the first is what ``load_runtime`` uses by default
+KERNELS = {".tflite": ("xnnpack", "builtin"), ".onnx": ("optimised", "unfused"), ".pt": ("x86", "qnnpack"),
+           ".mlpackage": ("default",)}
 
 
 class Runner:
     """Base: ``metadata`` (the artefact's embedded dict), ``runtime`` (what executes it), ``run(*inputs)``."""
 
     runtime = ""
+    kernels = "default"
 
     def __init__(self, path: Path, metadata: dict):
         self.path, self.metadata = path, metadata
@@ -36,13 +47,17 @@ class Runner:
 class TFLiteRunner(Runner):
     runtime = "ai-edge-litert Interpreter (XNNPACK)"
 
-    def __init__(self, path: Path, threads: int | None = None):
-        from ai_edge_litert.interpreter import Interpreter
+    def __init__(self, path: Path, threads: int | None = None, kernels: str = "xnnpack"):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         from ..export.targets.tflite import read_metadata as meta
 
         super().__init__(path, meta(path))
-        self.interpreter = Interpreter(str(path), num_threads=threads)
+        resolver = {"xnnpack": OpResolverType.AUTO, "builtin": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}[kernels]
+        if kernels == "builtin":
+            self.runtime = "ai-edge-litert Interpreter (built-in kernels, no XNNPACK)"
+        self.kernels = kernels
+        self.interpreter = Interpreter(str(path), num_threads=threads, experimental_op_resolver_type=resolver)
         self.signature = self.interpreter.get_signature_runner()
         sig = self.interpreter.get_signature_list()["serving_default"]
         key = lambda s: int(re.sub(r"\D", "", s) or 0)  # noqa: E731 - args_10 after args_9
@@ -57,10 +72,15 @@ class TFLiteRunner(Runner):
 class OnnxRunner(Runner):
     runtime = "onnxruntime (CPU)"
 
-    def __init__(self, path: Path, threads: int | None = None):
+    def __init__(self, path: Path, threads: int | None = None, kernels: str = "optimised"):
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
+        opts.log_severity_level = 3  # errors only: its warnings go nowhere a user reads
+        if kernels == "unfused":  # QDQ pairs stay around float ops: no fused int8 kernel, the reference semantics
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            self.runtime = "onnxruntime (CPU, graph optimisations off)"
+        self.kernels = kernels
         if threads:
             opts.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
@@ -77,13 +97,14 @@ class OnnxRunner(Runner):
 class TorchScriptRunner(Runner):
     runtime = "torch.jit.load"
 
-    def __init__(self, path: Path, threads: int | None = None):
+    def __init__(self, path: Path, threads: int | None = None, kernels: str = "x86"):
         import torch
 
         from ..export.targets.torchscript import METADATA_FILE
 
         extra = {METADATA_FILE: ""}
-        with warnings.catch_warnings():
+        self.kernels, self.runtime = kernels, f"torch.jit.load (quantised engine {kernels})"
+        with warnings.catch_warnings(), _quantized_engine(kernels):  # int8 weights are packed for the engine at load
             warnings.simplefilter("ignore")
             self.module = torch.jit.load(str(path), _extra_files=extra, map_location="cpu")
         if not extra[METADATA_FILE]:
@@ -93,13 +114,28 @@ class TorchScriptRunner(Runner):
     def run(self, *inputs):
         import torch
 
-        with torch.no_grad():
+        with torch.no_grad(), _quantized_engine(self.kernels):
             out = self.module(*[torch.as_tensor(np.asarray(x, dtype=np.float32)) for x in inputs])
         return [o.numpy() for o in out]
 
 
+@contextlib.contextmanager
+def _quantized_engine(engine: str):
+    import torch
+
+    before = torch.backends.quantized.engine
+    if engine not in torch.backends.quantized.supported_engines:
+        raise ValueError(f"quantised engine '{engine}' is not in this torch build "
+                         f"({', '.join(torch.backends.quantized.supported_engines)})")
+    torch.backends.quantized.engine = engine
+    try:
+        yield
+    finally:
+        torch.backends.quantized.engine = before
+
+
 class CoreMLRunner(Runner):
-    def __init__(self, path: Path, threads: int | None = None):
+    def __init__(self, path: Path, threads: int | None = None, kernels: str = "default"):
         import coremltools as ct
 
         from ..export.targets.coreml import METADATA_KEY
@@ -127,15 +163,19 @@ class CoreMLRunner(Runner):
 _RUNNERS = {".tflite": TFLiteRunner, ".onnx": OnnxRunner, ".pt": TorchScriptRunner, ".mlpackage": CoreMLRunner}
 
 
-def load_runtime(path: str | Path, threads: int | None = None) -> Runner:
-    """The runner for an exported artefact (by extension)."""
+def load_runtime(path: str | Path, threads: int | None = None, kernels: str | None = None) -> Runner:
+    """The runner for an exported artefact (by extension); ``kernels``: one of ``KERNELS[extension]``."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"artefact '{path}' does not exist")
     cls = _RUNNERS.get(path.suffix)
     if cls is None:
         raise ValueError(f"'{path}': unknown artefact type '{path.suffix}'; expected one of {sorted(_RUNNERS)}")
-    return cls(path, threads)
+    kernels = kernels or KERNELS[path.suffix][0]
+    if kernels not in KERNELS[path.suffix]:
+        raise ValueError(f"kernels '{kernels}' are not available for {path.suffix} artefacts; choose from "
+                         f"{', '.join(KERNELS[path.suffix])}")
+    return cls(path, threads, kernels)
 
 
 def read_metadata(path: str | Path) -> dict:

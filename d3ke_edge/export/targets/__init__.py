@@ -1,7 +1,7 @@
-"""One module per target: ``convert(graph, example, names, path, precision, calib, metadata) -> Path``.
+"""One module per target: ``convert(graph, example, input_names, output_names, path, precision, quant, metadata)``.
 
 ``graph`` is a module with positional tensor inputs and a tuple of tensor outputs (``export.modules``);
-``calib`` is a list of example-input tuples (training-distribution frames) for static int8.
+``quant`` is the int8 ``QuantPlan`` (calibration inputs and the backbone blocks kept in float), None otherwise.
 """
 
 from __future__ import annotations

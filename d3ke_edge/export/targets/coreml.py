@@ -17,7 +17,7 @@ import torch
 METADATA_KEY = "d3ke_metadata"
 
 
-def convert(graph, example: tuple, input_names, output_names, path: Path, precision: str, calib, metadata: dict):
+def convert(graph, example: tuple, input_names, output_names, path: Path, precision: str, quant, metadata: dict):
     import coremltools as ct
 
     logging.getLogger("coremltools").setLevel(logging.ERROR)

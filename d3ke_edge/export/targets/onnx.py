@@ -1,4 +1,10 @@
-"""ONNX through the dynamo exporter (opset 20); int8 by onnxruntime's static QDQ quantisation of backbone nodes."""
+"""ONNX through the dynamo exporter (opset 20); int8 by onnxruntime's static QDQ quantisation of backbone nodes.
+
+int8 scheme: activations uint8 asymmetric, weights int8 symmetric per channel with ``reduce_range`` (7-bit weights):
+on x86 CPUs without VNNI, onnxruntime's u8*s8 kernels add pairs of products in 16 bits (``vpmaddubsw``), which
+saturates with full 8-bit weights (onnxruntime's quantisation docs); 7-bit weights keep every pair in range on any
+instruction set. The blocks the quantisation plan keeps in float are left out by their PyTorch name scope.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +18,19 @@ import torch
 OPSET = 20
 
 
-def _backbone_nodes(model_proto) -> list[str]:
-    """Nodes whose PyTorch name scope is the backbone (the exporter records it as node metadata)."""
+def _backbone_nodes(model_proto, float_blocks=()) -> list[str]:
+    """Nodes whose PyTorch name scope is the backbone (the exporter records it as node metadata), except those of
+    the blocks kept in float."""
     names = []
+    skip = tuple(f"'model.backbone.{b}'" for b in float_blocks)
     for node in model_proto.graph.node:
         scopes = {p.key: p.value for p in node.metadata_props}.get("pkg.torch.onnx.name_scopes", "")
-        if "'model.backbone" in scopes:
+        if "'model.backbone" in scopes and not any(s in scopes for s in skip):
             names.append(node.name)
     return names
 
 
-def convert(graph, example: tuple, input_names, output_names, path: Path, precision: str, calib, metadata: dict):
+def convert(graph, example: tuple, input_names, output_names, path: Path, precision: str, quant, metadata: dict):
     import onnx
 
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
@@ -36,15 +44,15 @@ def convert(graph, example: tuple, input_names, output_names, path: Path, precis
 
             class Reader(CalibrationDataReader):
                 def __init__(self):
-                    self.items = iter([{n: t.numpy() for n, t in zip(input_names, x)} for x in calib])
+                    self.items = iter([{n: t.numpy() for n, t in zip(input_names, x)} for x in quant.calib])
 
                 def get_next(self):
                     return next(self.items, None)
 
             q = Path(tmp) / "int8.onnx"
             quantize_static(str(fp32), str(q), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                            nodes_to_quantize=_backbone_nodes(model))
+                            reduce_range=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            nodes_to_quantize=_backbone_nodes(model, quant.float_blocks))
             model = onnx.load(str(q))
         del model.metadata_props[:]
         entry = model.metadata_props.add()

@@ -1,7 +1,8 @@
 """TFLite / LiteRT through litert-torch (torch.export inside; no TensorFlow).
 
 int8: ai-edge-quantizer, static int8 (8-bit activations, per-channel 8-bit weights) on the backbone's ops only,
-selected by the module path litert-torch writes into tensor names; the bounded mapping and FK stay fp32.
+selected by the module path litert-torch writes into tensor names; the bounded mapping and FK stay fp32, and so do
+the backbone blocks the quantisation plan keeps in float (a later no-quantise rule on their module paths wins).
 Metadata: a ``d3ke_metadata`` entry in the flatbuffer's metadata table (read back with ``read_metadata``).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import tempfile
 import warnings
 import weakref
@@ -58,19 +60,28 @@ def read_metadata(path: str | Path) -> dict:
     raise ValueError(f"'{path}' has no {METADATA_NAME} entry: not a d3ke-edge export")
 
 
-def _int8(fp32: Path, out: Path, calib: list[tuple]) -> None:
-    from ai_edge_quantizer import qtyping, quantizer
+def block_regex(block: str) -> str:
+    """Tensor names of one backbone block: litert-torch writes ``.../<Class>_<attribute>/...`` per module level."""
+    path = "/".join(rf"[^/;]*_{re.escape(part)}" for part in block.split("."))
+    return rf".*_backbone/{path}(/|;|$).*"
+
+
+def _int8(fp32: Path, out: Path, quant) -> None:
+    from ai_edge_quantizer import algorithm_manager, qtyping, quantizer
 
     q = quantizer.Quantizer(str(fp32))
     q.add_static_config(regex=BACKBONE_REGEX, operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
                         activation_num_bits=8, weight_num_bits=8)
+    for block in quant.float_blocks:
+        q.update_quantization_recipe(regex=block_regex(block), operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+                                     algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE)
     signature = "serving_default"
-    data = {signature: [{f"args_{i}": t.numpy() for i, t in enumerate(x)} for x in calib]}
+    data = {signature: [{f"args_{i}": t.numpy() for i, t in enumerate(x)} for x in quant.calib]}
     result = q.calibrate(data)
     q.quantize(result, enable_progress_report=False).export_model(str(out), overwrite=True)
 
 
-def convert(graph, example: tuple, input_names, output_names, path: Path, precision: str, calib, metadata: dict):
+def convert(graph, example: tuple, input_names, output_names, path: Path, precision: str, quant, metadata: dict):
     import litert_torch
 
     _quiet()
@@ -86,7 +97,7 @@ def convert(graph, example: tuple, input_names, output_names, path: Path, precis
             fp32.write_bytes(cached)
         if precision == "int8":
             q = Path(tmp) / "int8.tflite"
-            _int8(fp32, q, calib)
+            _int8(fp32, q, quant)
             fp32 = q
         path.write_bytes(fp32.read_bytes())
     embed_metadata(path, metadata)
