@@ -78,15 +78,26 @@ def measure(checkpoint: Path) -> dict:
             mag = np.abs(r).reshape(len(r), -1).max(1)
             rel = diff / mag
             per_output[out_name] = {"max_abs": float(diff.max()), "max_rel_to_frame": float(rel.max()),
-                                    "worst_frame": int(diff.argmax()), "worst_frame_magnitude": float(mag[diff.argmax()]),
+                                    "worst_frame": int(diff.argmax()),
+                                    "worst_frame_magnitude": float(mag[diff.argmax()]),
                                     "median_frame_magnitude": float(np.median(mag))}
         result["settings"][name] = {"aten_capability": capability, "outputs": per_output}
     return result
 
 
+def _cpu_name() -> str:
+    try:
+        names = [ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                 if ln.startswith("model name")]
+        return names[0] if names else platform.machine()
+    except OSError:
+        return platform.processor() or platform.machine()
+
+
 def _markdown(results: list[dict]) -> str:
     lines = ["# fp32 noise of the per-frame graph against float64 (max over the parity frames)", "",
-             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores.", ""]
+             f"Machine: {_cpu_name()}, {os.cpu_count()} cores. Each cell: max |diff| / max |diff| relative to the "
+             "frame's largest |value| of that output.", ""]
     for res in results:
         lines += [f"## {res['checkpoint']}", "", "| setting | capability | " + " | ".join(
             f"{k} abs / rel" for k in next(iter(res["settings"].values()))["outputs"]) + " |",

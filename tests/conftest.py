@@ -54,8 +54,8 @@ def quickstart_run(tmp_path_factory):
     import subprocess
 
     out = tmp_path_factory.mktemp("quickstart")
-    res = subprocess.run([sys.executable, "-c", "from d3ke_edge.cli import app; app()", "quickstart", "--out", str(out)],
-                         capture_output=True, text=True)
+    cli = [sys.executable, "-c", "from d3ke_edge.cli import app; app()"]
+    res = subprocess.run([*cli, "quickstart", "--out", str(out)], capture_output=True, text=True)
     return out, res
 
 

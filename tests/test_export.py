@@ -92,7 +92,8 @@ def test_fp32_artefacts_are_within_their_per_output_bounds_under_every_kernel_fa
     _, rows = exported
     runtimes = {r["target"]: r["runtime"] for r in rows}
     assert "ai-edge-litert" in runtimes["tflite"] and "onnxruntime" in runtimes["onnx"]
-    assert "torch.jit.load" in runtimes["torchscript"] and ("MIL" in runtimes["coreml"] or "predict" in runtimes["coreml"])
+    assert "torch.jit.load" in runtimes["torchscript"]
+    assert "MIL" in runtimes["coreml"] or "predict" in runtimes["coreml"]
     for r in rows:
         if r["precision"] != "fp32":
             continue
@@ -170,7 +171,8 @@ def test_the_export_holds_under_other_cpu_capabilities(exported, trained, env):
     """Re-run every check in a process whose PyTorch/oneDNN kernels are restricted: a verdict that holds only on
     the instruction set that built the artefacts fails here, not on a user's machine."""
     out, _ = exported
-    code = "import torch; print('capability', torch.backends.cpu.get_cpu_capability()); from d3ke_edge.cli import app; app()"
+    code = ("import torch; print('capability', torch.backends.cpu.get_cpu_capability()); "
+            "from d3ke_edge.cli import app; app()")
     res = subprocess.run([sys.executable, "-c", code, "verify", str(out), "--checkpoint", str(trained)],
                          capture_output=True, text=True, env={**os.environ, **env})
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
@@ -239,6 +241,8 @@ def test_bad_inputs_fail_clearly_and_leave_nothing(trained, tmp_path):
     res = _cli("export", str(trained), "--target", "onnx", "--precision", "int8", "--float-blocks", "99",
                "--out", str(out))
     assert res.returncode == 2 and "not blocks of this backbone" in res.stderr and not out.exists()
+    res = _cli("verify", str(tmp_path / "nowhere"), "--checkpoint", str(trained))
+    assert res.returncode == 2 and "nowhere/parity.json' does not exist" in res.stderr
     junk = tmp_path / "junk.pt"
     torch.save({"weights": 1}, junk)
     res = _cli("export", str(junk), "--target", "onnx", "--out", str(out))

@@ -21,7 +21,8 @@ app.add_typer(skeleton_app, name="skeleton", help="OpenSim models: check our FK 
 app.add_typer(synth_app, name="synth", help="Synthetic data: render a labelled dataset, or preview it.")
 app.command("train", help="Train a D3KE model from a YAML config (per-frame, then temporal heads).")(train)
 app.command("export", help="Export a checkpoint to TFLite, Core ML, TorchScript and ONNX, checked through each runtime.")(export)
-app.command("verify", help="Check an existing export again on this machine, under every kernel family of each runtime.")(verify)
+app.command("verify", help="Check an existing export again on this machine, under every kernel family of each "
+                            "runtime.")(verify)
 app.command("quickstart")(quickstart)
 
 __all__ = ["app"]

@@ -223,7 +223,7 @@ def quickstart(
         "d3ke_quickstart"
     ),
 ) -> None:
-    """Run every stage on built-in defaults and write OUT/summary.json; other packages' messages go to OUT/quickstart.log."""
+    """Run every stage on built-in defaults and write OUT/summary.json (other packages' output: OUT/quickstart.log)."""
     out.mkdir(parents=True, exist_ok=True)
     report: Report = {}
     log = out / "quickstart.log"

@@ -173,8 +173,9 @@ def _jobs(bundle: Bundle, cfg: ExportConfig, stage: Path, data: ParityData, size
     for target in cfg.targets:
         for precision in cfg.precisions:
             meta = per_frame_metadata(bundle.model, size, precision, target, example[0], example_out)
-            jobs.append(_Job(target, "per_frame", precision, stage / target / f"per_frame_{precision}{EXTENSIONS[target]}",
-                             graph, example, (["image"], list(PER_FRAME_OUTPUTS)), meta,
+            path = stage / target / f"per_frame_{precision}{EXTENSIONS[target]}"
+            names = (["image"], list(PER_FRAME_OUTPUTS))
+            jobs.append(_Job(target, "per_frame", precision, path, graph, example, names, meta,
                              lambda r: per_frame_parity(graph, r, data, space)))
         for name, head in (bundle.heads if cfg.steps else {}).items():
             step = StepGraph(head, space).eval()

@@ -53,7 +53,8 @@ class TFLiteRunner(Runner):
         from ..export.targets.tflite import read_metadata as meta
 
         super().__init__(path, meta(path))
-        resolver = {"xnnpack": OpResolverType.AUTO, "builtin": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}[kernels]
+        resolver = {"xnnpack": OpResolverType.AUTO,
+                    "builtin": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}[kernels]
         if kernels == "builtin":
             self.runtime = "ai-edge-litert Interpreter (built-in kernels, no XNNPACK)"
         self.kernels = kernels
