@@ -166,10 +166,14 @@ def _rotation(sample: Sample, degrees: float, g: torch.Generator) -> Sample:
     # image v points down: a counter-clockwise turn on screen is a rotation by -a about the camera's z axis
     rz = torch.tensor([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
     centre = _size(sample) / 2.0
+
+    def turn(u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # pixels about the centre
+        du, dv = u - centre, v - centre
+        return c * du + s * dv + centre, -s * du + c * dv + centre
+
     for name in ("joints", "markers"):
         if f"{name}_2d" in sample:
-            d = sample[f"{name}_2d"] - centre
-            out[f"{name}_2d"] = torch.stack([c * d[..., 0] + s * d[..., 1], -s * d[..., 0] + c * d[..., 1]], -1) + centre
+            out[f"{name}_2d"] = torch.stack(turn(sample[f"{name}_2d"][..., 0], sample[f"{name}_2d"][..., 1]), -1)
         for frame in ("cam", "rel"):
             key = f"{name}_{frame}"
             if key in sample:
@@ -178,8 +182,7 @@ def _rotation(sample: Sample, degrees: float, g: torch.Generator) -> Sample:
         out["pelvis_rot_cam"] = rz.to(sample["pelvis_rot_cam"]) @ sample["pelvis_rot_cam"]
     if "K" in sample:  # the principal point turns about the centre too, so K @ (Rz X) lands on the turned labels
         K = sample["K"].clone()
-        dx, dy = sample["K"][..., 0, 2] - centre, sample["K"][..., 1, 2] - centre
-        K[..., 0, 2], K[..., 1, 2] = c * dx + s * dy + centre, -s * dx + c * dy + centre
+        K[..., 0, 2], K[..., 1, 2] = turn(sample["K"][..., 0, 2], sample["K"][..., 1, 2])
         out["K"] = K
     return out
 
