@@ -1,0 +1,65 @@
+"""Per-sequence kinematic errors: angles overall and per joint group, joint/marker MPJPE and PA-MPJPE, scale error,
+pelvis orientation, and for sequences the acceleration error and jitter.
+
+Groups are read off coordinate names (Rajagopal/OpenCap naming, which the built-in and the Pose2Sim models share);
+coordinates of no group are reported as ``other``. Pelvis orientation is the geodesic angle between the predicted and
+true pelvis rotations in the camera frame (the root's three angles are not predicted as coordinates).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..models.kinematic_space import KinematicSpace
+from ..train.losses import acceleration_error_mm, metrics
+
+__all__ = ["ANGLE_GROUPS", "coordinate_groups", "pa_mpjpe_mm", "sequence_errors"]
+
+ANGLE_GROUPS: dict[str, tuple[str, ...]] = {
+    "hips": ("hip_",), "knees": ("knee_",), "ankles_feet": ("ankle_", "subtalar_", "mtp_"), "lumbar": ("lumbar_",),
+    "neck": ("neck_",), "shoulders": ("arm_",), "elbows_forearms": ("elbow_", "pro_sup"), "wrists": ("wrist_",),
+}
+
+
+def coordinate_groups(space: KinematicSpace) -> dict[str, list[int]]:
+    """Group -> indices into the skeleton's coordinates of the predicted rotational coordinates in it."""
+    groups: dict[str, list[int]] = {}
+    for i in space.coord_index.tolist():
+        coord = space.skeleton.coordinates[i]
+        if not coord.is_rotational:
+            continue
+        name = next((g for g, prefixes in ANGLE_GROUPS.items() if coord.name.startswith(prefixes)), "other")
+        groups.setdefault(name, []).append(i)
+    return groups
+
+
+def pa_mpjpe_mm(pred: torch.Tensor, truth: torch.Tensor) -> float:
+    """Mean point error (mm) after the best similarity transform per frame (Procrustes); points (..., N, 3)."""
+    p = pred.reshape(-1, *pred.shape[-2:]).double()
+    t = truth.reshape(-1, *truth.shape[-2:]).double()
+    p0, t0 = p - p.mean(-2, keepdim=True), t - t.mean(-2, keepdim=True)
+    u, s, vh = torch.linalg.svd(p0.transpose(-1, -2) @ t0)  # (F, 3, 3)
+    d = torch.sign(torch.linalg.det(u @ vh))  # no reflections
+    fix = torch.ones_like(s)
+    fix[:, -1] = d
+    rot = u @ torch.diag_embed(fix) @ vh
+    scale = (s * fix).sum(-1) / p0.pow(2).sum((-1, -2))
+    aligned = scale[:, None, None] * p0 @ rot + t.mean(-2, keepdim=True)
+    return float((aligned - t).norm(dim=-1).mean() * 1000.0)
+
+
+def sequence_errors(pred: dict, truth: dict, space: KinematicSpace) -> dict[str, float]:
+    """Errors of one sequence (frames on the first axis), the same keys for every model and condition."""
+    out = metrics(pred, truth, space)  # angle_mae_deg, joint/marker MPJPE, scale_mae, pelvis_rot_err_deg
+    dq = (pred["coordinates"] - truth["coordinates"]).abs() * (180.0 / math.pi)
+    for group, idx in coordinate_groups(space).items():
+        out[f"angle_{group}_deg"] = float(dq[..., idx].mean())
+    out["joint_pa_mpjpe_mm"] = pa_mpjpe_mm(pred["joints_rel"], truth["joints_rel"])
+    out["marker_pa_mpjpe_mm"] = pa_mpjpe_mm(pred["markers_rel"], truth["markers_rel"])
+    if len(pred["markers_rel"]) >= 3:  # (T, N, 3): frame-to-frame smoothness
+        out["marker_accel_err_mm"] = acceleration_error_mm(pred["markers_rel"][None], truth["markers_rel"][None])
+        second = pred["markers_rel"][2:] - 2 * pred["markers_rel"][1:-1] + pred["markers_rel"][:-2]
+        out["marker_jitter_mm"] = float(second.norm(dim=-1).mean() * 1000.0)
+    return out
