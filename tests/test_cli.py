@@ -12,7 +12,7 @@ from d3ke_edge.cli import app
 
 @pytest.mark.parametrize("args", [[], ["skeleton"], ["skeleton", "check"], ["skeleton", "mirror"],
                                   ["skeleton", "builtin"], ["synth"], ["synth", "preview"], ["train"],
-                                  ["quickstart"]])
+                                  ["quickstart"], ["bench"], ["bench", "robustness"], ["verify"], ["export"]])
 def test_help(args):
     res = CliRunner().invoke(app, [*args, "--help"])
     assert res.exit_code == 0
