@@ -15,6 +15,7 @@ exists (brightness, contrast, JPEG, erasing, rotation, resize).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -134,7 +135,9 @@ def _jpeg(sample: Sample, quality: float, g: torch.Generator) -> Sample:
     img = sample["image"]
     lead = img.shape[:-3]
     u8 = (img.reshape(-1, *img.shape[-3:]) * 255.0).round().to(torch.uint8)
-    out = tvf.jpeg(u8, int(quality)).float().div(255.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torchvision 0.29 points image codecs to torchcodec
+        out = tvf.jpeg(u8, int(quality)).float().div(255.0)
     return _image(sample, out.reshape(*lead, *img.shape[-3:]))
 
 
