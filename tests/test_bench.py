@@ -63,6 +63,25 @@ def test_a_trained_model_and_its_int8_artefact_lose_accuracy_with_brightness(qui
     assert saved["config"]["families"] and saved["cells_computed"] == 6
 
 
+def test_streaming_heads_score_through_pytorch_and_their_step_artefacts_alike(quickstart_out, tmp_path):
+    """``PATH:HEAD`` scores a causal head: the PyTorch sequence form and the TFLite step model run frame by frame
+    from the reset state give the same errors, and the head is smoother than the per-frame outputs."""
+    ckpt = quickstart_out / "train" / "checkpoint_best.pt"
+    tfl = quickstart_out / "export" / "tflite" / "per_frame_fp32.tflite"
+    models = [load_predictor(ckpt), load_predictor(f"{ckpt}:gru_causal"), load_predictor(f"{tfl}:gru_causal")]
+    from d3ke_edge.bench.robustness import training_distribution
+
+    cfg = RobustnessConfig(conditions=(), sequences=2, seconds=1.0, **training_distribution(ckpt))
+    per_frame, torch_head, step_head = (r["clean/0"] for r in run_robustness(models, cfg, tmp_path)["models"].values())
+    for key in ("angle_mae_deg", "marker_mpjpe_mm", "marker_jitter_mm"):
+        assert abs(torch_head[key] - step_head[key]) < 1e-3 * max(1.0, abs(torch_head[key])), key
+    assert torch_head["marker_jitter_mm"] < per_frame["marker_jitter_mm"]
+    with pytest.raises(ValueError, match="no causal head 'lstm'.*gru_causal"):
+        load_predictor(f"{ckpt}:lstm")
+    with pytest.raises(FileNotFoundError, match="step_lstm.tflite"):
+        load_predictor(f"{tfl}:lstm")
+
+
 def _cli(*args):
     return subprocess.run([sys.executable, "-c", "from d3ke_edge.cli import app; app()", *args],
                           capture_output=True, text=True)
@@ -78,7 +97,7 @@ def test_bad_inputs_name_the_problem_and_write_no_report(quickstart_out, tmp_pat
     res = _cli("bench", "robustness", "--model", ckpt, "--severities", "0,9", "--out", str(out))
     assert res.returncode == 2 and "severities must be within 1-5" in res.stderr
     step = quickstart_out / "export" / "onnx" / "step_gru_causal.onnx"
-    with pytest.raises(ValueError, match="step artefact"):
+    with pytest.raises(ValueError, match="step artefact; give the per-frame one"):
         load_predictor(step)
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model")

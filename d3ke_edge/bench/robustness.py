@@ -78,49 +78,96 @@ def _file_hash(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_predictor(path: str | Path) -> Predictor:
-    """A checkpoint (``.pt`` with a per-frame model) or a per-frame artefact (.tflite, .onnx, .mlpackage, .pt)."""
+def _split_spec(spec: str | Path) -> tuple[Path, str | None]:
+    """``PATH`` or ``PATH:HEAD`` (a causal head: ``temporal_HEAD.pt`` beside a checkpoint, ``step_HEAD.<ext>`` beside
+    an artefact)."""
+    text = str(spec)
+    path, _, head = text.rpartition(":") if ":" in text and not Path(text).exists() else (text, "", "")
+    return Path(path), (head or None)
+
+
+def _torch_predictor(path: Path, key: str, head_name: str | None) -> Predictor:
+    from ..export.bundle import load_bundle
     from ..export.modules import DECODED_OUTPUTS, PerFrameGraph
+
+    bundle = load_bundle(path)
+    graph = PerFrameGraph(bundle.model).eval()
+    head = None
+    if head_name is not None:
+        if head_name not in bundle.heads:
+            raise ValueError(f"no causal head '{head_name}' beside '{path}' (temporal_{head_name}.pt); it has: "
+                             f"{', '.join(bundle.heads) or 'none'}")
+        head = bundle.heads[head_name]
+    space = bundle.model.space
+
+    @torch.no_grad()
+    def run(sample: dict) -> dict:
+        out = graph(sample["image"])
+        if head is None:
+            return dict(zip(DECODED_OUTPUTS, out[1:]))
+        refined = head(out[0][None])[0]  # the offline causal form, equal to stepping from the reset state (tested)
+        dec = space.decode(refined[..., :6], refined[..., 6:])
+        return {k: dec[k] for k in DECODED_OUTPUTS}
+
+    label = f"{path.parent.name}/{path.name}" + (f" + {head_name}" if head_name else "") + " (PyTorch)"
+    return Predictor(label, key + (head_name or ""), bundle.model.input_size, space, run)
+
+
+def _artefact_predictor(path: Path, key: str, head_name: str | None) -> Predictor:
+    from ..export.modules import DECODED_OUTPUTS
     from ..models.kinematic_space import KinematicSpace
     from ..runtime import load_runtime
     from ..skeleton.builtin import builtin_skeleton
-    from ..train.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 
-    path = Path(path)
+    runner = load_runtime(path)
+    meta = runner.metadata
+    if meta.get("artefact") != "per_frame":
+        raise ValueError(f"'{path}' is a {meta.get('artefact')} artefact; give the per-frame one (and the head as "
+                         f"PATH:HEAD)")
+    if meta["model"]["skeleton_hash"] != builtin_skeleton().hash:
+        raise ValueError(f"'{path}' was exported for skeleton {meta['model']['skeleton_name']}; only the built-in "
+                         "skeleton's synthetic test data exist here")
+    step = None
+    if head_name is not None:
+        step_path = path.with_name(f"step_{head_name}{path.suffix}")
+        if not step_path.exists():
+            raise FileNotFoundError(f"no step model '{step_path.name}' beside '{path}'")
+        step = load_runtime(step_path)
+        shapes = [tuple(s["shape"]) for s in step.metadata["state"]]
+    n_out = len(DECODED_OUTPUTS)
+
+    def run(sample: dict) -> dict:
+        rows = [runner.run(x[None].numpy()) for x in sample["image"]]
+        if step is not None:  # frame by frame from the reset state, as the phone runs it
+            state, stepped = [np.zeros(s, np.float32) for s in shapes], []
+            for r in rows:
+                out = step.run(r[0], *state)
+                stepped.append(out[: 1 + n_out])
+                state = out[1 + n_out :]
+            rows = stepped
+        return {k: torch.as_tensor(np.concatenate([r[i + 1] for r in rows])) for i, k in enumerate(DECODED_OUTPUTS)}
+
+    label = f"{path.parent.name}/{path.name}" + (f" + {head_name}" if head_name else "") + f" ({runner.runtime})"
+    return Predictor(label, key + (head_name or ""), int(meta["model"]["input_size"]),
+                     KinematicSpace(builtin_skeleton()), run)
+
+
+def load_predictor(spec: str | Path) -> Predictor:
+    """``PATH[:HEAD]``: a per-frame checkpoint or a per-frame artefact (.tflite, .onnx, .mlpackage, TorchScript .pt),
+    optionally followed by a causal head's name to score its streaming outputs."""
+    from ..train.checkpoint import CheckpointError, load_checkpoint
+
+    path, head = _split_spec(spec)
     if not path.exists():
         raise FileNotFoundError(f"model '{path}' does not exist: give a checkpoint or an exported per-frame artefact")
     key = _file_hash(path)
     if path.suffix == ".pt":
         try:
-            ckpt = load_checkpoint(path)
+            load_checkpoint(path)
         except CheckpointError:
-            ckpt = None  # not a checkpoint: a TorchScript artefact, tried below
-        if ckpt is not None:
-            if ckpt.get("kind") != "per_frame":
-                raise ValueError(f"'{path}' is a {ckpt.get('kind')} checkpoint; give the per-frame one")
-            graph = PerFrameGraph(model_from_checkpoint(ckpt).eval()).eval()
-
-            @torch.no_grad()
-            def run_torch(sample: dict) -> dict:
-                return dict(zip(DECODED_OUTPUTS, graph(sample["image"])[1:]))
-
-            model = graph.model
-            return Predictor(f"{path.parent.name}/{path.name} (PyTorch)", key, model.input_size, model.space, run_torch)
-    runner = load_runtime(path)
-    meta = runner.metadata
-    if meta.get("artefact") != "per_frame":
-        raise ValueError(f"'{path}' is a {meta.get('artefact')} artefact; the robustness benchmark runs per-frame ones")
-    if meta["model"]["skeleton_hash"] != builtin_skeleton().hash:
-        raise ValueError(f"'{path}' was exported for skeleton {meta['model']['skeleton_name']}; only the built-in "
-                         "skeleton's synthetic test data exist here")
-    space = KinematicSpace(builtin_skeleton())
-
-    def run_artefact(sample: dict) -> dict:
-        rows = [runner.run(x[None].numpy()) for x in sample["image"]]
-        return {k: torch.as_tensor(np.concatenate([r[i + 1] for r in rows])) for i, k in enumerate(DECODED_OUTPUTS)}
-
-    name = f"{path.parent.name}/{path.name} ({runner.runtime})"
-    return Predictor(name, key, int(meta["model"]["input_size"]), space, run_artefact)
+            return _artefact_predictor(path, key, head)  # not a checkpoint: a TorchScript artefact
+        return _torch_predictor(path, key, head)
+    return _artefact_predictor(path, key, head)
 
 
 def _sequences(cfg: RobustnessConfig, size: int) -> list[dict]:

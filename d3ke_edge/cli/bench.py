@@ -15,7 +15,9 @@ app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 @app.command("robustness")
 def robustness(
-    model: Annotated[list[Path], typer.Option(help="A per-frame checkpoint or exported per-frame artefact; repeat.")],
+    model: Annotated[list[str], typer.Option(help="PATH or PATH:HEAD: a per-frame checkpoint or exported per-frame "
+                                                  "artefact, optionally with a causal head (temporal_HEAD.pt or "
+                                                  "step_HEAD.<ext> beside it) scored streaming; repeat.")],
     conditions: Annotated[str, typer.Option(help="'study' (hflip, resize, crop, brightness, contrast), 'all', or "
                                                  "a comma-separated list.")] = "study",
     severities: Annotated[str, typer.Option(help="Comma-separated severities 1-5 (clean is always run).")] = "1,3,5",
@@ -36,7 +38,8 @@ def robustness(
         conditions, tuple(c.strip() for c in conditions.split(",") if c.strip()))
     try:
         levels = tuple(int(s) for s in severities.split(","))
-        like = like or next((m for m in model if m.suffix == ".pt" and _is_checkpoint(m)), None)
+        paths = [Path(m.rsplit(":", 1)[0]) if ":" in m and not Path(m).exists() else Path(m) for m in model]
+        like = like or next((p for p in paths if p.suffix == ".pt" and _is_checkpoint(p)), None)
         dist = training_distribution(like) if like else {}
         cfg = RobustnessConfig(conditions=names, severities=levels, sequences=sequences, seconds=seconds, **dist)
         with third_party_log(out.parent / f"{out.name}_bench.log"):
