@@ -110,7 +110,9 @@ def _torch_predictor(path: Path, key: str, head_name: str | None) -> Predictor:
         return {k: dec[k] for k in DECODED_OUTPUTS}
 
     label = f"{path.parent.name}/{path.name}" + (f" + {head_name}" if head_name else "") + " (PyTorch)"
-    return Predictor(label, key + (head_name or ""), bundle.model.input_size, space, run)
+    if head_name is not None:  # a retrained head is another model: its file is part of the cache key
+        key += _file_hash(path.with_name(f"temporal_{head_name}.pt"))
+    return Predictor(label, key, bundle.model.input_size, space, run)
 
 
 def _artefact_predictor(path: Path, key: str, head_name: str | None) -> Predictor:
@@ -134,6 +136,7 @@ def _artefact_predictor(path: Path, key: str, head_name: str | None) -> Predicto
             raise FileNotFoundError(f"no step model '{step_path.name}' beside '{path}'")
         step = load_runtime(step_path)
         shapes = [tuple(s["shape"]) for s in step.metadata["state"]]
+        key += _file_hash(step_path)
     n_out = len(DECODED_OUTPUTS)
 
     def run(sample: dict) -> dict:
@@ -148,8 +151,7 @@ def _artefact_predictor(path: Path, key: str, head_name: str | None) -> Predicto
         return {k: torch.as_tensor(np.concatenate([r[i + 1] for r in rows])) for i, k in enumerate(DECODED_OUTPUTS)}
 
     label = f"{path.parent.name}/{path.name}" + (f" + {head_name}" if head_name else "") + f" ({runner.runtime})"
-    return Predictor(label, key + (head_name or ""), int(meta["model"]["input_size"]),
-                     KinematicSpace(builtin_skeleton()), run)
+    return Predictor(label, key, int(meta["model"]["input_size"]), KinematicSpace(builtin_skeleton()), run)
 
 
 def load_predictor(spec: str | Path) -> Predictor:
