@@ -40,7 +40,7 @@ from d3ke_edge.export.api import ExportConfig, parity_data
 from d3ke_edge.export.bundle import load_bundle
 from d3ke_edge.export.modules import PerFrameGraph
 bundle = load_bundle(sys.argv[1])
-_, data = parity_data(bundle, ExportConfig(), bundle.model.input_size)
+data = parity_data(bundle, ExportConfig(), bundle.model.input_size)
 graph = PerFrameGraph(bundle.model).eval()
 images = data.images
 if FLOAT64:

@@ -192,7 +192,7 @@ def test_a_perturbed_weight_fails_the_fp32_check(exported, trained, tmp_path):
     bad = tmp_path / "per_frame_fp32.onnx"
     onnx.save(model, str(bad))
     bundle = load_bundle(trained)
-    _, data = parity_data(bundle, ExportConfig(parity_frames=16, quant=QuantConfig(calib_frames=8)), 64)
+    data = parity_data(bundle, ExportConfig(parity_frames=16), 64)
     graph = PerFrameGraph(bundle.model).eval()
     result = check_artefact(bad, lambda r: per_frame_parity(graph, r, data, bundle.model.space), "perturbed")
     assert result["max_ratio"] > 1.0

@@ -61,10 +61,13 @@ def training_distribution(checkpoint: str | Path) -> dict:
 
 
 class Predictor:
-    """``predict(sample)`` -> the decoded outputs (``LABELS``) for a sequence batch; ``name``, ``key``, ``size``."""
+    """``predict(sample)`` -> the decoded outputs (``LABELS``) for a sequence batch; ``name``, ``key``, ``size``;
+    ``checkpoint``: the checkpoint it runs, if it is one (its training distribution is the default test data)."""
 
-    def __init__(self, name: str, key: str, size: int, space, fn: Callable[[dict], dict]):
+    def __init__(self, name: str, key: str, size: int, space, fn: Callable[[dict], dict],
+                 checkpoint: Path | None = None):
         self.name, self.key, self.size, self.space, self._fn = name, key, size, space, fn
+        self.checkpoint = checkpoint
 
     def predict(self, sample: dict) -> dict[str, torch.Tensor]:
         return self._fn(sample)
@@ -112,13 +115,13 @@ def _torch_predictor(path: Path, key: str, head_name: str | None) -> Predictor:
     label = f"{path.parent.name}/{path.name}" + (f" + {head_name}" if head_name else "") + " (PyTorch)"
     if head_name is not None:  # a retrained head is another model: its file is part of the cache key
         key += _file_hash(path.with_name(f"temporal_{head_name}.pt"))
-    return Predictor(label, key, bundle.model.input_size, space, run)
+    return Predictor(label, key, bundle.model.input_size, space, run, checkpoint=path)
 
 
 def _artefact_predictor(path: Path, key: str, head_name: str | None) -> Predictor:
     from ..export.modules import DECODED_OUTPUTS
     from ..models.kinematic_space import KinematicSpace
-    from ..runtime import load_runtime
+    from ..runtime import load_runtime, run_stream
     from ..skeleton.builtin import builtin_skeleton
 
     runner = load_runtime(path)
@@ -135,19 +138,12 @@ def _artefact_predictor(path: Path, key: str, head_name: str | None) -> Predicto
         if not step_path.exists():
             raise FileNotFoundError(f"no step model '{step_path.name}' beside '{path}'")
         step = load_runtime(step_path)
-        shapes = [tuple(s["shape"]) for s in step.metadata["state"]]
         key += _file_hash(step_path)
-    n_out = len(DECODED_OUTPUTS)
 
     def run(sample: dict) -> dict:
         rows = [runner.run(x[None].numpy()) for x in sample["image"]]
         if step is not None:  # frame by frame from the reset state, as the phone runs it
-            state, stepped = [np.zeros(s, np.float32) for s in shapes], []
-            for r in rows:
-                out = step.run(r[0], *state)
-                stepped.append(out[: 1 + n_out])
-                state = out[1 + n_out :]
-            rows = stepped
+            rows = run_stream(step, [r[0] for r in rows])
         return {k: torch.as_tensor(np.concatenate([r[i + 1] for r in rows])) for i, k in enumerate(DECODED_OUTPUTS)}
 
     label = f"{path.parent.name}/{path.name}" + (f" + {head_name}" if head_name else "") + f" ({runner.runtime})"

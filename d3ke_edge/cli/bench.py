@@ -38,12 +38,12 @@ def robustness(
         conditions, tuple(c.strip() for c in conditions.split(",") if c.strip()))
     try:
         levels = tuple(int(s) for s in severities.split(","))
-        paths = [Path(m.rsplit(":", 1)[0]) if ":" in m and not Path(m).exists() else Path(m) for m in model]
-        like = like or next((p for p in paths if p.suffix == ".pt" and _is_checkpoint(p)), None)
-        dist = training_distribution(like) if like else {}
-        cfg = RobustnessConfig(conditions=names, severities=levels, sequences=sequences, seconds=seconds, **dist)
+        RobustnessConfig(conditions=names, severities=levels)  # a bad condition or severity fails before any loading
         with third_party_log(out.parent / f"{out.name}_bench.log"):
             predictors = [load_predictor(m) for m in model]
+            like = like or next((p.checkpoint for p in predictors if p.checkpoint is not None), None)
+            dist = training_distribution(like) if like else {}
+            cfg = RobustnessConfig(conditions=names, severities=levels, sequences=sequences, seconds=seconds, **dist)
             results = run_robustness(predictors, cfg, out, progress=say)
     except (ValueError, FileNotFoundError, CheckpointError) as exc:
         fail(str(exc))
@@ -51,11 +51,3 @@ def robustness(
     console.print(f"report: {out / 'robustness.json'} and robustness.md ({results['cells_computed']} cells computed, "
                   "the rest from the cache)")
 
-
-def _is_checkpoint(path: Path) -> bool:
-    from ..train.checkpoint import CheckpointError, load_checkpoint
-
-    try:
-        return path.is_file() and load_checkpoint(path).get("kind") == "per_frame"
-    except CheckpointError:
-        return False  # a TorchScript artefact

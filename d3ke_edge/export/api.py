@@ -38,8 +38,8 @@ from .modules import PER_FRAME_OUTPUTS, PerFrameGraph, StepGraph, step_input_nam
 from .parity import ParityData, per_frame_parity, step_parity
 from .targets import EXTENSIONS, PRECISIONS, TARGETS, target_module
 
-__all__ = ["ExportConfig", "ExportError", "check_artefact", "export", "parity_data", "parity_markdown",
-           "resolve_targets", "verify"]
+__all__ = ["ExportConfig", "ExportError", "calibration_frames", "check_artefact", "export", "parity_data",
+           "parity_markdown", "resolve_targets", "verify"]
 
 
 class ExportError(RuntimeError):
@@ -79,21 +79,35 @@ def resolve_targets(target: str) -> tuple[str, ...]:
     return (target,)
 
 
-def parity_data(bundle: Bundle, cfg: ExportConfig, size: int) -> tuple[list[tuple], ParityData]:
-    """Calibration frames (training distribution) and held-out parity frames/sequences, rendered (seeded)."""
-    from ..data.datasets import image_to_float
-    from ..data.synth import SynthEngine
+def _data_config(bundle: Bundle):
+    """The checkpoint's training data settings, rendered synthetically in 1 s sequences."""
     from ..train.config import DataConfig
-    from ..train.data import sequence_seed, synth_config, validation_set
-    from ..train.temporal import TARGETS as keys
 
     known = {f.name for f in dataclasses.fields(DataConfig)}
     raw = {k: tuple(v) if isinstance(v, list) else v for k, v in bundle.ckpt["config"]["data"].items() if k in known}
-    data_cfg = dataclasses.replace(DataConfig(**{**raw, "source": "synth", "root": None}), val_sequences=8,
-                                   sequence_seconds=1.0)
+    return dataclasses.replace(DataConfig(**{**raw, "source": "synth", "root": None}), val_sequences=8,
+                               sequence_seconds=1.0)
+
+
+def calibration_frames(bundle: Bundle, cfg: ExportConfig, size: int) -> list[tuple]:
+    """``cfg.quant.calib_frames`` rendered frames of the training distribution (seeded), as example-input tuples."""
+    from ..train.data import validation_set
+
+    data_cfg = _data_config(bundle)
     n_calib = cfg.quant.calib_frames
     calib_cfg = dataclasses.replace(data_cfg, val_sequences=max(8, math.ceil(n_calib / data_cfg.fps)))
     calib = validation_set(calib_cfg, size, cfg.seed, "calib", "cpu", max_frames=n_calib)["image"]
+    return [(x[None],) for x in calib]
+
+
+def parity_data(bundle: Bundle, cfg: ExportConfig, size: int) -> ParityData:
+    """Held-out parity frames and streaming sequences, rendered (seeded)."""
+    from ..data.datasets import image_to_float
+    from ..data.synth import SynthEngine
+    from ..train.data import sequence_seed, synth_config, validation_set
+    from ..train.temporal import TARGETS as keys
+
+    data_cfg = _data_config(bundle)
     test = validation_set(data_cfg, size, cfg.seed, "test", "cpu")
     pick = torch.linspace(0, len(test["image"]) - 1, min(cfg.parity_frames, len(test["image"]))).long()
     ids = [f"test sequence {int(test['sequence'][i])} frame {int(test['frame'][i])}" for i in pick]
@@ -105,9 +119,8 @@ def parity_data(bundle: Bundle, cfg: ExportConfig, size: int) -> tuple[list[tupl
         for s in seqs:
             rot6d, p, _ = bundle.model.encode(image_to_float(s["image"]))
             params.append(torch.cat([rot6d, p], -1))
-    parity = ParityData(test["image"][pick], {k: test[k][pick] for k in keys}, torch.stack(params),
-                        {k: torch.stack([s[k] for s in seqs]) for k in keys}, ids)
-    return [(x[None],) for x in calib], parity
+    return ParityData(test["image"][pick], {k: test[k][pick] for k in keys}, torch.stack(params),
+                      {k: torch.stack([s[k] for s in seqs]) for k in keys}, ids)
 
 
 def _size_mb(path: Path) -> float:
@@ -219,8 +232,10 @@ def export(checkpoint: str | Path, cfg: ExportConfig = ExportConfig(),
     ok = False
     try:
         say(f"rendering {cfg.quant.calib_frames} calibration and {cfg.parity_frames} parity frames at {size} px")
-        calib, data = parity_data(bundle, cfg, size)
-        quant = plan_int8(bundle.model, calib, cfg.quant, say) if "int8" in cfg.precisions else None
+        data = parity_data(bundle, cfg, size)
+        quant = None
+        if "int8" in cfg.precisions:
+            quant = plan_int8(bundle.model, calibration_frames(bundle, cfg, size), cfg.quant, say)
         metas: dict[Path, dict] = {}
         for job in _jobs(bundle, cfg, stage, data, size):
             try:
@@ -293,7 +308,7 @@ def verify(export_dir: str | Path, checkpoint: str | Path, cfg: ExportConfig = E
         raise FileNotFoundError(f"'{listing}' does not exist: give the folder an export wrote (d3ke-edge export)")
     bundle = load_bundle(checkpoint)
     size = cfg.size or bundle.model.input_size
-    _, data = parity_data(bundle, dataclasses.replace(cfg, quant=QuantConfig(calib_frames=8)), size)
+    data = parity_data(bundle, cfg, size)
     graph = PerFrameGraph(bundle.model).eval()
     rows = []
     for old in json.loads(listing.read_text()):

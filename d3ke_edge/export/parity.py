@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..runtime import run_stream
 from ..train.losses import metrics
 from .modules import DECODED_OUTPUTS, PER_FRAME_OUTPUTS
 from .tolerance import compare_outputs
@@ -67,16 +68,9 @@ def step_parity(head: torch.nn.Module, runner, data: ParityData, space) -> dict:
     refined = head(data.seq_params)  # (n, T, D): the offline causal sequence form
     dec = space.decode(refined[..., :6], refined[..., 6:])
     ref = [refined.flatten(0, 1).numpy()] + [dec[k].flatten(0, 1).numpy() for k in DECODED_OUTPUTS]
-    n_state = len(runner.input_names) - 1
-    shapes = [tuple(s["shape"]) for s in runner.metadata["state"]]
     got_seqs = []
     for seq in data.seq_params:
-        state = [np.zeros(s, np.float32) for s in shapes]  # the reset state, as the metadata says
-        frames = []
-        for t in range(len(seq)):
-            out = runner.run(seq[t : t + 1].numpy(), *state)
-            state = out[len(out) - n_state :]
-            frames.append(out[: len(out) - n_state])
+        frames = run_stream(runner, [seq[t : t + 1].numpy() for t in range(len(seq))])
         got_seqs.append([np.concatenate([f[k] for f in frames]) for k in range(len(STEP_OUTPUTS))])
     got = [np.concatenate([g[k] for g in got_seqs]) for k in range(len(STEP_OUTPUTS))]
     labels = {k: v.flatten(0, 1) for k, v in data.seq_labels.items()}

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["KERNELS", "Runner", "load_runtime", "read_metadata"]
+__all__ = ["KERNELS", "Runner", "load_runtime", "read_metadata", "run_stream"]
 
 # kernel families per artefact type; the first is what ``load_runtime`` uses by default
 KERNELS = {".tflite": ("xnnpack", "builtin"), ".onnx": ("optimised", "unfused"), ".pt": ("x86", "qnnpack"),
@@ -181,3 +181,16 @@ def load_runtime(path: str | Path, threads: int | None = None, kernels: str | No
 
 def read_metadata(path: str | Path) -> dict:
     return load_runtime(path).metadata
+
+
+def run_stream(runner: Runner, frames) -> list[list[np.ndarray]]:
+    """Run a step artefact over a sequence of per-frame inputs (each (1, D)) from its reset state (zeros, as its
+    metadata says), carrying the state frame to frame as the phone does; each frame's outputs without the state."""
+    state = [np.zeros(tuple(s["shape"]), np.float32) for s in runner.metadata["state"]]
+    n_state = len(state)
+    outputs = []
+    for x in frames:
+        out = runner.run(np.asarray(x, np.float32), *state)
+        state = out[len(out) - n_state :]
+        outputs.append(out[: len(out) - n_state])
+    return outputs
