@@ -2,7 +2,8 @@
 
 int8: ai-edge-quantizer, static int8 (8-bit activations, per-channel 8-bit weights) on the backbone's ops only,
 selected by the module path litert-torch writes into tensor names; the bounded mapping and FK stay fp32, and so do
-the backbone blocks the quantisation plan keeps in float (a later no-quantise rule on their module paths wins).
+the backbone blocks the quantisation plan keeps in float (a later no-quantise rule on their module paths wins) and
+every hard-swish (XNNPACK has no int8 hard-swish; see ``_int8``).
 Metadata: a ``d3ke_metadata`` entry in the flatbuffer's metadata table (read back with ``read_metadata``).
 """
 
@@ -72,6 +73,11 @@ def _int8(fp32: Path, out: Path, quant) -> None:
     q = quantizer.Quantizer(str(fp32))
     q.add_static_config(regex=BACKBONE_REGEX, operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
                         activation_num_bits=8, weight_num_bits=8)
+    # int8 HARD_SWISH has no XNNPACK kernel: each one ran on the reference kernel between delegate partitions and
+    # made the int8 model 2-3x slower than fp32 (issue 11's op profile). In float (dequantise, XNNPACK's f32
+    # hard-swish, quantise) the whole backbone stays in one XNNPACK partition.
+    q.update_quantization_recipe(regex=".*", operation_name=qtyping.TFLOperationName.HARD_SWISH,
+                                 algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE)
     for block in quant.float_blocks:
         q.update_quantization_recipe(regex=block_regex(block), operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
                                      algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE)
