@@ -15,7 +15,7 @@ import torch
 from ..models.kinematic_space import KinematicSpace
 from ..train.losses import acceleration_error_mm, metrics
 
-__all__ = ["ANGLE_GROUPS", "coordinate_groups", "pa_mpjpe_mm", "sequence_errors"]
+__all__ = ["ANGLE_GROUPS", "coordinate_groups", "pa_mpjpe_mm", "sequence_errors", "side_coordinates"]
 
 ANGLE_GROUPS: dict[str, tuple[str, ...]] = {
     "hips": ("hip_",), "knees": ("knee_",), "ankles_feet": ("ankle_", "subtalar_", "mtp_"), "lumbar": ("lumbar_",),
@@ -33,6 +33,16 @@ def coordinate_groups(space: KinematicSpace) -> dict[str, list[int]]:
         name = next((g for g, prefixes in ANGLE_GROUPS.items() if coord.name.startswith(prefixes)), "other")
         groups.setdefault(name, []).append(i)
     return groups
+
+
+def side_coordinates(space: KinematicSpace) -> dict[str, list[int]]:
+    """``left``/``right`` -> indices of the predicted rotational coordinates of that side (``*_l`` / ``*_r``)."""
+    out: dict[str, list[int]] = {"left": [], "right": []}
+    for i in space.coord_index.tolist():
+        coord = space.skeleton.coordinates[i]
+        if coord.is_rotational and coord.name.endswith(("_l", "_r")):
+            out["left" if coord.name.endswith("_l") else "right"].append(i)
+    return {k: v for k, v in out.items() if v}
 
 
 def pa_mpjpe_mm(pred: torch.Tensor, truth: torch.Tensor) -> float:
@@ -56,6 +66,8 @@ def sequence_errors(pred: dict, truth: dict, space: KinematicSpace) -> dict[str,
     dq = (pred["coordinates"] - truth["coordinates"]).abs() * (180.0 / math.pi)
     for group, idx in coordinate_groups(space).items():
         out[f"angle_{group}_deg"] = float(dq[..., idx].mean())
+    for side, idx in side_coordinates(space).items():  # a flipped video swaps them: the flip plot shows both
+        out[f"angle_{side}_deg"] = float(dq[..., idx].mean())
     out["joint_pa_mpjpe_mm"] = pa_mpjpe_mm(pred["joints_rel"], truth["joints_rel"])
     out["marker_pa_mpjpe_mm"] = pa_mpjpe_mm(pred["markers_rel"], truth["markers_rel"])
     if len(pred["markers_rel"]) >= 3:  # (T, N, 3): frame-to-frame smoothness

@@ -26,6 +26,7 @@ from .metrics import sequence_errors
 __all__ = ["Predictor", "RobustnessConfig", "load_predictor", "run_robustness", "robustness_markdown",
            "training_distribution"]
 
+METRICS_VERSION = 2  # part of the cache key: cells computed with other metrics are recomputed
 LABELS = ("coordinates", "scales", "pelvis_rot_cam", "joints_rel", "markers_rel")
 
 
@@ -33,8 +34,10 @@ LABELS = ("coordinates", "scales", "pelvis_rot_cam", "joints_rel", "markers_rel"
 class RobustnessConfig:
     conditions: tuple[str, ...] = STUDY_CONDITIONS
     severities: tuple[int, ...] = (1, 3, 5)
-    sequences: int = 4  # synthetic test sequences (held-out seeds)
+    sequences: int = 4  # synthetic test sequences (held-out seeds); 0 with other data only
     seconds: float = 1.0
+    motions: tuple[str, ...] = ()  # .mot/.sto files, each rendered by the engine as one more test sequence
+    shards: tuple[str, ...] = ()  # written datasets (d3ke-edge synth --out): every sequence of their test split
     families: tuple[str, ...] | None = None  # motion families (None: all); a checkpoint's own with ``like()``
     yaw_range_deg: tuple[float, float] | None = None  # camera yaw around the subject (None: all around)
     seed: int = 0
@@ -46,8 +49,13 @@ class RobustnessConfig:
             raise ValueError(f"unknown condition(s) {unknown}; choose from {', '.join(known)}")
         if not self.severities or any(not 1 <= s <= 5 for s in self.severities):
             raise ValueError(f"severities must be within 1-5 (0 is the clean run, always done); got {self.severities}")
-        if self.sequences < 1 or self.seconds <= 0:
-            raise ValueError("sequences and seconds must be positive")
+        if self.sequences < 0 or self.seconds <= 0:
+            raise ValueError("sequences must be >= 0 and seconds positive")
+        if self.sequences == 0 and not self.motions and not self.shards:
+            raise ValueError("no test data: give synthetic sequences (synth:N), a motion file or a shard folder")
+        for path in (*self.motions, *self.shards):
+            if not Path(path).exists():
+                raise FileNotFoundError(f"test data '{path}' does not exist")
 
 
 def training_distribution(checkpoint: str | Path) -> dict:
@@ -65,9 +73,9 @@ class Predictor:
     ``checkpoint``: the checkpoint it runs, if it is one (its training distribution is the default test data)."""
 
     def __init__(self, name: str, key: str, size: int, space, fn: Callable[[dict], dict],
-                 checkpoint: Path | None = None):
+                 checkpoint: Path | None = None, arch: str = ""):
         self.name, self.key, self.size, self.space, self._fn = name, key, size, space, fn
-        self.checkpoint = checkpoint
+        self.checkpoint, self.arch = checkpoint, arch
 
     def predict(self, sample: dict) -> dict[str, torch.Tensor]:
         return self._fn(sample)
@@ -96,11 +104,15 @@ def _torch_predictor(path: Path, key: str, head_name: str | None) -> Predictor:
     bundle = load_bundle(path)
     graph = PerFrameGraph(bundle.model).eval()
     head = None
-    if head_name is not None:
-        if head_name not in bundle.heads:
-            raise ValueError(f"no causal head '{head_name}' beside '{path}' (temporal_{head_name}.pt); it has: "
-                             f"{', '.join(bundle.heads) or 'none'}")
-        head = bundle.heads[head_name]
+    if head_name is not None:  # a causal head (scored as it streams) or D3KE's non-causal centre-frame head
+        head_file = path.with_name(f"temporal_{head_name}.pt")
+        if not head_file.is_file():
+            have = sorted(p.stem.removeprefix("temporal_") for p in path.parent.glob("temporal_*.pt"))
+            raise ValueError(f"no temporal head '{head_name}' beside '{path}' (temporal_{head_name}.pt); it has: "
+                             f"{', '.join(have) or 'none'}")
+        from ..train.checkpoint import load_checkpoint, model_from_checkpoint
+
+        head = bundle.heads.get(head_name) or model_from_checkpoint(load_checkpoint(head_file)).eval()
     space = bundle.model.space
 
     @torch.no_grad()
@@ -108,14 +120,14 @@ def _torch_predictor(path: Path, key: str, head_name: str | None) -> Predictor:
         out = graph(sample["image"])
         if head is None:
             return dict(zip(DECODED_OUTPUTS, out[1:]))
-        refined = head(out[0][None])[0]  # the offline causal form, equal to stepping from the reset state (tested)
+        refined = head(out[0][None])[0]  # causal: equal to stepping from the reset state (tested)
         dec = space.decode(refined[..., :6], refined[..., 6:])
         return {k: dec[k] for k in DECODED_OUTPUTS}
 
     label = f"{path.parent.name}/{path.name}" + (f" + {head_name}" if head_name else "") + " (PyTorch)"
     if head_name is not None:  # a retrained head is another model: its file is part of the cache key
         key += _file_hash(path.with_name(f"temporal_{head_name}.pt"))
-    return Predictor(label, key, bundle.model.input_size, space, run, checkpoint=path)
+    return Predictor(label, key, bundle.model.input_size, space, run, checkpoint=path, arch=bundle.name)
 
 
 def _artefact_predictor(path: Path, key: str, head_name: str | None) -> Predictor:
@@ -147,7 +159,8 @@ def _artefact_predictor(path: Path, key: str, head_name: str | None) -> Predicto
         return {k: torch.as_tensor(np.concatenate([r[i + 1] for r in rows])) for i, k in enumerate(DECODED_OUTPUTS)}
 
     label = f"{path.parent.name}/{path.name}" + (f" + {head_name}" if head_name else "") + f" ({runner.runtime})"
-    return Predictor(label, key, int(meta["model"]["input_size"]), KinematicSpace(builtin_skeleton()), run)
+    return Predictor(label, key, int(meta["model"]["input_size"]), KinematicSpace(builtin_skeleton()), run,
+                     arch=str(meta["model"].get("backbone", "")))
 
 
 def load_predictor(spec: str | Path) -> Predictor:
@@ -169,14 +182,62 @@ def load_predictor(spec: str | Path) -> Predictor:
 
 
 def _sequences(cfg: RobustnessConfig, size: int) -> list[dict]:
+    """Every test sequence at ``size`` px: synthetic (held-out seeds), rendered motion files, shard test splits."""
     from ..data.datasets import sequence_to_batch
+    from ..data.motion_file import load_motion
     from ..data.synth import SynthConfig, SynthEngine
     from ..train.data import sequence_seed
 
     extra = {k: v for k, v in (("families", cfg.families), ("yaw_range_deg", cfg.yaw_range_deg)) if v is not None}
     engine = SynthEngine(SynthConfig(size=size, seconds=cfg.seconds, **extra))
     seeds = [sequence_seed(cfg.seed, 3, 90_000 + i) for i in range(cfg.sequences)]
-    return [sequence_to_batch(s) for s in engine.sequences(seeds, as_numpy=False)]
+    seqs = [sequence_to_batch(s) for s in engine.sequences(seeds, as_numpy=False)] if seeds else []
+    for i, path in enumerate(cfg.motions):
+        q = load_motion(path, engine.skel, engine.cfg.fps)
+        seqs.append(sequence_to_batch(engine.sequence(sequence_seed(cfg.seed, 4, i), motion=q, as_numpy=False)))
+    for root in cfg.shards:
+        seqs += [_to_size(s, size) for s in _shard_sequences(root)]
+    if not seqs:
+        raise ValueError("the test data hold no sequence")
+    return seqs
+
+
+def _shard_sequences(root: str | Path) -> list[dict]:
+    """The test split of a written dataset, frames grouped into their sequences (in frame order)."""
+    from ..data.datasets import SynthShardDataset
+
+    ds = SynthShardDataset(root, "test")
+    groups: dict[tuple, list[dict]] = {}
+    for idx in range(len(ds)):
+        sample = ds[idx]
+        groups.setdefault((int(sample["subject"]), int(sample["sequence"])), []).append(sample)
+    out = []
+    for frames in groups.values():
+        frames.sort(key=lambda f: int(f["frame"]))
+        out.append({k: torch.stack([f[k] for f in frames]) for k in frames[0]})
+    return out
+
+
+def _to_size(seq: dict, size: int) -> dict:
+    """A sequence rendered at another size, resized to the model's input (pixel labels and intrinsics follow)."""
+    import torchvision.transforms.v2.functional as tvf
+
+    from ..data.conditions import _warp_2d
+
+    have = seq["image"].shape[-1]
+    if have == size:
+        return seq
+    out = _warp_2d(seq, size / have, (0.0, 0.0))
+    out["image"] = tvf.resize(seq["image"], [size, size], antialias=True).clamp(0.0, 1.0)
+    return out
+
+
+def _data_recipe(cfg: RobustnessConfig, size: int) -> str:
+    """What the test data of one input size are made of: settings and the content of every input file."""
+    files = {str(p): _file_hash(Path(p) / "manifest.json" if Path(p).is_dir() else Path(p))
+             for p in (*cfg.motions, *cfg.shards)}
+    recipe = {"size": size, **asdict(cfg), "conditions": None, "severities": None, "files": files}
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _cell(pred: Predictor, seqs: list[dict], condition: str, severity: int, mirror, mirrored: bool = True) -> dict:
@@ -190,9 +251,43 @@ def _cell(pred: Predictor, seqs: list[dict], condition: str, severity: int, mirr
     return {"mean": {k: float(np.mean([s[k] for s in per_seq])) for k in keys}, "per_sequence": per_seq}
 
 
+def default_baseline(models: list[Predictor]) -> Predictor:
+    """The server model when one is among them (a ``d3ke_resnext50``, preferring its non-causal head), else the
+    first model."""
+    server = [m for m in models if "resnext50" in m.arch]
+    return next((m for m in server if "centre243" in m.name), server[0]) if server else models[0]
+
+
+def paired_bootstrap(a: list[float], b: list[float], resamples: int = 2000, seed: int = 0) -> dict:
+    """Mean of a - b over paired sequences with a 95 % percentile interval from resampling the sequences."""
+    d = np.asarray(a, float) - np.asarray(b, float)
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, len(d), (resamples, len(d)))].mean(1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return {"delta": float(d.mean()), "ci95": [float(lo), float(hi)], "sequences": int(len(d))}
+
+
+def corruption_errors(rows: dict, base_rows: dict, metric: str = "angle_mae_deg") -> dict:
+    """ImageNet-C style: per condition, the model's summed error over severities relative to the baseline's (CE)
+    and the same for the increase over clean (relative CE); their means over conditions (mCE, relative mCE)."""
+    conds = sorted({k.split("/")[0] for k in rows} - {"clean", "hflip_unmirrored"})
+    ce, rel = {}, {}
+    for c in conds:
+        keys = [k for k in rows if k.split("/")[0] == c and k in base_rows]
+        e = sum(rows[k][metric] for k in keys)
+        eb = sum(base_rows[k][metric] for k in keys)
+        ce[c] = e / eb if eb > 0 else math.nan
+        de = sum(rows[k][metric] - rows["clean/0"][metric] for k in keys)
+        db = sum(base_rows[k][metric] - base_rows["clean/0"][metric] for k in keys)
+        rel[c] = de / db if db > 0 else math.nan
+    return {"ce": ce, "mce": float(np.mean(list(ce.values()))) if ce else math.nan,
+            "relative_ce": rel, "relative_mce": float(np.nanmean(list(rel.values()))) if rel else math.nan}
+
+
 def run_robustness(models: list[Predictor], cfg: RobustnessConfig, out: str | Path,
-                   progress: Callable[[str], object] | None = None) -> dict:
-    """Every model x condition x severity (plus clean), cached per cell; writes ``robustness.json|md``."""
+                   progress: Callable[[str], object] | None = None, baseline: Predictor | None = None) -> dict:
+    """Every model x condition x severity (plus clean), cached per cell; each model against the baseline (paired
+    bootstrap by sequence, mean corruption error); writes ``robustness.json|md``."""
     from ..skeleton.builtin import builtin_skeleton
     from ..skeleton.mirror import derive_mirror
 
@@ -206,50 +301,85 @@ def run_robustness(models: list[Predictor], cfg: RobustnessConfig, out: str | Pa
     if "hflip" in cfg.conditions:
         cells.append(("hflip", 1, False))
     data: dict[int, list[dict]] = {}
-    results = {"config": asdict(cfg), "models": {}}
+    seen: dict[str, int] = {}
+    for m in models:  # one row per model even when two share a label
+        seen[m.name] = seen.get(m.name, 0) + 1
+        if seen[m.name] > 1:
+            m.name = f"{m.name} #{seen[m.name]}"
+    base = baseline or default_baseline(models)
+    results = {"config": asdict(cfg), "baseline": base.name, "models": {}, "per_sequence": {}, "vs_baseline": {},
+               "summary": {}}
     computed = 0
     for model in models:
-        rows = {}
+        rows: dict[str, dict] = {}
+        per_seq: dict[str, list[float]] = {}
+        results["per_sequence"][model.name] = per_seq
         for condition, severity, mirrored in cells:
             label = condition if mirrored else "hflip_unmirrored"
-            recipe = json.dumps({"size": model.size, **asdict(cfg), "conditions": None, "severities": None},
-                                sort_keys=True)
-            data_key = hashlib.sha256(recipe.encode()).hexdigest()[:12]
-            path = cache / f"{model.key}_{data_key}_{label}_{severity}.json"
+            path = cache / f"{model.key}_{_data_recipe(cfg, model.size)}_m{METRICS_VERSION}_{label}_{severity}.json"
             if path.is_file():
                 cell = json.loads(path.read_text())
             else:
                 if model.size not in data:
-                    say(f"rendering {cfg.sequences} test sequences at {model.size} px")
+                    say(f"preparing the test sequences at {model.size} px")
                     data[model.size] = _sequences(cfg, model.size)
                 say(f"{model.name}: {label} severity {severity}")
                 cell = _cell(model, data[model.size], condition, severity, mirror, mirrored)
                 atomic_write_text(path, json.dumps(cell) + "\n")
                 computed += 1
             rows[f"{label}/{severity}"] = cell["mean"]
+            per_seq.setdefault(f"{label}/{severity}", [s["angle_mae_deg"] for s in cell["per_sequence"]])
         clean = rows["clean/0"]["angle_mae_deg"]
         for r in rows.values():
             r["angle_drop_vs_clean"] = r["angle_mae_deg"] / clean - 1.0 if clean > 0 else math.nan
         results["models"][model.name] = rows
+    base_rows, base_seq = results["models"][base.name], results["per_sequence"][base.name]
+    for model in models:
+        rows, seqs = results["models"][model.name], results["per_sequence"][model.name]
+        corrupted = [r["angle_mae_deg"] for k, r in rows.items() if k.split("/")[0] not in ("clean", "hflip_unmirrored")]
+        results["summary"][model.name] = {"clean_angle_mae_deg": rows["clean/0"]["angle_mae_deg"],
+                                          "corrupted_angle_mae_deg": float(np.mean(corrupted)) if corrupted else math.nan,
+                                          **corruption_errors(rows, base_rows)}
+        if model is not base:  # paired only when both saw the same sequences (same count; seeds are shared)
+            results["vs_baseline"][model.name] = {k: paired_bootstrap(seqs[k], base_seq[k]) for k in seqs
+                                                  if k in base_seq and len(seqs[k]) == len(base_seq[k])}
     results["cells_computed"] = computed
     atomic_write_text(out / "robustness.json", json.dumps(results, indent=2) + "\n")
     atomic_write_text(out / "robustness.md", robustness_markdown(results))
     return results
 
 
+def _data_line(cfg: dict) -> str:
+    parts = []
+    if cfg["sequences"]:
+        parts.append(f"{cfg['sequences']} synthetic test sequences x {cfg['seconds']} s (held-out seeds; families "
+                     f"{cfg['families'] or 'all'}, camera yaw {cfg['yaw_range_deg'] or 'all around'})")
+    parts += [f"motion file {Path(m).name}" for m in cfg["motions"]] + [f"test split of {s}" for s in cfg["shards"]]
+    return "; ".join(parts)
+
+
 def robustness_markdown(results: dict) -> str:
-    """One table per model: angle MAE, marker MPJPE / PA-MPJPE and the change against clean per condition."""
+    """A summary (clean, corrupted, mCE against the baseline), then per model: angle MAE, marker MPJPE / PA-MPJPE,
+    the change against clean and the paired difference from the baseline per condition."""
     lines = ["# Robustness to test-time conditions", "",
-             f"Synthetic test sequences: {results['config']['sequences']} x {results['config']['seconds']} s "
-             f"(held-out seeds; families {results['config']['families'] or 'all'}, camera yaw "
-             f"{results['config']['yaw_range_deg'] or 'all around'}); hflip is scored against the mirrored truth, "
-             "hflip_unmirrored against the original.", ""]
+             f"Test data: {_data_line(results['config'])}. hflip is scored against the mirrored truth, "
+             "hflip_unmirrored against the original. Baseline for mCE and the paired differences: "
+             f"**{results['baseline']}**. Differences are model minus baseline angle MAE, mean over sequences with "
+             "a 95 % bootstrap interval (resampling sequences).", "",
+             "| model | clean angle MAE (deg) | mean over conditions | mCE | relative mCE |", "|---|---|---|---|---|"]
+    for name, r in results["summary"].items():
+        lines.append(f"| {name} | {r['clean_angle_mae_deg']:.2f} | {r['corrupted_angle_mae_deg']:.2f} | "
+                     f"{r['mce']:.1%} | {r['relative_mce']:.1%} |")
+    lines.append("")
     for name, rows in results["models"].items():
-        lines += [f"## {name}", "", "| condition | severity | angle MAE (deg) | vs clean | marker MPJPE (mm) | "
-                  "marker PA-MPJPE (mm) |", "|---|---|---|---|---|---|"]
+        vs = results["vs_baseline"].get(name, {})
+        lines += [f"## {name}", "", "| condition | severity | angle MAE (deg) | vs clean | vs baseline (95 % CI) | "
+                  "marker MPJPE (mm) | marker PA-MPJPE (mm) |", "|---|---|---|---|---|---|---|"]
         for key, r in rows.items():
             condition, severity = key.split("/")
+            b = vs.get(key)
+            delta = f"{b['delta']:+.2f} [{b['ci95'][0]:+.2f}, {b['ci95'][1]:+.2f}]" if b else "—"
             lines.append(f"| {condition} | {severity} | {r['angle_mae_deg']:.2f} | {r['angle_drop_vs_clean']:+.1%} | "
-                         f"{r['marker_mpjpe_mm']:.1f} | {r['marker_pa_mpjpe_mm']:.1f} |")
+                         f"{delta} | {r['marker_mpjpe_mm']:.1f} | {r['marker_pa_mpjpe_mm']:.1f} |")
         lines.append("")
     return "\n".join(lines)

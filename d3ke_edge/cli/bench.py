@@ -13,23 +13,52 @@ from .export import say
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 
+def _model_specs(specs: list[str]) -> list[str]:
+    """An export folder stands for its per-frame artefacts, each alone and with every step model beside it."""
+    out = []
+    for spec in specs:
+        path = Path(spec)
+        if path.is_dir() and path.suffix != ".mlpackage":
+            found = sorted(p for p in path.glob("*/per_frame_*") if p.suffix in (".tflite", ".onnx", ".pt",
+                                                                                  ".mlpackage"))
+            if not found:
+                raise ValueError(f"'{path}' holds no per-frame artefact (TARGET/per_frame_PRECISION.EXT); give an "
+                                 "export folder, an artefact or a checkpoint")
+            for p in found:
+                out.append(str(p))
+                out += [f"{p}:{s.stem.removeprefix('step_')}" for s in sorted(p.parent.glob(f"step_*{p.suffix}"))]
+        else:
+            out.append(spec)
+    return out
+
+
 @app.command("robustness")
 def robustness(
-    model: Annotated[list[str], typer.Option(help="PATH or PATH:HEAD: a per-frame checkpoint or exported per-frame "
-                                                  "artefact, optionally with a causal head (temporal_HEAD.pt or "
-                                                  "step_HEAD.<ext> beside it) scored streaming; repeat.")],
+    model: Annotated[list[str], typer.Option(help="PATH or PATH:HEAD: a per-frame checkpoint (with a temporal head "
+                                                  "temporal_HEAD.pt beside it: causal heads scored streaming, "
+                                                  "transformer_centre243 offline), a per-frame artefact (with "
+                                                  "step_HEAD.<ext> beside it), or an export folder (all of its "
+                                                  "per-frame artefacts, alone and with each step model); repeat.")],
+    data: Annotated[list[str] | None, typer.Option(help="Test data, repeatable: synth:N (N synthetic held-out "
+                                                        "sequences), or a folder written by `d3ke-edge synth` (its "
+                                                        "test split).")] = None,
+    motion: Annotated[list[Path] | None, typer.Option(help="A .mot/.sto file rendered by the engine as one more "
+                                                           "test sequence; repeatable.")] = None,
+    baseline: Annotated[str | None, typer.Option(help="The reference for mCE and the paired differences (PATH or "
+                                                      "PATH:HEAD; added to the models). Default: a d3ke_resnext50 "
+                                                      "among --model, else the first model.")] = None,
     conditions: Annotated[str, typer.Option(help="'study' (hflip, resize, crop, brightness, contrast), 'all', or "
                                                  "a comma-separated list.")] = "study",
     severities: Annotated[str, typer.Option(help="Comma-separated severities 1-5 (clean is always run).")] = "1,3,5",
-    sequences: Annotated[int, typer.Option(help="Synthetic test sequences (held-out seeds).")] = 4,
-    seconds: Annotated[float, typer.Option(help="Seconds per test sequence.")] = 1.0,
+    seconds: Annotated[float, typer.Option(help="Seconds per synthetic test sequence.")] = 1.0,
     like: Annotated[Path | None, typer.Option(help="Test on the motion families and camera yaws this checkpoint was "
                                                    "trained on (default: the first checkpoint among --model; "
                                                    "artefacts only: everything).")] = None,
     out: Annotated[Path, typer.Option(help="Report folder (robustness.json / .md; cache/ makes reruns free).")] = Path(
         "bench"),
 ) -> None:
-    """Angle, joint and marker errors per model x condition x severity, with the change against clean."""
+    """Angle, joint and marker errors per model x condition x severity, the change against clean, and each model
+    against the baseline (paired bootstrap by sequence, mean corruption error)."""
     from ..bench.robustness import RobustnessConfig, load_predictor, run_robustness, training_distribution
     from ..data.conditions import CONDITIONS, STUDY_CONDITIONS
     from ..train.checkpoint import CheckpointError
@@ -37,20 +66,52 @@ def robustness(
     names = {"study": STUDY_CONDITIONS, "all": ("hflip", *CONDITIONS)}.get(
         conditions, tuple(c.strip() for c in conditions.split(",") if c.strip()))
     try:
+        sequences, shards = 0, []
+        for src in data or ["synth:4"]:
+            if src.startswith("synth:"):
+                sequences += int(src.removeprefix("synth:"))
+            elif src.startswith("bmlmovi:"):
+                raise ValueError("bmlmovi: test data are not supported by the benchmark yet (its frames have no "
+                                 "camera intrinsics or pelvis rotation to score); use synth:N or a shard folder")
+            else:
+                shards.append(src)
         levels = tuple(int(s) for s in severities.split(","))
-        RobustnessConfig(conditions=names, severities=levels)  # a bad condition or severity fails before any loading
+        base_cfg = dict(conditions=names, severities=levels, sequences=sequences, seconds=seconds,
+                        motions=tuple(str(m) for m in motion or ()), shards=tuple(shards))
+        RobustnessConfig(**base_cfg)  # bad conditions, severities or data fail before any loading
         with third_party_log(out.parent / f"{out.name}_bench.log"):
-            predictors = [load_predictor(m) for m in model]
+            specs = _model_specs(model)
+            predictors = [load_predictor(m) for m in specs]
+            base = None
+            if baseline:
+                base = load_predictor(baseline)
+                predictors.insert(0, base)
             like = like or next((p.checkpoint for p in predictors if p.checkpoint is not None), None)
             dist = training_distribution(like) if like else {}
-            cfg = RobustnessConfig(conditions=names, severities=levels, sequences=sequences, seconds=seconds, **dist)
-            results = run_robustness(predictors, cfg, out, progress=say)
+            cfg = RobustnessConfig(**base_cfg, **dist)
+            results = run_robustness(predictors, cfg, out, progress=say, baseline=base)
     except (ValueError, FileNotFoundError, CheckpointError) as exc:
         fail(str(exc))
-    console.print((out / "robustness.md").read_text())
+    console.print(robustness_table(results))
     console.print(f"report: {out / 'robustness.json'} and robustness.md ({results['cells_computed']} cells computed, "
                   "the rest from the cache)")
 
+
+def robustness_table(results: dict):
+    """Per model: clean error, the mean over conditions, mCE against the baseline, the worst condition."""
+    from rich.table import Table
+
+    table = Table(title=f"Robustness (baseline for mCE: {results['baseline']})", title_justify="left")
+    for col in ("model", "clean deg", "conditions deg", "mCE", "worst condition"):
+        table.add_column(col, justify="left" if col in ("model", "worst condition") else "right")
+    for name, s in results["summary"].items():
+        rows = {k: r for k, r in results["models"][name].items() if not k.startswith(("clean", "hflip_unmirrored"))}
+        worst = max(rows, key=lambda k: rows[k]["angle_mae_deg"]) if rows else ""
+        table.add_row(name, f"{s['clean_angle_mae_deg']:.2f}", f"{s['corrupted_angle_mae_deg']:.2f}",
+                      f"{s['mce']:.0%}",
+                      f"{worst} {rows[worst]['angle_mae_deg']:.2f} ({rows[worst]['angle_drop_vs_clean']:+.0%})" if worst
+                      else "")
+    return table
 
 
 def _csv(text: str) -> tuple[str, ...]:
