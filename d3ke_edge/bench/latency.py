@@ -99,9 +99,9 @@ def candidates_from(spec: str | Path) -> list[Candidate]:
     from ..runtime import KERNELS
     from ..train.checkpoint import CheckpointError, load_checkpoint
 
-    path = Path(spec)
+    path = Path(spec).resolve()
     if not path.exists():
-        raise FileNotFoundError(f"model '{path}' does not exist: give an artefact, an export folder or a checkpoint")
+        raise FileNotFoundError(f"model '{spec}' does not exist: give an artefact, an export folder or a checkpoint")
     if path.is_dir() and path.suffix != ".mlpackage":
         found = sorted(p for p in path.rglob("*") if p.suffix in KERNELS and (p.suffix != ".pt" or p.is_file())
                        and ".staging-" not in str(p) and not any(q.suffix == ".mlpackage" for q in p.parents))

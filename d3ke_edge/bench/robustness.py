@@ -76,6 +76,7 @@ class Predictor:
                  checkpoint: Path | None = None, arch: str = ""):
         self.name, self.key, self.size, self.space, self._fn = name, key, size, space, fn
         self.checkpoint, self.arch = checkpoint, arch
+        self.path: str = ""  # the file it runs (set by ``load_predictor``): joins accuracy to latency rows
 
     def predict(self, sample: dict) -> dict[str, torch.Tensor]:
         return self._fn(sample)
@@ -172,13 +173,16 @@ def load_predictor(spec: str | Path) -> Predictor:
     if not path.exists():
         raise FileNotFoundError(f"model '{path}' does not exist: give a checkpoint or an exported per-frame artefact")
     key = _file_hash(path)
+    make = _artefact_predictor
     if path.suffix == ".pt":
         try:
             load_checkpoint(path)
+            make = _torch_predictor
         except CheckpointError:
-            return _artefact_predictor(path, key, head)  # not a checkpoint: a TorchScript artefact
-        return _torch_predictor(path, key, head)
-    return _artefact_predictor(path, key, head)
+            pass  # not a checkpoint: a TorchScript artefact
+    pred = make(path, key, head)
+    pred.path = str(path.resolve()) + (f":{head}" if head else "")
+    return pred
 
 
 def _sequences(cfg: RobustnessConfig, size: int) -> list[dict]:
@@ -308,7 +312,7 @@ def run_robustness(models: list[Predictor], cfg: RobustnessConfig, out: str | Pa
             m.name = f"{m.name} #{seen[m.name]}"
     base = baseline or default_baseline(models)
     results = {"config": asdict(cfg), "baseline": base.name, "models": {}, "per_sequence": {}, "vs_baseline": {},
-               "summary": {}}
+               "summary": {}, "files": {m.name: m.path for m in models}}
     computed = 0
     for model in models:
         rows: dict[str, dict] = {}

@@ -193,3 +193,16 @@ def latency_table(path: Path):
                       f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", "" if speedup is None else f"{speedup:.3g}x",
                       f"{r['rss_model_mb']:.0f}")
     return table
+
+
+@app.command("report")
+def report(folder: Annotated[Path, typer.Argument(help="A folder holding robustness.json and/or latency.json.")]
+           ) -> None:
+    """Rebuild report.html (plots embedded), plots/*.png and phone_default.json from the JSON results."""
+    from ..bench.report import build_report
+
+    try:
+        path = build_report(folder)
+    except (ValueError, FileNotFoundError) as exc:
+        fail(str(exc))
+    console.print(f"report: {path}")
