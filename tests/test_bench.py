@@ -76,7 +76,7 @@ def test_streaming_heads_score_through_pytorch_and_their_step_artefacts_alike(qu
     for key in ("angle_mae_deg", "marker_mpjpe_mm", "marker_jitter_mm"):
         assert abs(torch_head[key] - step_head[key]) < 1e-3 * max(1.0, abs(torch_head[key])), key
     assert torch_head["marker_jitter_mm"] < per_frame["marker_jitter_mm"]
-    with pytest.raises(ValueError, match="no causal head 'lstm'.*gru_causal"):
+    with pytest.raises(ValueError, match="no temporal head .lstm..*gru_causal"):
         load_predictor(f"{ckpt}:lstm")
     with pytest.raises(FileNotFoundError, match="step_lstm.tflite"):
         load_predictor(f"{tfl}:lstm")
@@ -103,3 +103,99 @@ def test_bad_inputs_name_the_problem_and_write_no_report(quickstart_out, tmp_pat
     junk.write_bytes(b"not a model")
     res = _cli("bench", "robustness", "--model", str(junk), "--out", str(out))
     assert res.returncode != 0 and "junk.onnx" in res.stderr and not (out / "robustness.json").exists()
+
+
+def _biased(offset_rad: float, name: str) -> Predictor:
+    """The truth with every coordinate off by ``offset_rad``: a known, condition-independent error."""
+
+    def fn(sample):
+        out = {k: sample[k] for k in LABELS}
+        out["coordinates"] = sample["coordinates"] + offset_rad
+        return out
+
+    return Predictor(name, name, 48, KinematicSpace(builtin_skeleton()), fn)
+
+
+def test_paired_bootstrap_and_corruption_errors_against_a_baseline(tmp_path):
+    from d3ke_edge.bench.robustness import corruption_errors, paired_bootstrap
+
+    same = paired_bootstrap([2.0, 3.0, 4.0], [1.0, 2.0, 3.0])
+    assert same["delta"] == pytest.approx(1.0) and same["ci95"] == pytest.approx([1.0, 1.0])
+    spread = paired_bootstrap([1.0, 2.0, 3.0, 2.0], [1.0, 1.0, 1.0, 1.0])
+    assert spread["delta"] == pytest.approx(1.0) and spread["ci95"][0] < 1.0 < spread["ci95"][1]
+    base = {"clean/0": {"angle_mae_deg": 1.0}, "blur/1": {"angle_mae_deg": 2.0}, "blur/3": {"angle_mae_deg": 4.0}}
+    model = {"clean/0": {"angle_mae_deg": 1.0}, "blur/1": {"angle_mae_deg": 4.0}, "blur/3": {"angle_mae_deg": 8.0}}
+    ce = corruption_errors(model, base)
+    assert ce["mce"] == pytest.approx(2.0) and ce["relative_mce"] == pytest.approx((3 + 7) / (1 + 3))
+
+    # a model 0.02 rad worse than a 0.01 rad baseline on every sequence: the paired difference is exact
+    bad, ref = _biased(0.03, "worse"), _biased(0.01, "baseline")
+    cfg = RobustnessConfig(conditions=("brightness",), severities=(1,), sequences=3, seconds=0.3)
+    res = run_robustness([bad, ref], cfg, tmp_path, baseline=ref)
+    assert res["baseline"] == "baseline" and "baseline" not in res["vs_baseline"]
+    d = res["vs_baseline"]["worse"]["brightness/1"]
+    assert d["delta"] == pytest.approx(0.02 * 180 / 3.14159265, rel=1e-4) and d["sequences"] == 3
+    assert d["ci95"][0] == pytest.approx(d["delta"], rel=1e-4) and d["ci95"][1] == pytest.approx(d["delta"], rel=1e-4)
+    assert res["summary"]["worse"]["mce"] == pytest.approx(3.0, rel=1e-4)
+    assert res["summary"]["baseline"]["mce"] == pytest.approx(1.0)
+    md = (tmp_path / "robustness.md").read_text()
+    assert "Baseline for mCE and the paired differences: **baseline**" in md and "| worse | " in md
+
+
+def test_motion_files_and_shard_folders_are_test_data(quickstart_out, tmp_path):
+    """A .mot rendered by the engine and a written dataset's test split are scored like synthetic sequences (an
+    oracle scores zero on them, so their labels line up with their frames at the model's size)."""
+    from d3ke_edge.data.shards import DatasetSpec, write_dataset
+
+    shards = tmp_path / "synth"
+    write_dataset(shards, DatasetSpec(subjects=3, seconds=0.4, sequence_seconds=0.4, fps=30.0, size=64, seed=3))
+    mot = quickstart_out / "motion" / "walking.mot"
+    calls: list = []
+    cfg = RobustnessConfig(conditions=("crop",), severities=(3,), sequences=0, motions=(str(mot),),
+                           shards=(str(shards),))
+    res = run_robustness([_oracle(calls)], cfg, tmp_path / "r")
+    seqs = res["per_sequence"]["oracle"]["clean/0"]
+    assert len(seqs) == 2  # the motion file and the test split's one subject x one sequence
+    for row in res["models"]["oracle"].values():
+        assert row["angle_mae_deg"] < 1e-4 and row["marker_mpjpe_mm"] < 1e-2
+    assert "motion file walking.mot" in (tmp_path / "r" / "robustness.md").read_text()
+    with pytest.raises(ValueError, match="no test data"):
+        RobustnessConfig(sequences=0)
+    with pytest.raises(FileNotFoundError, match="nothing.mot"):
+        RobustnessConfig(motions=(str(tmp_path / "nothing.mot"),))
+
+
+def test_the_centre_frame_head_and_an_export_folder_as_models(quickstart_out, tmp_path):
+    """D3KE's non-causal 243-frame head scores offline (an untrained one, zero output layer, equals the per-frame
+    model); an export folder stands for each per-frame artefact, alone and with each step model."""
+    import shutil
+
+    import torch
+
+    from d3ke_edge.cli.bench import _model_specs
+    from d3ke_edge.models import get_model
+    from d3ke_edge.train.checkpoint import save_checkpoint
+
+    ckpt = tmp_path / "train" / "checkpoint_best.pt"
+    ckpt.parent.mkdir()
+    shutil.copy(quickstart_out / "train" / "checkpoint_best.pt", ckpt)
+    from d3ke_edge.train.checkpoint import model_from_checkpoint
+
+    dim = model_from_checkpoint(ckpt).space.dim
+    head = get_model("transformer_centre243", dim=dim, window=31, d_model=32, heads=2, layers=1)
+    save_checkpoint(ckpt.with_name("temporal_transformer_centre243.pt"), kind="temporal",
+                    model_name="transformer_centre243", model_kwargs={"dim": dim, "window": 31, "d_model": 32,
+                                                                      "heads": 2, "layers": 1},
+                    model=head.state_dict(), per_frame=str(ckpt))
+    models = [load_predictor(ckpt), load_predictor(f"{ckpt}:transformer_centre243")]
+    cfg = RobustnessConfig(conditions=(), sequences=1, seconds=0.5)
+    per_frame, centre = (r["clean/0"] for r in run_robustness(models, cfg, tmp_path / "r")["models"].values())
+    assert centre["angle_mae_deg"] == pytest.approx(per_frame["angle_mae_deg"], abs=1e-5)
+    assert torch.is_tensor(head.pos)
+
+    specs = _model_specs([str(quickstart_out / "export")])
+    tfl = str(quickstart_out / "export" / "tflite" / "per_frame_int8.tflite")
+    assert tfl in specs and f"{tfl}:gru_causal" in specs and f"{tfl}:tcn_causal" in specs
+    assert all("step_" not in s.split(":")[0] for s in specs)
+    with pytest.raises(ValueError, match="holds no per-frame artefact"):
+        _model_specs([str(tmp_path)])

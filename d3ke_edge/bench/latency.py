@@ -48,7 +48,7 @@ class LatencyConfig:
     sweep_models: tuple[str, ...] = ("d3ke_mnv3_small", "d3ke_mnv3_large", "d3ke_effnet_b0")
     sweep_sizes: tuple[int, ...] = (128, 192, 256)
     sweep_formats: tuple[str, ...] = SWEEP_FORMATS
-    video: str | None = None  # a video for the whole per-frame path (decode, crop, model, step head)
+    video: str | None = None  # a video for the whole per-frame path (decode, crop, LiteRT model, step head)
     cuda: bool = True  # also on the GPU when one is present
 
     def __post_init__(self) -> None:
@@ -85,7 +85,12 @@ class Candidate:
 def _artefact_candidate(path: Path, group: str = "user") -> Candidate:
     from ..runtime import read_metadata
 
-    meta = read_metadata(path)
+    try:
+        meta = read_metadata(path)
+    except (ValueError, FileNotFoundError):
+        raise
+    except Exception as exc:  # each runtime fails in its own way on a file that is not its model
+        raise ValueError(f"'{path}' is not a readable artefact ({type(exc).__name__}: {exc}); export it again") from exc
     kind = meta.get("artefact")
     model = meta["model"].get("backbone") if kind == "per_frame" else meta.get("head")
     size = int(meta["model"]["input_size"]) if kind == "per_frame" else None
@@ -251,7 +256,8 @@ def run_latency(cands: list[Candidate], cfg: LatencyConfig, out: str | Path,
             rows.append(_row(c, threads, _run_worker(spec)))
     if cfg.video:
         for c in cands:
-            if c.group == "user" and c.spec["kind"] == "artefact" and c.size and c.precision != "fp16":
+            # the phone's path: LiteRT per-frame artefacts, each with the step model of its folder
+            if c.group == "user" and c.spec["kind"] == "artefact" and c.size and c.file.endswith(".tflite"):
                 step = next((d.file for d in cands if d.group == "user" and d.model and d.model.startswith("step")
                              and Path(d.file).suffix == Path(c.file).suffix
                              and Path(d.file).parent == Path(c.file).parent), None)

@@ -284,8 +284,9 @@ def corruption_errors(rows: dict, base_rows: dict, metric: str = "angle_mae_deg"
         de = sum(rows[k][metric] - rows["clean/0"][metric] for k in keys)
         db = sum(base_rows[k][metric] - base_rows["clean/0"][metric] for k in keys)
         rel[c] = de / db if db > 0 else math.nan
+    finite = [v for v in rel.values() if not math.isnan(v)]  # NaN: the baseline did not get worse at all
     return {"ce": ce, "mce": float(np.mean(list(ce.values()))) if ce else math.nan,
-            "relative_ce": rel, "relative_mce": float(np.nanmean(list(rel.values()))) if rel else math.nan}
+            "relative_ce": rel, "relative_mce": float(np.mean(finite)) if finite else math.nan}
 
 
 def run_robustness(models: list[Predictor], cfg: RobustnessConfig, out: str | Path,

@@ -107,7 +107,8 @@ def robustness_table(results: dict):
     for name, s in results["summary"].items():
         rows = {k: r for k, r in results["models"][name].items() if not k.startswith(("clean", "hflip_unmirrored"))}
         worst = max(rows, key=lambda k: rows[k]["angle_mae_deg"]) if rows else ""
-        table.add_row(name, f"{s['clean_angle_mae_deg']:.2f}", f"{s['corrupted_angle_mae_deg']:.2f}",
+        short = name.replace("ai-edge-litert Interpreter (XNNPACK)", "LiteRT")
+        table.add_row(short, f"{s['clean_angle_mae_deg']:.2f}", f"{s['corrupted_angle_mae_deg']:.2f}",
                       f"{s['mce']:.0%}",
                       f"{worst} {rows[worst]['angle_mae_deg']:.2f} ({rows[worst]['angle_drop_vs_clean']:+.0%})" if worst
                       else "")
@@ -172,26 +173,40 @@ def latency(
     console.print(f"report: {out / 'latency.json'} and latency.md (every column)")
 
 
+_RUNTIMES = (("ai-edge-litert", "LiteRT"), ("onnxruntime", "onnxruntime"), ("torch.jit", "TorchScript"),
+             ("MIL reference", "Core ML (MIL ref.)"), ("coremltools", "Core ML"), ("PyTorch eager (CPU)", "PyTorch"),
+             ("PyTorch eager", "PyTorch CUDA"))
+
+
+def _runtime_short(runtime: str) -> str:
+    return next((short for prefix, short in _RUNTIMES if runtime.startswith(prefix)), runtime.split(" (")[0])
+
+
 def latency_table(path: Path):
-    """The headline columns of latency.json as a rich table (the .md has every column)."""
+    """The headline columns of latency.json as a rich table that fits 80 columns (the .md has every column)."""
     import json
 
     from rich.table import Table
 
     results = json.loads(Path(path).read_text())
-    m = results["machine"]
-    table = Table(title=f"Latency, measured on {m['cpu']} ({m['isa']}, {m['cores']} cores)", title_justify="left")
-    for col, just in (("model", "left"), ("runtime", "left"), ("prec", "left"), ("px", "right"), ("thr", "right"),
-                      ("p50 ms", "right"), ("p99 ms", "right"), ("vs server", "right"), ("+MB", "right")):
-        table.add_column(col, justify=just)
+    m, threads = results["machine"], results["config"]["threads"]
+    one = len(threads) == 1
+    table = Table(title=f"Latency, measured on {m['cpu']} ({m['isa']}, {m['cores']} cores)"
+                  + (f", {threads[0]} thread" + "s" * (threads[0] > 1) if one else ""), title_justify="left")
+    cols = [("model", "left"), ("runtime", "left"), ("prec", "left"), ("px", "right")] + (
+        [] if one else [("thr", "right")]) + [("p50 ms", "right"), ("vs server", "right"), ("+MB", "right")]
+    for col, just in cols:
+        table.add_column(col, justify=just, overflow="fold")
     for r in results["rows"]:
+        name = r["name"].replace("per_frame_", "").replace("video path: ", "video: ")
         if "error" in r:
-            table.add_row(r["name"], f"[red]failed: {r['error']}[/red]", *[""] * 7)
+            table.add_row(name, f"[red]failed: {r['error']}[/red]", *[""] * (len(cols) - 2))
             continue
         speedup = r.get("speedup_vs_server")
-        table.add_row(r["name"], r["runtime"].split(" (")[0], r["precision"], str(r["size"] or ""), str(r["threads"]),
-                      f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", "" if speedup is None else f"{speedup:.3g}x",
-                      f"{r['rss_model_mb']:.0f}")
+        ratio = "" if speedup is None else (f"{speedup:,.0f}x" if speedup >= 10 else f"{speedup:.2f}x")
+        cells = [name, _runtime_short(r["runtime"]), r["precision"], str(r["size"] or "")] + (
+            [] if one else [str(r["threads"])]) + [f"{r['p50_ms']:.2f}", ratio, f"{r['rss_model_mb']:.0f}"]
+        table.add_row(*cells)
     return table
 
 

@@ -196,12 +196,54 @@ def _stage_export(out: Path, report: Report) -> None:
     }
 
 
+def _stage_bench(out: Path, report: Report) -> None:
+    """A small robustness report (the model, its TFLite fp32/int8, a streaming head; the study's five conditions at
+    three severities) and a latency report (every artefact, the server baseline at 256 px, one edge candidate), the
+    HTML report, and the default phone artefact chosen from both."""
+    from ..bench.latency import Candidate, LatencyConfig, candidates_from, run_latency, server_candidates, sweep_artefact
+    from ..bench.report import build_report
+    from ..bench.robustness import RobustnessConfig, load_predictor, run_robustness, training_distribution
+    from .bench import latency_table, robustness_table
+    from .export import say
+
+    ckpt, export_dir, bench = out / "train" / "checkpoint_best.pt", out / "export", out / "bench"
+    tflite = export_dir / "tflite"
+    specs = [str(ckpt), f"{ckpt}:gru_causal"] + [str(p) for p in (tflite / "per_frame_fp32.tflite",
+                                                                 tflite / "per_frame_int8.tflite") if p.exists()]
+    cfg = RobustnessConfig(severities=(1, 3, 5), sequences=3, seconds=1.0, **training_distribution(ckpt))
+    rob = run_robustness([load_predictor(s) for s in specs], cfg, bench, progress=say)
+    lcfg = LatencyConfig(threads=(1,), iters=30, sweep_models=("d3ke_mnv3_small",), sweep_sizes=(192,),
+                         sweep_formats=("tflite_fp32",), video=str(out / "synth_preview" / "preview.mp4"))
+    cands = candidates_from(export_dir) + candidates_from(ckpt) + server_candidates(lcfg, bench, say=say)
+    edge = sweep_artefact("d3ke_mnv3_small", 192, "tflite_fp32", bench / "cache" / "sweep", say)
+    cands.append(Candidate("d3ke_mnv3_small 192px", "sweep", {"kind": "artefact", "path": str(edge)}, "fp32", 192,
+                           "d3ke_mnv3_small", str(edge)))
+    lat = run_latency(cands, lcfg, bench, progress=say)
+    html = build_report(bench)
+    console.print(robustness_table(rob))
+    console.print(latency_table(bench / "latency.json"))
+    pick = json.loads((bench / "phone_default.json").read_text()) if (bench / "phone_default.json").exists() else None
+    if pick:  # the phone app reads this beside the artefacts
+        rel = str(Path(pick["file"]).relative_to(export_dir.resolve()))
+        atomic_write_text(export_dir / "phone_default.json", json.dumps({"artefact": rel, **pick}, indent=2) + "\n")
+    server = next(r for r in lat["rows"] if r["group"] == "server" and r["kind"] == "torch" and "p50_ms" in r)
+    report["bench"] = {
+        "report": str(html),
+        "clean_angle_mae_deg": {n: s["clean_angle_mae_deg"] for n, s in rob["summary"].items()},
+        "mce_vs_baseline": {n: s["mce"] for n, s in rob["summary"].items()},
+        "server_p50_ms": server["p50_ms"],
+        "phone_default": rel if pick else None,
+        "phone_default_p50_ms": pick["p50_ms"] if pick else None,
+    }
+
+
 STAGES: list[tuple[str, Callable[[Path, Report], None]]] = [
     ("skeleton", _stage_skeleton),
     ("motion", _stage_motion),
     ("synth", _stage_synth),
     ("train", _stage_train),
     ("export", _stage_export),
+    ("bench", _stage_bench),
 ]
 
 
@@ -213,6 +255,8 @@ def _print_report(report: Report) -> None:
         for i, (k, v) in enumerate(values.items()):
             if isinstance(v, dict) and k == "status":
                 v = f"{sum(x == 'pass' for x in v.values())}/{len(v)} pass"
+            elif isinstance(v, dict):
+                continue  # per-model numbers: in the tables printed above and in summary.json
             text = f"{v:.3g}" if isinstance(v, float) else str(v)
             table.add_row(stage if i == 0 else "", f"{k}: {text}")
     console.print(table)

@@ -1,0 +1,82 @@
+"""The latency benchmark: rows, ratios to the server baseline measured in the same run, the video path, the sweep
+cache, the int8 graph XNNPACK runs whole, and bad inputs. No timing thresholds: only consistency."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from d3ke_edge.bench.latency import (Candidate, LatencyConfig, candidates_from, run_latency, server_candidates,
+                                     sweep_artefact)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-c", "from d3ke_edge.cli import app; app()", *args],
+                          capture_output=True, text=True)
+
+
+def test_latency_rows_ratios_and_the_video_path(quickstart_out, tmp_path):
+    tflite = quickstart_out / "export" / "tflite"
+    cfg = LatencyConfig(threads=(1,), iters=5, warmup=1, server_size=64, server_onnx=False, sweep_models=(),
+                        video=str(quickstart_out / "synth_preview" / "preview.mp4"))
+    cands = candidates_from(tflite) + server_candidates(cfg, tmp_path)
+    edge = sweep_artefact("d3ke_mnv3_small", 64, "onnx_fp32", tmp_path / "cache" / "sweep")
+    stamp = edge.stat().st_mtime_ns
+    assert sweep_artefact("d3ke_mnv3_small", 64, "onnx_fp32", tmp_path / "cache" / "sweep") == edge  # cached
+    assert edge.stat().st_mtime_ns == stamp
+    cands.append(Candidate("d3ke_mnv3_small 64px", "sweep", {"kind": "artefact", "path": str(edge)}, "fp32", 64,
+                           "d3ke_mnv3_small", str(edge)))
+    res = run_latency(cands, cfg, tmp_path)
+    rows = res["rows"]
+    assert not [r for r in rows if "error" in r], [r["error"] for r in rows if "error" in r]
+    server = next(r for r in rows if r["group"] == "server" and r["kind"] == "torch")
+    assert server["vs_server"] == 1.0 and server["runtime"] == "PyTorch eager (CPU)"
+    for r in rows:
+        assert 0 < r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"], r["name"]
+        assert r["vs_server"] == pytest.approx(r["p50_ms"] / server["p50_ms"])
+        assert r["rss_peak_mb"] > 0 and r["fps"] == pytest.approx(1e3 / r["mean_ms"])
+        if r["file"] and r["file"].endswith(".tflite"):
+            assert r["file_mb"] == pytest.approx((tflite / r["file"].rsplit("/", 1)[1]).stat().st_size / 1e6)
+    names = {r["name"] for r in rows if r["group"] == "user"}
+    assert {"tflite/per_frame_fp32.tflite", "tflite/per_frame_int8.tflite", "tflite/step_gru_causal.tflite"} <= names
+    assert any(r["model"] == "transformer_centre243" for r in rows)  # the server's 243-frame head
+    assert next(r for r in rows if r["group"] == "sweep")["runtime"].startswith("onnxruntime")
+    video = [r for r in rows if r["group"] == "pipeline"]
+    assert len(video) == 2  # each per-frame LiteRT artefact with the step model of its folder
+    for r in video:
+        s = r["stages_ms"]
+        assert s["model"] > 0 and s["step"] > 0 and s["decode"] > 0
+        assert s["decode"] + s["crop"] + s["model"] + s["step"] <= 1.5 * s["total"]
+    assert "Measured on" in (tmp_path / "latency.md").read_text()
+    assert json.loads((tmp_path / "latency.json").read_text())["rows"] == rows
+
+
+def test_the_int8_tflite_graph_keeps_hard_swish_in_float(quickstart_out):
+    """XNNPACK has no int8 hard-swish: int8 HARD_SWISH ops ran on the reference kernel between delegate partitions
+    (int8 2x slower than fp32). The export keeps every hard-swish in float, inside one XNNPACK partition."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(str(quickstart_out / "export" / "tflite" / "per_frame_int8.tflite"))
+    tensors = {t["index"]: t for t in it.get_tensor_details()}
+    ops = it._get_ops_details()
+    hswish = [o for o in ops if o["op_name"] == "HARD_SWISH"]
+    assert hswish and all(tensors[o["inputs"][0]]["dtype"].__name__ == "float32" for o in hswish)
+    assert any(o["op_name"] == "CONV_2D" and tensors[o["inputs"][0]]["dtype"].__name__ == "int8" for o in ops)
+
+
+def test_bad_latency_inputs_exit_with_a_named_error(tmp_path):
+    out = tmp_path / "lat"
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a model")
+    res = _cli("bench", "latency", "--model", str(junk), "--sweep", "none", "--no-server", "--out", str(out))
+    assert res.returncode == 2 and "junk.tflite" in res.stderr and not (out / "latency.json").exists()
+    res = _cli("bench", "latency", "--sweep", "d3ke_tiny", "--out", str(out))
+    assert res.returncode == 2 and "unknown sweep model(s) ['d3ke_tiny']; choose from" in res.stderr
+    assert "d3ke_mnv3_small" in res.stderr
+    res = _cli("bench", "latency", "--model", str(tmp_path / "none.onnx"), "--out", str(out))
+    assert res.returncode == 2 and "does not exist" in res.stderr
+    res = _cli("bench", "latency", "--sweep", "none", "--no-server", "--out", str(out))
+    assert res.returncode == 2 and "nothing to time" in res.stderr

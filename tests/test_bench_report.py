@@ -1,0 +1,91 @@
+"""The HTML report: built from the JSON results, rebuilt by `bench report`, checked in headless Chromium (every
+plot decodes; a screenshot is saved), and the default phone artefact chosen by measurement."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from d3ke_edge.bench.latency import LatencyConfig, candidates_from, run_latency
+from d3ke_edge.bench.report import build_report, phone_default
+from d3ke_edge.bench.robustness import RobustnessConfig, load_predictor, run_robustness, training_distribution
+
+
+def _chromium() -> str:
+    """Debian's chromium, installed here if missing (CI runs as root on Debian)."""
+    exe = shutil.which("chromium")
+    if exe is None and shutil.which("apt-get") and os.geteuid() == 0:
+        for cmd in (["apt-get", "install", "-y", "--no-install-recommends", "chromium"], ["apt-get", "update"],
+                    ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]):
+            subprocess.run(cmd, capture_output=True, timeout=1200, env={**os.environ,
+                                                                      "DEBIAN_FRONTEND": "noninteractive"})
+            if shutil.which("chromium"):
+                break
+        exe = shutil.which("chromium")
+    if exe is None:
+        pytest.skip("needs Debian's chromium package (apt-get install chromium) to load the HTML report")
+    return exe
+
+
+@pytest.fixture(scope="module")
+def bench_dir(quickstart_out, tmp_path_factory):
+    """Robustness and latency of the quickstart's TFLite fp32 and int8 artefacts, in one folder."""
+    out = tmp_path_factory.mktemp("bench")
+    tflite = quickstart_out / "export" / "tflite"
+    ckpt = quickstart_out / "train" / "checkpoint_best.pt"
+    models = [load_predictor(tflite / "per_frame_fp32.tflite"), load_predictor(tflite / "per_frame_int8.tflite")]
+    cfg = RobustnessConfig(conditions=("hflip", "brightness"), severities=(1, 5), sequences=2, seconds=0.5,
+                           **training_distribution(ckpt))
+    run_robustness(models, cfg, out)
+    cands = [c for c in candidates_from(tflite) if "per_frame" in c.name]
+    run_latency(cands, LatencyConfig(threads=(1,), iters=5, warmup=1, server=False, sweep_models=()), out)
+    return out
+
+
+def test_the_report_loads_in_chromium_with_every_plot(bench_dir, tmp_path):
+    page = build_report(bench_dir)
+    text = page.read_text()
+    assert text.count("<img ") == 5 and "Default phone artefact" in text
+    for png in ("severity", "groups", "flip", "latency", "pareto"):
+        assert (bench_dir / "plots" / f"{png}.png").stat().st_size > 10_000
+    exe = _chromium()
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=5000"]
+    dom = subprocess.run([exe, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    body = re.search(r"<body[^>]*>", dom.stdout)
+    assert body, dom.stderr[-2000:]
+    assert 'data-plots="5"' in body.group(0) and 'data-loaded="5"' in body.group(0), body.group(0)
+    shot = bench_dir / "report.png"
+    subprocess.run([exe, *flags, "--window-size=1200,2600", f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.stat().st_size > 50_000
+    print(f"screenshot: {shot}")
+
+
+def test_bench_report_rebuilds_the_page_and_the_phone_default_is_the_fastest_close_to_the_best(bench_dir):
+    import json
+
+    (bench_dir / "report.html").unlink(missing_ok=True)
+    res = subprocess.run([sys.executable, "-c", "from d3ke_edge.cli import app; app()", "bench", "report",
+                          str(bench_dir)], capture_output=True, text=True)
+    assert res.returncode == 0 and (bench_dir / "report.html").read_text().count("<img ") == 5
+    rob = json.loads((bench_dir / "robustness.json").read_text())
+    lat = json.loads((bench_dir / "latency.json").read_text())
+    pick = phone_default(rob, lat)
+    cands = pick["candidates"]
+    assert len(cands) == 2
+    best = min(c["clean_deg"] for c in cands), min(c["conditions_deg"] for c in cands)
+    close = [c for c in cands if c["clean_deg"] <= best[0] + 0.5 and c["conditions_deg"] <= best[1] + 0.5]
+    assert pick["file"] == min(close, key=lambda c: c["p50_ms"])["file"]
+    assert json.loads((bench_dir / "phone_default.json").read_text())["file"] == pick["file"]
+    # nothing to join: no default, and a folder without results is a named error
+    assert phone_default(rob, None) is None
+    empty = bench_dir / "empty"
+    empty.mkdir()
+    res = subprocess.run([sys.executable, "-c", "from d3ke_edge.cli import app; app()", "bench", "report", str(empty)],
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and "holds neither robustness.json nor latency.json" in res.stderr
