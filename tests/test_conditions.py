@@ -112,3 +112,49 @@ def test_rotation_direction_matches_torchvision(seq):
     ys, xs = np.nonzero(out["image"][0, 0].numpy() > 0.3)
     centre = np.array([xs.mean() + 0.5, ys.mean() + 0.5])
     assert np.linalg.norm(centre - out["markers_2d"][0, 0].numpy()) < 1.5
+
+
+def test_training_augmentation_uses_the_benchmark_kernels_per_frame():
+    """``augment_batch``: p=0 is the identity; p=1 changes every frame with its own draw, labels follow the kernel
+    (a flipped frame carries the mirrored truth); the same seed gives the same batch; bad configs are named."""
+    import pytest
+    import torch
+
+    from d3ke_edge.data.conditions import apply_condition, augment_batch
+    from d3ke_edge.data.datasets import sequence_to_batch
+    from d3ke_edge.data.synth import SynthConfig, SynthEngine
+    from d3ke_edge.skeleton.builtin import builtin_skeleton
+    from d3ke_edge.skeleton.mirror import derive_mirror
+    from d3ke_edge.train.config import DataConfig
+
+    batch = sequence_to_batch(SynthEngine(SynthConfig(size=48, seconds=0.2)).sequences([7], as_numpy=False)[0])
+    mirror = derive_mirror(builtin_skeleton())
+    same = augment_batch(batch, ("brightness",), 0.0, 3, None, seed=1)
+    assert torch.equal(same["image"], batch["image"])
+    flipped = augment_batch(batch, ("hflip",), 1.0, 3, mirror, seed=1)
+    reference = apply_condition({k: v[:1] for k, v in batch.items() if torch.is_tensor(v)}, "hflip", 1, mirror)
+    for key in ("image", "coordinates", "markers_rel", "pelvis_rot_cam", "markers_2d"):
+        assert torch.allclose(flipped[key][0], reference[key][0].to(flipped[key].dtype)), key
+    mixed = augment_batch(batch, ("brightness", "crop", "defocus_blur"), 1.0, 3, None, seed=2)
+    changed = (mixed["image"] - batch["image"]).abs().flatten(1).amax(1)
+    assert (changed > 1e-3).all()
+    again = augment_batch(batch, ("brightness", "crop", "defocus_blur"), 1.0, 3, None, seed=2)
+    assert torch.equal(again["image"], mixed["image"]) and torch.equal(again["K"], mixed["K"])
+    assert not torch.equal(augment_batch(batch, ("crop",), 1.0, 3, None, seed=3)["K"], batch["K"])
+    with pytest.raises(ValueError, match=r"unknown condition\(s\) \['fog'\]; choose from hflip, resize"):
+        DataConfig(augment=("fog",))
+    with pytest.raises(ValueError, match="augment_p must be within 0-1"):
+        DataConfig(augment=("crop",), augment_p=1.5)
+
+
+def test_training_batches_apply_the_configured_augmentation():
+    import torch
+
+    from d3ke_edge.train.config import DataConfig
+    from d3ke_edge.train.data import StepBatches
+
+    plain = next(iter(StepBatches(DataConfig(pool=1, sequence_seconds=0.2), 48, 4, 0, 0, 1)))[1]
+    aug = next(iter(StepBatches(DataConfig(pool=1, sequence_seconds=0.2, augment=("hflip",), augment_p=1.0), 48, 4,
+                                0, 0, 1)))[1]
+    assert torch.allclose(aug["image"], plain["image"].flip(-1))
+    assert not torch.allclose(aug["markers_rel"], plain["markers_rel"])

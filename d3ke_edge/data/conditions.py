@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as nnf
 import torchvision.transforms.v2.functional as tvf
@@ -230,3 +231,23 @@ def apply_condition(sample: Sample, name: str, severity: int, mirror: Mirror | N
     if severity == 0:
         return dict(sample)
     return cond.kernel(sample, cond.levels[severity - 1], torch.Generator().manual_seed(seed))
+
+
+def augment_batch(batch: Sample, names: tuple[str, ...], p: float, max_severity: int, mirror: Mirror | None,
+                  seed: int) -> Sample:
+    """Training-time augmentation with the benchmark's kernels: each frame of ``batch`` (first axis) gets, with
+    probability ``p``, one of ``names`` at a severity drawn from 1..``max_severity`` (its own seeded draw); the
+    labels follow exactly as in the benchmark (hflip mirrors them)."""
+    rng = np.random.default_rng(seed)
+    n = batch["image"].shape[0]
+    picks = [(i, names[rng.integers(len(names))], int(rng.integers(1, max_severity + 1))) for i in range(n)
+             if rng.random() < p]
+    if not picks:
+        return batch
+    out = {k: v.clone() if torch.is_tensor(v) else v for k, v in batch.items()}
+    for i, name, severity in picks:
+        one = {k: v[i : i + 1] for k, v in batch.items() if torch.is_tensor(v) and v.shape[:1] == (n,)}
+        done = apply_condition(one, name, 1 if name == "hflip" else severity, mirror, seed * 1_000_003 + i)
+        for k, v in done.items():
+            out[k][i] = v[0].to(out[k].dtype)
+    return out

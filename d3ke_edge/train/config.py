@@ -39,8 +39,21 @@ class DataConfig:
     backgrounds: str | None = None
     families: tuple[str, ...] | None = None  # synth motion families (None: all)
     yaw_range_deg: tuple[float, float] | None = None  # synth camera yaw range (None: all around)
+    # training-time augmentation with the robustness benchmark's condition kernels (data.conditions): each frame
+    # gets one of ``augment`` with probability ``augment_p``, at a severity up to ``augment_max_severity``
+    augment: tuple[str, ...] = ()
+    augment_p: float = 0.5
+    augment_max_severity: int = 3
 
     def __post_init__(self) -> None:
+        from ..data.conditions import CONDITIONS
+
+        unknown = [c for c in self.augment if c != "hflip" and c not in CONDITIONS]
+        if unknown:
+            raise ValueError(f"data.augment: unknown condition(s) {unknown}; choose from hflip, {', '.join(CONDITIONS)}")
+        if not 0.0 <= self.augment_p <= 1.0 or not 1 <= self.augment_max_severity <= 5:
+            raise ValueError(f"data.augment_p must be within 0-1 and data.augment_max_severity within 1-5; got "
+                             f"{self.augment_p}, {self.augment_max_severity}")
         if self.source not in ("synth", "shards", "bmlmovi"):
             raise ValueError(f"data.source must be synth, shards or bmlmovi, got '{self.source}'")
         if self.source != "synth" and not self.root:

@@ -132,8 +132,20 @@ class StepBatches(IterableDataset):
         if torch.utils.data.get_worker_info() is not None:
             torch.set_num_threads(1)  # the training process keeps the other cores
         source = self._source()
+        mirror = None
+        if "hflip" in self.cfg.augment:
+            from ..skeleton.builtin import builtin_skeleton
+            from ..skeleton.mirror import derive_mirror
+
+            mirror = derive_mirror(self.skeleton or builtin_skeleton())
         for step in range(self.start, self.stop):
-            yield step, source(step)
+            batch = source(step)
+            if self.cfg.augment:  # the benchmark's kernels, seeded by (seed, step): a resumed run sees the same
+                from ..data.conditions import augment_batch
+
+                batch = augment_batch(batch, self.cfg.augment, self.cfg.augment_p, self.cfg.augment_max_severity,
+                                      mirror, sequence_seed(self.seed, 5, step))
+            yield step, batch
 
 
 def validation_set(cfg: DataConfig, size: int, seed: int, split: str = "val", device: str = "cpu",
