@@ -80,3 +80,30 @@ def test_bad_latency_inputs_exit_with_a_named_error(tmp_path):
     assert res.returncode == 2 and "does not exist" in res.stderr
     res = _cli("bench", "latency", "--sweep", "none", "--no-server", "--out", str(out))
     assert res.returncode == 2 and "nothing to time" in res.stderr
+
+
+def test_a_benchmark_model_log_from_a_phone_is_read_back():
+    """The Android script's parser, on a log in the format LiteRT's benchmark_model prints."""
+    from d3ke_edge.bench.phone import parse_benchmark_model
+
+    log = """INFO: Num threads: [1]
+INFO: Loaded model /data/local/tmp/d3ke_edge/per_frame_int8.tflite
+INFO: count=45 first=4120 curr=2210 min=2170 max=4120 avg=2290 std=290
+INFO: count=100 first=2230 curr=2190 min=2150 max=2600 avg=2220.5 std=60 p5=2160 median=2200 p95=2400
+INFO: Inference timings in us: Init: 35120, First inference: 4120, Warmup (avg): 2290, Inference (avg): 2220.5
+INFO: Peak memory footprint (MB): init=4.2 overall=9.8
+============================== Summary by node type ==============================
+\t             [Node type]\t  [count]\t  [avg ms]\t    [avg %]\t    [cdf %]\t  [mem KB]\t[times called]
+\t   TfLiteXNNPackDelegate\t        1\t     1.820\t    82.000%\t    82.000%\t     0.000\t        1
+\t              BATCH_MATMUL\t       77\t     0.250\t    11.300%\t    93.300%\t     0.000\t       77
+
+Timings (microseconds): count=100 first=2230
+"""
+    row = parse_benchmark_model(log)
+    assert row["load_s"] == pytest.approx(0.03512) and row["first_ms"] == pytest.approx(4.12)
+    assert row["mean_ms"] == pytest.approx(2.2205) and row["p50_ms"] == pytest.approx(2.2)
+    assert row["p95_ms"] == pytest.approx(2.4) and row["rss_peak_mb"] == pytest.approx(9.8)
+    assert row["op_profile"] == {"TfLiteXNNPackDelegate": {"count": 1, "avg_ms": 1.82, "percent": 82.0},
+                                 "BATCH_MATMUL": {"count": 77, "avg_ms": 0.25, "percent": 11.3}}
+    with pytest.raises(ValueError, match="did not finish"):
+        parse_benchmark_model("ERROR: Failed to load model")
