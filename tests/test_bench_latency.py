@@ -107,3 +107,18 @@ Timings (microseconds): count=100 first=2230
                                  "BATCH_MATMUL": {"count": 77, "avg_ms": 0.25, "percent": 11.3}}
     with pytest.raises(ValueError, match="did not finish"):
         parse_benchmark_model("ERROR: Failed to load model")
+
+
+def test_the_server_baseline_on_cuda_batch_1_and_64(tmp_path):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU (the server baseline's GPU rows)")
+    cfg = LatencyConfig(threads=(1,), iters=5, warmup=2, server_size=64, server_onnx=False, sweep_models=())
+    cands = [c for c in server_candidates(cfg, tmp_path) if c.spec.get("device") == "cuda"]
+    assert {(c.precision, c.spec.get("batch")) for c in cands if c.spec["kind"] == "torch"} == {
+        ("fp32", 1), ("fp32", 64), ("bf16", 1), ("bf16", 64)}
+    rows = run_latency(cands, cfg, tmp_path)["rows"]
+    assert not [r for r in rows if "error" in r]
+    b64 = next(r for r in rows if r["batch"] == 64 and r["precision"] == "fp32")
+    assert b64["fps"] == pytest.approx(64e3 / b64["mean_ms"])

@@ -89,3 +89,20 @@ def test_bench_report_rebuilds_the_page_and_the_phone_default_is_the_fastest_clo
     res = subprocess.run([sys.executable, "-c", "from d3ke_edge.cli import app; app()", "bench", "report", str(empty)],
                          capture_output=True, text=True)
     assert res.returncode == 2 and "holds neither robustness.json nor latency.json" in res.stderr
+
+
+def test_sweep_candidates_take_the_accuracy_of_a_trained_checkpoint_of_their_family():
+    from d3ke_edge.bench.report import _sweep_joined
+
+    rob = {"files": {"ckpt (PyTorch)": "/x/checkpoint_best.pt", "ckpt + gru (PyTorch)": "/x/checkpoint_best.pt:gru"},
+           "architectures": {"ckpt (PyTorch)": {"arch": "d3ke_mnv3_small", "size": 64, "checkpoint": True},
+                             "ckpt + gru (PyTorch)": {"arch": "d3ke_mnv3_small", "size": 64, "checkpoint": True}},
+           "summary": {"ckpt (PyTorch)": {"clean_angle_mae_deg": 5.0, "corrupted_angle_mae_deg": 6.0}}}
+    row = {"group": "sweep", "threads": 1, "p50_ms": 1.0, "precision": "int8", "runtime": "LiteRT", "file": "/c/a"}
+    lat = {"config": {"threads": [1, 2]}, "rows": [
+        {**row, "name": "d3ke_mnv3_small 64px", "model": "d3ke_mnv3_small", "size": 64},
+        {**row, "name": "d3ke_mnv3_small 128px", "model": "d3ke_mnv3_small", "size": 128},  # no trained 128 px model
+        {**row, "name": "d3ke_effnet_b0 64px", "model": "d3ke_effnet_b0", "size": 64}]}
+    joined = _sweep_joined(rob, lat)
+    assert [j["name"] for j in joined] == ["d3ke_mnv3_small 64px int8 (accuracy of ckpt (PyTorch))"]
+    assert joined[0]["clean_deg"] == 5.0 and joined[0]["conditions_deg"] == 6.0

@@ -155,6 +155,24 @@ def _joined(rob: dict | None, lat: dict | None) -> list[dict]:
     return out
 
 
+def _sweep_joined(rob: dict | None, lat: dict | None) -> list[dict]:
+    """Sweep rows (random weights) given the accuracy of a trained checkpoint of the same family and input size."""
+    if not rob or not lat:
+        return []
+    threads = min(lat["config"]["threads"])
+    trained = {(a["arch"], a["size"]): n for n, a in rob.get("architectures", {}).items()
+               if a.get("checkpoint") and ":" not in rob["files"].get(n, "").rsplit("/", 1)[-1]}
+    out = []
+    for r in lat["rows"]:
+        key = (r.get("model"), r.get("size"))
+        if r["group"] == "sweep" and "p50_ms" in r and r["threads"] == threads and key in trained:
+            s = rob["summary"][trained[key]]
+            out.append({"name": f"{r['name']} {r['precision']} (accuracy of {trained[key]})", "file": r["file"],
+                        "p50_ms": r["p50_ms"], "precision": r["precision"], "runtime": r["runtime"],
+                        "clean_deg": s["clean_angle_mae_deg"], "conditions_deg": s["corrupted_angle_mae_deg"]})
+    return out
+
+
 def phone_default(rob: dict | None, lat: dict | None, tolerance_deg: float = DEFAULT_TOLERANCE_DEG) -> dict | None:
     """The fastest artefact within ``tolerance_deg`` of the best, both clean and averaged over the conditions."""
     joined = [j for j in _joined(rob, lat) if not j["file"].endswith(".pt")]  # TorchScript is not a phone runtime
@@ -243,7 +261,7 @@ def build_report(folder: str | Path) -> Path:
                   ("flip", "Clean vs flipped per side", _flip_plot(rob))]
     if lat:
         plots.append(("latency", "Latency", _latency_plot(lat)))
-    joined = _joined(rob, lat)
+    joined = _joined(rob, lat) + _sweep_joined(rob, lat)
     plots.append(("pareto", "Accuracy vs latency", _pareto_plot(joined)))
     pick = phone_default(rob, lat)
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>d3ke-edge benchmark report</title>",

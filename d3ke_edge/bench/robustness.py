@@ -313,7 +313,9 @@ def run_robustness(models: list[Predictor], cfg: RobustnessConfig, out: str | Pa
             m.name = f"{m.name} #{seen[m.name]}"
     base = baseline or default_baseline(models)
     results = {"config": asdict(cfg), "baseline": base.name, "models": {}, "per_sequence": {}, "vs_baseline": {},
-               "summary": {}, "files": {m.name: m.path for m in models}}
+               "summary": {}, "files": {m.name: m.path for m in models},
+               "architectures": {m.name: {"arch": m.arch, "size": m.size, "checkpoint": m.checkpoint is not None}
+                                 for m in models}}
     computed = 0
     for model in models:
         rows: dict[str, dict] = {}
