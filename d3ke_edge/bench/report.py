@@ -198,6 +198,11 @@ def _pareto_plot(joined: list[dict]) -> bytes | None:
         ax.annotate(_short(j["name"], 30), (j["p50_ms"], j["clean_deg"]), fontsize=7, xytext=(3, 3),
                     textcoords="offset points")
     ax.set_xscale("log")
+    from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
+
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("p50 ms per frame (log)")
     ax.set_ylabel("angle MAE (deg)")
     ax.scatter([], [], marker="o", color="tab:blue", label="clean")
