@@ -55,6 +55,15 @@ def test_quickstart_summary(quickstart_run):
                                                             for p in ("fp32", "int8")}
     assert all(r["pass"] for r in rows) and all(r["angle_mae_delta_deg"] <= 1.0 for r in rows)
     assert (tmp_path / "export" / "fp16" / "coreml" / "per_frame_fp16.mlpackage").is_dir()
+    # ... and the benchmark stage: a robustness and latency report, and the default phone artefact by measurement
+    bench = summary["bench"]
+    assert (tmp_path / "bench" / "report.html").read_text().count("<img ") == 5
+    assert bench["server_p50_ms"] > 0 and bench["phone_default"].startswith(("tflite/", "onnx/", "coreml/"))
+    pick = json.loads((tmp_path / "export" / "phone_default.json").read_text())
+    assert (tmp_path / "export" / pick["artefact"]).exists() and "within 0.5 deg of the best" in pick["rule"]
+    rob = json.loads((tmp_path / "bench" / "robustness.json").read_text())
+    assert len(rob["models"]) == 4 and {k.split("/")[0] for k in next(iter(rob["models"].values()))} == {
+        "clean", "hflip", "resize", "crop", "brightness", "contrast", "hflip_unmirrored"}
 
 
 def test_quickstart_terminal_shows_our_output_and_logs_the_rest(quickstart_run):
@@ -65,5 +74,6 @@ def test_quickstart_terminal_shows_our_output_and_logs_the_rest(quickstart_run):
                   "absl::InitializeLog", "XNNPACK delegate", "TracerWarning", "FutureWarning"):
         assert noise not in terminal, noise
     assert "quickstart.log" in terminal and "parity with PyTorch fp32" in terminal
+    assert "Robustness (baseline for mCE" in terminal and "Latency, measured on" in terminal
     log = (out / "quickstart.log").read_text()
     assert "LiteRT-Torch Convert" in log and "Converting PyTorch Frontend" in log
