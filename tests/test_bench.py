@@ -199,3 +199,25 @@ def test_the_centre_frame_head_and_an_export_folder_as_models(quickstart_out, tm
     assert all("step_" not in s.split(":")[0] for s in specs)
     with pytest.raises(ValueError, match="holds no per-frame artefact"):
         _model_specs([str(tmp_path)])
+
+
+def test_bmlmovi_layout_folders_are_test_data_and_unlabelled_values_are_left_out(builtin, tmp_path):
+    """Each subject file of D3KE's BML-MoVi layout is one test sequence; values the layout lacks (intrinsics,
+    pelvis rotation, a missing marker: NaN) are left out of the errors, not turned into NaN averages."""
+    from test_bmlmovi import _write_subject
+
+    root = tmp_path / "bml"
+    root.mkdir()
+    _write_subject(root / "s01.h5", builtin, n=6)
+    _write_subject(root / "s02.h5", builtin, n=5)
+    calls: list = []
+    cfg = RobustnessConfig(conditions=("brightness", "crop"), severities=(2,), sequences=0, bmlmovi=(str(root),))
+    res = run_robustness([_oracle(calls)], cfg, tmp_path / "r")
+    assert len(res["per_sequence"]["oracle"]["clean/0"]) == 2
+    for row in res["models"]["oracle"].values():
+        assert row["angle_mae_deg"] < 1e-5 and row["marker_mpjpe_mm"] < 1e-3 and row["marker_pa_mpjpe_mm"] < 1e-2
+        assert row["pelvis_rot_err_deg"] != row["pelvis_rot_err_deg"]  # NaN: the layout has no pelvis rotation
+    assert "BML-MoVi layout" in (tmp_path / "r" / "robustness.md").read_text()
+    res = _cli("bench", "robustness", "--model", str(tmp_path / "none.pt"), "--data", f"bmlmovi:{tmp_path / 'no'}",
+               "--out", str(tmp_path / "x"))
+    assert res.returncode == 2 and "does not exist" in res.stderr

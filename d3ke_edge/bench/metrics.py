@@ -60,18 +60,27 @@ def pa_mpjpe_mm(pred: torch.Tensor, truth: torch.Tensor) -> float:
     return float((aligned - t).norm(dim=-1).mean() * 1000.0)
 
 
+def _labelled(pred: torch.Tensor, truth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The points (..., N, 3) labelled in every frame of the truth (real data lacks some markers, as NaN)."""
+    keep = ~torch.isnan(truth).reshape(-1, *truth.shape[-2:]).any(-1).any(0)
+    return pred[..., keep, :], truth[..., keep, :]
+
+
 def sequence_errors(pred: dict, truth: dict, space: KinematicSpace) -> dict[str, float]:
-    """Errors of one sequence (frames on the first axis), the same keys for every model and condition."""
+    """Errors of one sequence (frames on the first axis), the same keys for every model and condition. Values the
+    truth does not label (NaN: real data) are left out; a metric with no labelled value is NaN."""
     out = metrics(pred, truth, space)  # angle_mae_deg, joint/marker MPJPE, scale_mae, pelvis_rot_err_deg
     dq = (pred["coordinates"] - truth["coordinates"]).abs() * (180.0 / math.pi)
     for group, idx in coordinate_groups(space).items():
-        out[f"angle_{group}_deg"] = float(dq[..., idx].mean())
+        out[f"angle_{group}_deg"] = float(dq[..., idx].nanmean())
     for side, idx in side_coordinates(space).items():  # a flipped video swaps them: the flip plot shows both
-        out[f"angle_{side}_deg"] = float(dq[..., idx].mean())
-    out["joint_pa_mpjpe_mm"] = pa_mpjpe_mm(pred["joints_rel"], truth["joints_rel"])
-    out["marker_pa_mpjpe_mm"] = pa_mpjpe_mm(pred["markers_rel"], truth["markers_rel"])
-    if len(pred["markers_rel"]) >= 3:  # (T, N, 3): frame-to-frame smoothness
-        out["marker_accel_err_mm"] = acceleration_error_mm(pred["markers_rel"][None], truth["markers_rel"][None])
-        second = pred["markers_rel"][2:] - 2 * pred["markers_rel"][1:-1] + pred["markers_rel"][:-2]
+        out[f"angle_{side}_deg"] = float(dq[..., idx].nanmean())
+    joints, joints_t = _labelled(pred["joints_rel"], truth["joints_rel"])
+    markers, markers_t = _labelled(pred["markers_rel"], truth["markers_rel"])
+    out["joint_pa_mpjpe_mm"] = pa_mpjpe_mm(joints, joints_t) if joints.shape[-2] >= 3 else math.nan
+    out["marker_pa_mpjpe_mm"] = pa_mpjpe_mm(markers, markers_t) if markers.shape[-2] >= 3 else math.nan
+    if len(markers) >= 3:  # (T, N, 3): frame-to-frame smoothness
+        out["marker_accel_err_mm"] = acceleration_error_mm(markers[None], markers_t[None])
+        second = markers[2:] - 2 * markers[1:-1] + markers[:-2]
         out["marker_jitter_mm"] = float(second.norm(dim=-1).mean() * 1000.0)
     return out

@@ -38,6 +38,7 @@ class RobustnessConfig:
     seconds: float = 1.0
     motions: tuple[str, ...] = ()  # .mot/.sto files, each rendered by the engine as one more test sequence
     shards: tuple[str, ...] = ()  # written datasets (d3ke-edge synth --out): every sequence of their test split
+    bmlmovi: tuple[str, ...] = ()  # folders in D3KE's BML-MoVi layout: each subject file's valid frames, in order
     families: tuple[str, ...] | None = None  # motion families (None: all); a checkpoint's own with ``like()``
     yaw_range_deg: tuple[float, float] | None = None  # camera yaw around the subject (None: all around)
     seed: int = 0
@@ -51,9 +52,10 @@ class RobustnessConfig:
             raise ValueError(f"severities must be within 1-5 (0 is the clean run, always done); got {self.severities}")
         if self.sequences < 0 or self.seconds <= 0:
             raise ValueError("sequences must be >= 0 and seconds positive")
-        if self.sequences == 0 and not self.motions and not self.shards:
-            raise ValueError("no test data: give synthetic sequences (synth:N), a motion file or a shard folder")
-        for path in (*self.motions, *self.shards):
+        if self.sequences == 0 and not self.motions and not self.shards and not self.bmlmovi:
+            raise ValueError("no test data: give synthetic sequences (synth:N), a motion file, a shard folder or a "
+                             "BML-MoVi folder")
+        for path in (*self.motions, *self.shards, *self.bmlmovi):
             if not Path(path).exists():
                 raise FileNotFoundError(f"test data '{path}' does not exist")
 
@@ -201,6 +203,8 @@ def _sequences(cfg: RobustnessConfig, size: int) -> list[dict]:
         seqs.append(sequence_to_batch(engine.sequence(sequence_seed(cfg.seed, 4, i), motion=q, as_numpy=False)))
     for root in cfg.shards:
         seqs += [_to_size(s, size) for s in _shard_sequences(root)]
+    for root in cfg.bmlmovi:
+        seqs += [_to_size(s, size) for s in _bmlmovi_sequences(root)]
     if not seqs:
         raise ValueError("the test data hold no sequence")
     return seqs
@@ -222,6 +226,20 @@ def _shard_sequences(root: str | Path) -> list[dict]:
     return out
 
 
+def _bmlmovi_sequences(root: str | Path) -> list[dict]:
+    """D3KE's prepared BML-MoVi layout: each subject file's valid frames as one sequence, in frame order. Labels the
+    layout lacks (intrinsics, pelvis rotation, a missing marker) are NaN and left out of the errors."""
+    from ..data.bmlmovi import BMLMoviDataset
+    from ..skeleton.builtin import builtin_skeleton
+
+    ds = BMLMoviDataset(root, builtin_skeleton())
+    groups: dict[int, list[dict]] = {}
+    for idx in range(len(ds)):
+        sample = ds[idx]
+        groups.setdefault(int(sample["sequence"]), []).append(sample)
+    return [{k: torch.stack([f[k] for f in frames]) for k in frames[0]} for _, frames in sorted(groups.items())]
+
+
 def _to_size(seq: dict, size: int) -> dict:
     """A sequence rendered at another size, resized to the model's input (pixel labels and intrinsics follow)."""
     import torchvision.transforms.v2.functional as tvf
@@ -236,10 +254,17 @@ def _to_size(seq: dict, size: int) -> dict:
     return out
 
 
+def _fingerprint(folder: Path) -> str:
+    """Names, sizes and modification times of a folder's files (real datasets are too large to hash per run)."""
+    stats = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.glob("*.h5"))]
+    return hashlib.sha256(json.dumps(stats).encode()).hexdigest()[:16]
+
+
 def _data_recipe(cfg: RobustnessConfig, size: int) -> str:
     """What the test data of one input size are made of: settings and the content of every input file."""
-    files = {str(p): _file_hash(Path(p) / "manifest.json" if Path(p).is_dir() else Path(p))
-             for p in (*cfg.motions, *cfg.shards)}
+    files = {str(p): _file_hash(Path(p)) for p in cfg.motions}
+    files.update({str(p): _file_hash(Path(p) / "manifest.json") for p in cfg.shards})
+    files.update({str(p): _fingerprint(Path(p)) for p in cfg.bmlmovi})
     recipe = {"size": size, **asdict(cfg), "conditions": None, "severities": None, "files": files}
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -252,7 +277,11 @@ def _cell(pred: Predictor, seqs: list[dict], condition: str, severity: int, mirr
         truth = sample if mirrored else seq  # the unmirrored comparison keeps the original truth
         per_seq.append(sequence_errors(pred.predict(sample), {k: truth[k] for k in LABELS}, pred.space))
     keys = per_seq[0].keys()
-    return {"mean": {k: float(np.mean([s[k] for s in per_seq])) for k in keys}, "per_sequence": per_seq}
+    def mean(values: list[float]) -> float:  # NaN where no sequence labels the value (real data)
+        finite = [v for v in values if not math.isnan(v)]
+        return float(np.mean(finite)) if finite else math.nan
+
+    return {"mean": {k: mean([s[k] for s in per_seq]) for k in keys}, "per_sequence": per_seq}
 
 
 def default_baseline(models: list[Predictor]) -> Predictor:
@@ -362,6 +391,7 @@ def _data_line(cfg: dict) -> str:
         parts.append(f"{cfg['sequences']} synthetic test sequences x {cfg['seconds']} s (held-out seeds; families "
                      f"{cfg['families'] or 'all'}, camera yaw {cfg['yaw_range_deg'] or 'all around'})")
     parts += [f"motion file {Path(m).name}" for m in cfg["motions"]] + [f"test split of {s}" for s in cfg["shards"]]
+    parts += [f"BML-MoVi layout {b}" for b in cfg.get("bmlmovi", ())]
     return "; ".join(parts)
 
 

@@ -40,8 +40,8 @@ def robustness(
                                                   "step_HEAD.<ext> beside it), or an export folder (all of its "
                                                   "per-frame artefacts, alone and with each step model); repeat.")],
     data: Annotated[list[str] | None, typer.Option(help="Test data, repeatable: synth:N (N synthetic held-out "
-                                                        "sequences), or a folder written by `d3ke-edge synth` (its "
-                                                        "test split).")] = None,
+                                                        "sequences), a folder written by `d3ke-edge synth` (its "
+                                                        "test split), or bmlmovi:DIR (D3KE's BML-MoVi layout).")] = None,
     motion: Annotated[list[Path] | None, typer.Option(help="A .mot/.sto file rendered by the engine as one more "
                                                            "test sequence; repeatable.")] = None,
     baseline: Annotated[str | None, typer.Option(help="The reference for mCE and the paired differences (PATH or "
@@ -66,18 +66,17 @@ def robustness(
     names = {"study": STUDY_CONDITIONS, "all": ("hflip", *CONDITIONS)}.get(
         conditions, tuple(c.strip() for c in conditions.split(",") if c.strip()))
     try:
-        sequences, shards = 0, []
+        sequences, shards, bml = 0, [], []
         for src in data or ["synth:4"]:
             if src.startswith("synth:"):
                 sequences += int(src.removeprefix("synth:"))
             elif src.startswith("bmlmovi:"):
-                raise ValueError("bmlmovi: test data are not supported by the benchmark yet (its frames have no "
-                                 "camera intrinsics or pelvis rotation to score); use synth:N or a shard folder")
+                bml.append(src.removeprefix("bmlmovi:"))
             else:
                 shards.append(src)
         levels = tuple(int(s) for s in severities.split(","))
         base_cfg = dict(conditions=names, severities=levels, sequences=sequences, seconds=seconds,
-                        motions=tuple(str(m) for m in motion or ()), shards=tuple(shards))
+                        motions=tuple(str(m) for m in motion or ()), shards=tuple(shards), bmlmovi=tuple(bml))
         RobustnessConfig(**base_cfg)  # bad conditions, severities or data fail before any loading
         with third_party_log(out.parent / f"{out.name}_bench.log"):
             specs = _model_specs(model)

@@ -79,7 +79,7 @@ def metrics(pred: dict, target: dict, space: KinematicSpace) -> dict[str, float]
     idx = space.coord_index
     rot = torch.as_tensor([space.skeleton.coordinates[i].is_rotational for i in idx.tolist()], device=idx.device)
     dq = (pred["coordinates"][..., idx] - target["coordinates"][..., idx]).abs()
-    angle = dq[..., rot].mean() * 180.0 / math.pi
+    angle = dq[..., rot].nanmean() * 180.0 / math.pi  # NaN: a value the data does not label (real data)
     mpjpe = lambda a, b: (a - b).norm(dim=-1).nanmean() * 1000.0  # noqa: E731
     r_rel = pred["pelvis_rot_cam"].transpose(-1, -2) @ target["pelvis_rot_cam"]
     cos = ((r_rel.diagonal(dim1=-2, dim2=-1).sum(-1) - 1.0) / 2.0).clamp(-1.0, 1.0)
@@ -87,8 +87,8 @@ def metrics(pred: dict, target: dict, space: KinematicSpace) -> dict[str, float]
         "angle_mae_deg": float(angle),
         "joint_mpjpe_mm": float(mpjpe(pred["joints_rel"], target["joints_rel"])),
         "marker_mpjpe_mm": float(mpjpe(pred["markers_rel"], target["markers_rel"])),
-        "scale_mae": float((pred["scales"] - target["scales"]).abs().mean()),
-        "pelvis_rot_err_deg": float(torch.rad2deg(torch.arccos(cos)).mean()),
+        "scale_mae": float((pred["scales"] - target["scales"]).abs().nanmean()),
+        "pelvis_rot_err_deg": float(torch.rad2deg(torch.arccos(cos)).nanmean()),
     }
 
 
