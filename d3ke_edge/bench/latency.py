@@ -42,6 +42,7 @@ class LatencyConfig:
     threads: tuple[int, ...] = (1, 2)
     warmup: int = 5
     iters: int = 50
+    min_seconds: float = 1.0  # sub-millisecond models: time at least this long (a p50 of 30 calls is noise)
     server_size: int = 256
     server: bool = True
     server_onnx: bool = True
@@ -252,7 +253,8 @@ def run_latency(cands: list[Candidate], cfg: LatencyConfig, out: str | Path,
     for c in cands:
         for threads in cfg.threads if c.spec.get("device", "cpu") == "cpu" else (1,):
             say(f"timing {c.name} ({c.precision}, {threads} thread{'s' * (threads > 1)})")
-            spec = {**c.spec, "threads": threads, "warmup": cfg.warmup, "iters": cfg.iters}
+            spec = {**c.spec, "threads": threads, "warmup": cfg.warmup, "iters": cfg.iters,
+                    "min_seconds": cfg.min_seconds}
             rows.append(_row(c, threads, _run_worker(spec)))
     if cfg.video:
         for c in cands:

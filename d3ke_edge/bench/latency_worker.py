@@ -186,7 +186,7 @@ def measure(spec: dict) -> dict:
     fn()
     sync()
     first_ms = (time.perf_counter() - t) * 1e3
-    times = _times_ms(fn, spec["warmup"], spec["iters"], sync)
+    times = _times_ms(fn, spec["warmup"], spec["iters"], sync, spec.get("min_seconds", 1.0))
     _, peak = _memory_mb()
     return {"runtime": prepared["runtime"], "load_s": prepared["load_s"], "first_ms": first_ms, "times_ms": times,
             "rss_before_mb": rss0, "rss_peak_mb": peak}

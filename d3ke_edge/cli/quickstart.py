@@ -212,9 +212,13 @@ def _stage_bench(out: Path, report: Report) -> None:
                                                                  tflite / "per_frame_int8.tflite") if p.exists()]
     cfg = RobustnessConfig(severities=(1, 3, 5), sequences=3, seconds=1.0, **training_distribution(ckpt))
     rob = run_robustness([load_predictor(s) for s in specs], cfg, bench, progress=say)
-    lcfg = LatencyConfig(threads=(1,), iters=30, sweep_models=("d3ke_mnv3_small",), sweep_sizes=(192,),
-                         sweep_formats=("tflite_fp32",), video=str(out / "synth_preview" / "preview.mp4"))
-    cands = candidates_from(export_dir) + candidates_from(ckpt) + server_candidates(lcfg, bench, say=say)
+    # the phone runtimes (Core ML runs only as a reference executor off macOS: no latency worth reporting), the
+    # checkpoint, the server baseline in PyTorch eager (its onnxruntime conversion is `bench latency`'s job)
+    lcfg = LatencyConfig(threads=(1,), iters=30, min_seconds=0.5, server_onnx=False,
+                         sweep_models=("d3ke_mnv3_small",), sweep_sizes=(192,), sweep_formats=("tflite_fp32",),
+                         video=str(out / "synth_preview" / "preview.mp4"))
+    cands = [c for target in ("tflite", "onnx", "torchscript") for c in candidates_from(export_dir / target)]
+    cands += candidates_from(ckpt) + server_candidates(lcfg, bench, say=say)
     edge = sweep_artefact("d3ke_mnv3_small", 192, "tflite_fp32", bench / "cache" / "sweep", say)
     cands.append(Candidate("d3ke_mnv3_small 192px", "sweep", {"kind": "artefact", "path": str(edge)}, "fp32", 192,
                            "d3ke_mnv3_small", str(edge)))
