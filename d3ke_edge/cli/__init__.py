@@ -6,6 +6,7 @@ import typer
 
 from .bench import app as bench_app
 from .export import export, verify
+from .models import app as models_app
 from .quickstart import quickstart
 from .skeleton import app as skeleton_app
 from .synth import app as synth_app
@@ -19,7 +20,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(skeleton_app, name="skeleton", help="OpenSim models: check our FK against opensim, write, mirror.")
-app.add_typer(bench_app, name="bench", help="Benchmarks: accuracy under test-time conditions.")
+app.add_typer(bench_app, name="bench", help="Benchmarks: accuracy under test-time conditions, latency, the report.")
+app.add_typer(models_app, name="models", help="Third-party models the toolkit runs (BlazePose): fetch, path.")
 app.add_typer(synth_app, name="synth", help="Synthetic data: render a labelled dataset, or preview it.")
 app.command("train", help="Train a D3KE model from a YAML config (per-frame, then temporal heads).")(train)
 app.command("export", help="Export a checkpoint to TFLite, Core ML, TorchScript and ONNX, checked through each runtime.")(export)
