@@ -79,8 +79,8 @@ def test_real_frames_with_values_checked_by_eye(blazepose):
     assert one.score > 0.9
     np.testing.assert_allclose(one.keypoints[0], [433, 785], atol=15)  # mid-hip
     np.testing.assert_allclose(one.keypoints[1], [717, 457], atol=20)  # above the head
-    centre, side, rotation = roi_from_detection(one)
-    assert 1000 < side < 1400 and 0.6 < rotation < 0.9  # MediaPipe: + when the body leans right (here ~41 deg)
+    roi = roi_from_detection(one)
+    assert 1000 < roi.side < 1400 and 0.6 < roi.rotation < 0.9  # MediaPipe: + when the body leans right (here ~41 deg)
     wide = _frame(SHARED / "sports2d" / "demo.mp4", 60)
     assert det.detect(wide) == []  # 25-px people in a 1768-px frame: the full-frame detector misses them
     people = sorted(det.detect(wide, tiles=4), key=lambda d: d.keypoints[0, 0])
@@ -104,3 +104,43 @@ def test_the_cache_is_checked_and_offline_gives_the_manual_command(blazepose, tm
                          capture_output=True, text=True, env=env)
     assert res.returncode == 2 and "pip download mediapipe==0.10.21" in res.stderr and "offline?" in res.stderr
     assert not (tmp_path / "empty" / "blazepose" / "pose_detection.tflite").exists()
+
+
+def test_the_roi_crop_and_the_back_projection_agree():
+    """A dot drawn in the frame lands, after cropping through the ROI, on the crop pixel that the ROI's affine map
+    sends back to the dot (rotation and scale included)."""
+    import cv2
+
+    from d3ke_edge.video.landmarks import SIZE, ROI, LandmarkModel
+
+    frame = np.zeros((600, 800, 3), np.uint8)
+    dot = np.array([430.0, 250.0])
+    cv2.circle(frame, tuple(dot.astype(int)), 3, (255, 255, 255), -1)
+    roi = ROI(np.array([400.0, 300.0]), 300.0, 0.5)
+    crop = LandmarkModel.crop(None, frame, roi)  # the crop needs no model
+    ys, xs = np.nonzero(crop[..., 0] > 128)
+    found = np.array([xs.mean(), ys.mean()])
+    m = roi.matrix()
+    np.testing.assert_allclose(found @ m[:, :2].T + m[:, 2], dot, atol=1.5)
+    np.testing.assert_allclose(np.array([SIZE / 2, SIZE / 2]) @ m[:, :2].T + m[:, 2], roi.centre)
+
+
+def test_landmarks_on_a_real_frame_checked_by_eye(blazepose):
+    """Pose2Sim cam01 frame 30, detector ROI then one tracking step (the ROI from the landmarks' own hip centre and
+    scale point): nose, hips and ankles where the overlay we looked at shows them."""
+    from d3ke_edge.video.detector import PoseDetector
+    from d3ke_edge.video.landmarks import LANDMARK_NAMES, LandmarkModel
+
+    frame = _frame(SHARED / "pose2sim" / "videos" / "cam01.mp4", 30)
+    (det,) = PoseDetector(blazepose["pose_detection.tflite"]).detect(frame)
+    model = LandmarkModel(blazepose["pose_landmark_full.tflite"])
+    first = model.run(frame, roi_from_detection(det))
+    tracked = model.run(frame, first.next_roi())
+    assert first.pose_score > 0.9 and tracked.pose_score > 0.9 and len(LANDMARK_NAMES) == 33
+    expect = {"nose": (689, 556), "left_hip": (478, 813), "right_hip": (392, 767), "left_ankle": (418, 1095),
+              "right_ankle": (221, 1080)}
+    for name, xy in expect.items():
+        np.testing.assert_allclose(tracked.xy[LANDMARK_NAMES.index(name)], xy, atol=25, err_msg=name)
+    assert tracked.visibility[LANDMARK_NAMES.index("left_hip")] > 0.5
+    hips = tracked.world[[23, 24]].mean(0)
+    assert np.abs(hips).max() < 0.05  # world landmarks are hip-centred (metres)

@@ -154,11 +154,9 @@ class PoseDetector:
         return [Detection(b, s, k) for b, s, k in merged]
 
 
-def roi_from_detection(det: Detection, scale: float = 1.25) -> tuple[np.ndarray, float, float]:
+def roi_from_detection(det: Detection, scale: float = 1.25):
     """MediaPipe's landmark ROI from a detection: centre at the mid-hip keypoint, side 2 x |kp1 - kp0| x ``scale``,
-    rotated so kp0 -> kp1 points up. Returns (centre (x, y), side, rotation in radians)."""
-    c, p = det.keypoints[0], det.keypoints[1]
-    side = 2.0 * float(np.linalg.norm(p - c)) * scale
-    rotation = math.pi / 2 - math.atan2(-(p[1] - c[1]), p[0] - c[0])
-    rotation = (rotation + math.pi) % (2 * math.pi) - math.pi
-    return c.astype(np.float32), side, rotation
+    rotated so kp0 -> kp1 points up (``landmarks.ROI``)."""
+    from .landmarks import roi_from_points
+
+    return roi_from_points(det.keypoints[0], det.keypoints[1], scale)
