@@ -144,3 +144,41 @@ def test_landmarks_on_a_real_frame_checked_by_eye(blazepose):
     assert tracked.visibility[LANDMARK_NAMES.index("left_hip")] > 0.5
     hips = tracked.world[[23, 24]].mean(0)
     assert np.abs(hips).max() < 0.05  # world landmarks are hip-centred (metres)
+
+
+def _frames(video: Path, n: int, start: int = 0):
+    import cv2
+
+    if not video.is_file():
+        pytest.skip(f"{video} is absent (../shared)")
+    cap = cv2.VideoCapture(str(video))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+    for _ in range(n):
+        ok, bgr = cap.read()
+        if not ok:
+            return
+        yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def test_tracking_follows_the_chosen_person(blazepose):
+    """Pose2Sim cam01: the detector runs once, the landmarks carry the ROI through all 100 frames. Sports2D, two
+    people: from frame 45 (she enters at ~40), `--person x,y` near the walking woman keeps her for 60 frames (her
+    hips stay on the right half while she walks left) and never jumps to the man on the box."""
+    from d3ke_edge.video.tracker import PoseTracker, choose_person
+
+    models = (blazepose["pose_detection.tflite"], blazepose["pose_landmark_full.tflite"])
+    tracker = PoseTracker(*models)
+    for frame in _frames(SHARED / "pose2sim" / "videos" / "cam01.mp4", 100):
+        assert tracker.track(frame) is not None
+    assert tracker.stats.frames == tracker.stats.tracked == 100 and tracker.stats.detector_calls == 1
+
+    woman = PoseTracker(*models, person="1520,760", tiles=4)
+    hips = []
+    for frame in _frames(SHARED / "sports2d" / "demo.mp4", 60, start=45):
+        found = woman.track(frame)
+        if found is not None:
+            hips.append(found.xy[[23, 24]].mean(0))
+    hips = np.array(hips)
+    assert len(hips) >= 55 and (hips[:, 0] > 884).all() and hips[-1, 0] < hips[0, 0] - 200
+    with pytest.raises(ValueError, match="--person must be"):
+        choose_person([], "tallest")
