@@ -182,3 +182,13 @@ def test_tracking_follows_the_chosen_person(blazepose):
     assert len(hips) >= 55 and (hips[:, 0] > 884).all() and hips[-1, 0] < hips[0, 0] - 200
     with pytest.raises(ValueError, match="--person must be"):
         choose_person([], "tallest")
+
+
+def test_a_model_of_the_wrong_kind_is_named(blazepose):
+    from d3ke_edge.video.detector import PoseDetector
+    from d3ke_edge.video.landmarks import LandmarkModel
+
+    with pytest.raises(ValueError, match=r"not BlazePose's \[1, 224, 224, 3\] detector input"):
+        PoseDetector(blazepose["pose_landmark_full.tflite"])
+    with pytest.raises(ValueError, match=r"not BlazePose's \[1, 256, 256, 3\] landmark input"):
+        LandmarkModel(blazepose["pose_detection.tflite"])

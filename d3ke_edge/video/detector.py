@@ -116,14 +116,9 @@ class PoseDetector:
     along the frame's long side (small people in wide frames), merged by NMS."""
 
     def __init__(self, model: str | Path, threads: int | None = 1):
-        from ai_edge_litert.interpreter import Interpreter
+        from .landmarks import open_model
 
-        self.interpreter = Interpreter(str(model), num_threads=threads)
-        self.interpreter.allocate_tensors()
-        inp = self.interpreter.get_input_details()[0]
-        if list(inp["shape"]) != [1, INPUT, INPUT, 3]:
-            raise ValueError(f"'{model}' takes {list(inp['shape'])}, not BlazePose's [1, 224, 224, 3] detector input")
-        self._input = inp["index"]
+        self.interpreter, self._input = open_model(model, threads, INPUT, "detector")
         outs = sorted(self.interpreter.get_output_details(), key=lambda o: -int(np.prod(o["shape"])))
         self._boxes, self._scores = outs[0]["index"], outs[1]["index"]
         self.anchors = pose_anchors()

@@ -70,6 +70,19 @@ class Landmarks:
         return roi_from_points(self.aux[0], self.aux[1])
 
 
+def open_model(model: str | Path, threads: int | None, size: int, what: str):
+    """A LiteRT interpreter for one of BlazePose's models and its input index, after checking the input is
+    (1, size, size, 3)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(str(model), num_threads=threads)
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]
+    if list(inp["shape"]) != [1, size, size, 3]:
+        raise ValueError(f"'{model}' takes {list(inp['shape'])}, not BlazePose's [1, {size}, {size}, 3] {what} input")
+    return interpreter, inp["index"]
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x.astype(np.float64), -80, 80)))
 
@@ -78,14 +91,7 @@ class LandmarkModel:
     """``run(frame_rgb, roi)`` -> ``Landmarks`` (LiteRT, XNNPACK)."""
 
     def __init__(self, model: str | Path, threads: int | None = 1):
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.interpreter = Interpreter(str(model), num_threads=threads)
-        self.interpreter.allocate_tensors()
-        inp = self.interpreter.get_input_details()[0]
-        if list(inp["shape"]) != [1, SIZE, SIZE, 3]:
-            raise ValueError(f"'{model}' takes {list(inp['shape'])}, not BlazePose's [1, 256, 256, 3] landmark input")
-        self._input = inp["index"]
+        self.interpreter, self._input = open_model(model, threads, SIZE, "landmark")
         by_size = {int(np.prod(o["shape"])): o["index"] for o in self.interpreter.get_output_details()}
         try:
             self._points, self._flag, self._world = by_size[195], by_size[1], by_size[117]
