@@ -207,14 +207,6 @@ def sweep_artefact(model: str, size: int, fmt: str, cache: Path, say: Callable[[
     return path
 
 
-def _file_mb(path: str | None) -> float | None:
-    if not path:
-        return None
-    p = Path(path)
-    files = [p] if p.is_file() else [q for q in p.rglob("*") if q.is_file()]
-    return sum(q.stat().st_size for q in files) / 1e6
-
-
 def _run_worker(spec: dict, timeout: float = 900) -> dict:
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.run([sys.executable, "-m", "d3ke_edge.bench.latency_worker", json.dumps(spec)],
@@ -227,8 +219,10 @@ def _run_worker(spec: dict, timeout: float = 900) -> dict:
 
 
 def _row(c: Candidate, threads: int, res: dict) -> dict:
+    from ..export.api import size_mb
+
     row = {"name": c.name, "group": c.group, "kind": c.spec["kind"], "precision": c.precision, "size": c.size,
-           "model": c.model, "file": c.file, "file_mb": _file_mb(c.file), "threads": threads,
+           "model": c.model, "file": c.file, "file_mb": size_mb(Path(c.file)) if c.file else None, "threads": threads,
            "device": c.spec.get("device", "cpu"), "batch": c.spec.get("batch", 1)}
     if "error" in res:
         return {**row, "error": res["error"]}

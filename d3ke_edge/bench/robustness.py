@@ -210,11 +210,8 @@ def _sequences(cfg: RobustnessConfig, size: int) -> list[dict]:
     return seqs
 
 
-def _shard_sequences(root: str | Path) -> list[dict]:
-    """The test split of a written dataset, frames grouped into their sequences (in frame order)."""
-    from ..data.datasets import SynthShardDataset
-
-    ds = SynthShardDataset(root, "test")
+def _grouped(ds) -> list[dict]:
+    """A frame dataset's frames grouped into their (subject, sequence), each in frame order, stacked."""
     groups: dict[tuple, list[dict]] = {}
     for idx in range(len(ds)):
         sample = ds[idx]
@@ -226,18 +223,20 @@ def _shard_sequences(root: str | Path) -> list[dict]:
     return out
 
 
+def _shard_sequences(root: str | Path) -> list[dict]:
+    """The test split of a written dataset, frames grouped into their sequences (in frame order)."""
+    from ..data.datasets import SynthShardDataset
+
+    return _grouped(SynthShardDataset(root, "test"))
+
+
 def _bmlmovi_sequences(root: str | Path) -> list[dict]:
     """D3KE's prepared BML-MoVi layout: each subject file's valid frames as one sequence, in frame order. Labels the
     layout lacks (intrinsics, pelvis rotation, a missing marker) are NaN and left out of the errors."""
     from ..data.bmlmovi import BMLMoviDataset
     from ..skeleton.builtin import builtin_skeleton
 
-    ds = BMLMoviDataset(root, builtin_skeleton())
-    groups: dict[int, list[dict]] = {}
-    for idx in range(len(ds)):
-        sample = ds[idx]
-        groups.setdefault(int(sample["sequence"]), []).append(sample)
-    return [{k: torch.stack([f[k] for f in frames]) for k in frames[0]} for _, frames in sorted(groups.items())]
+    return _grouped(BMLMoviDataset(root, builtin_skeleton()))
 
 
 def _to_size(seq: dict, size: int) -> dict:

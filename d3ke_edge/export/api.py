@@ -123,7 +123,8 @@ def parity_data(bundle: Bundle, cfg: ExportConfig, size: int) -> ParityData:
                       {k: torch.stack([s[k] for s in seqs]) for k in keys}, ids)
 
 
-def _size_mb(path: Path) -> float:
+def size_mb(path: Path) -> float:
+    """An artefact's size in MB (a file, or every file of a package folder such as .mlpackage)."""
     files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
     return sum(p.stat().st_size for p in files) / 1e6
 
@@ -287,7 +288,7 @@ def _row(job: _Job, result: dict, stage: Path, cfg: ExportConfig) -> dict:
     ok, reason = _verdict(job.precision, result, cfg.max_angle_delta)
     stream = result["max_abs_diff"] if job.kind == "step" else None
     row = {"target": job.target, "precision": job.precision, "kind": job.kind, "head": job.head,
-           "artefact": str(job.path.relative_to(stage)), "size_mb": round(_size_mb(job.path), 3),
+           "artefact": str(job.path.relative_to(stage)), "size_mb": round(size_mb(job.path), 3),
            **{k: result[k] for k in ("max_abs_diff", "max_ratio", "angle_mae_delta_deg", "angle_mae_change_deg",
                                      "angle_mae_deg", "angle_mae_torch_deg", "marker_delta_mm", "scale_delta",
                                      "runtime", "kernels", "outputs")},
