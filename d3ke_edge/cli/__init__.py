@@ -6,6 +6,7 @@ import typer
 
 from .bench import app as bench_app
 from .export import export, verify
+from .infer import infer
 from .models import app as models_app
 from .quickstart import quickstart
 from .skeleton import app as skeleton_app
@@ -27,6 +28,7 @@ app.command("train", help="Train a D3KE model from a YAML config (per-frame, the
 app.command("export", help="Export a checkpoint to TFLite, Core ML, TorchScript and ONNX, checked through each runtime.")(export)
 app.command("verify", help="Check an existing export again on this machine, under every kernel family of each "
                             "runtime.")(verify)
+app.command("infer", help="A video in, OpenSim kinematics out: BlazePose tracking, the model and its causal head, frame by frame as on the phone.")(infer)
 app.command("quickstart")(quickstart)
 
 __all__ = ["app"]

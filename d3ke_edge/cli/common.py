@@ -25,16 +25,21 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 @contextmanager
 def progress(description: str, total: int, enabled: bool = True) -> Iterator:
-    """A rich progress bar yielding ``advance()``; silent when ``enabled`` is False (e.g. --json)."""
+    """A rich progress bar yielding ``advance()`` (``advance.set_total(n)`` when the total is known later); silent when
+    ``enabled`` is False (e.g. --json)."""
     if not enabled:
-        yield lambda n=1: None
+        quiet = lambda n=1: None  # noqa: E731
+        quiet.set_total = lambda n: None
+        yield quiet
         return
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TimeRemainingColumn(), console=err_console, transient=True,
     ) as bar:
         task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)
+        advance = lambda n=1: bar.advance(task, n)  # noqa: E731
+        advance.set_total = lambda n: bar.update(task, total=n)
+        yield advance
 
 
 @contextmanager

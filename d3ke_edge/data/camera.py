@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["Camera", "sample_camera", "look_at", "project", "crop_boxes", "crop_intrinsics"]
+__all__ = ["ENGINE_MARGIN", "Camera", "sample_camera", "look_at", "project", "crop_boxes", "crop_intrinsics"]
 
 FRAME_SIZES = ((1280, 720), (720, 1280), (800, 600))  # landscape/portrait phone video, BML-MoVi's 800x600
+ENGINE_MARGIN = (1.15, 1.35)  # a crop's side / the body's extent, drawn per sequence (video crops use the mean)
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def project(points: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     return torch.cat([uv[..., :1] * fx + cx, uv[..., 1:] * fy + cy], -1)
 
 
-def crop_boxes(uv: torch.Tensor, radius_px: torch.Tensor, rng: np.random.Generator, margin=(1.15, 1.35),
+def crop_boxes(uv: torch.Tensor, radius_px: torch.Tensor, rng: np.random.Generator, margin=ENGINE_MARGIN,
                jitter: float = 0.1) -> torch.Tensor:
     """Square boxes (F, 3) = (x0, y0, size) around projected points (F, N, 2) padded by radius_px (F, N).
 

@@ -106,8 +106,10 @@ def _all_numbers(row: list[str]) -> bool:
     return True
 
 
-def write_mot(table: MotionTable, path: str | Path, skeleton: Skeleton, in_degrees: bool = True) -> Path:
-    """Write ``table`` as an OpenSim .mot (rotational columns in degrees by default), atomically."""
+def write_mot(table: MotionTable, path: str | Path, skeleton: Skeleton, in_degrees: bool = True,
+              header: dict[str, str] | None = None) -> Path:
+    """Write ``table`` as an OpenSim .mot (rotational columns in degrees by default), atomically. ``header``: extra
+    ``key=value`` lines (OpenSim keeps them as table metadata; newlines and '=' in values are replaced)."""
     values = table.values
     if in_degrees:
         values = np.where(_angle_mask(table.labels, skeleton, Path(path)), np.degrees(values), values)
@@ -117,6 +119,7 @@ def write_mot(table: MotionTable, path: str | Path, skeleton: Skeleton, in_degre
         f"nRows={len(table.time)}",
         f"nColumns={len(table.labels) + 1}",
         f"inDegrees={'yes' if in_degrees else 'no'}",
+        *(f"{k}={str(v).replace(chr(10), ' ').replace('=', ':')}" for k, v in (header or {}).items()),
         "endheader",
         "\t".join(["time", *table.labels]),
     ]

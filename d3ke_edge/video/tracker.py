@@ -1,35 +1,74 @@
 """Following one person through a video as MediaPipe does: the detector finds them, then each frame's landmarks give
-the next frame's ROI; the detector runs again only when the landmark model's pose flag drops."""
+the next frame's ROI; the detector runs again only when the landmark model's pose flag drops.
+
+Identity: the person is chosen once (``--person``); after a loss, the re-detection nearest to where they were last
+seen is taken (within ``REACQUIRE_SIDES`` ROI sides), not the largest again, so a second person does not take over.
+Left/right: BlazePose can swap the sides of a person seen from the side for a frame or more; each frame's labelling
+is compared with the previous one and swapped back when the mirrored labelling is much closer (``TrackStats.swaps``).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from .detector import Detection, PoseDetector, roi_from_detection
-from .landmarks import LandmarkModel, Landmarks
+from .landmarks import LANDMARK_NAMES, LandmarkModel, Landmarks
 
-__all__ = ["PoseTracker", "TrackStats", "choose_person"]
+__all__ = ["PoseTracker", "TrackStats", "choose_person", "mirror_order", "parse_person"]
+
+AUTO_TILES = 4  # tiles along the long side when the full-frame detector finds nobody (small people, wide frames)
+REACQUIRE_SIDES = 1.0  # a lost person is re-found within this many ROI sides of their last hip centre
+SWAP_RATIO = 0.5  # the mirrored labelling must move the limbs less than half as much to be taken
+
+
+def parse_person(person: str) -> str | int | np.ndarray:
+    """``auto``/``largest``, an index (left to right) or a frame point ``x,y``; a bad value fails at once."""
+    text = person.strip()
+    if text in ("largest", "auto"):
+        return "largest"
+    if text.isdigit():
+        return int(text)
+    parts = text.split(",")
+    if len(parts) == 2:
+        try:
+            return np.array([float(v) for v in parts])
+        except ValueError:
+            pass
+    raise ValueError(f"--person must be auto, largest, an index or x,y; got '{person}'")
+
+
+def _side(det: Detection) -> float:
+    return float(np.linalg.norm(det.keypoints[1] - det.keypoints[0])) * 2.5  # the ROI side it gives
 
 
 def choose_person(dets: list[Detection], person: str) -> Detection | None:
-    """``largest`` / ``auto`` (the biggest ROI), ``INDEX`` (left to right by hip position), or ``x,y`` (the hip
-    nearest that frame point)."""
-    valid = person in ("largest", "auto") or person.isdigit() or (
-        person.count(",") == 1 and all(v.strip().lstrip("-").replace(".", "", 1).isdigit() for v in person.split(",")))
-    if not valid:
-        raise ValueError(f"--person must be auto, largest, an index or x,y; got '{person}'")
+    """``largest`` / ``auto`` (the biggest ROI), ``INDEX`` (left to right by hip position), or ``x,y`` (the person
+    whose ROI holds that frame point, the nearest hip if several; nobody if none does — they may not have entered)."""
+    choice = parse_person(person)
     if not dets:
         return None
-    if person in ("largest", "auto"):
-        return max(dets, key=lambda d: np.linalg.norm(d.keypoints[1] - d.keypoints[0]))
-    if "," in person:
-        point = np.array([float(v) for v in person.split(",")])
-        return min(dets, key=lambda d: np.linalg.norm(d.keypoints[0] - point))
-    ordered = sorted(dets, key=lambda d: d.keypoints[0, 0])  # an index, left to right
-    return ordered[int(person)] if int(person) < len(ordered) else None
+    if isinstance(choice, str):
+        return max(dets, key=_side)
+    if isinstance(choice, np.ndarray):
+        near = [d for d in dets if np.linalg.norm(d.keypoints[0] - choice) <= _side(d) / 2]
+        return min(near, key=lambda d: np.linalg.norm(d.keypoints[0] - choice)) if near else None
+    ordered = sorted(dets, key=lambda d: d.keypoints[0, 0])
+    return ordered[choice] if choice < len(ordered) else None
+
+
+def mirror_order() -> np.ndarray:
+    """Index map that swaps BlazePose's left and right landmarks (nose stays)."""
+    names = list(LANDMARK_NAMES)
+    swap = lambda n: n.replace("left", "#").replace("right", "left").replace("#", "right")  # noqa: E731
+    return np.array([names.index(swap(n)) for n in names])
+
+
+_MIRROR = mirror_order()
+_LIMBS = np.array([i for i, n in enumerate(LANDMARK_NAMES) if n.split("_")[-1] in ("elbow", "wrist", "knee", "ankle",
+                                                                                   "heel", "index")])
 
 
 @dataclass
@@ -38,24 +77,52 @@ class TrackStats:
     tracked: int = 0  # frames with landmarks
     detector_calls: int = 0
     lost: list[int] = field(default_factory=list)  # frames where the pose flag dropped (re-detection)
+    swaps: list[int] = field(default_factory=list)  # frames whose left/right labels were swapped back
 
 
 class PoseTracker:
-    """``track(frame_rgb)`` -> ``Landmarks`` of the chosen person, or None when nobody is found."""
+    """``track(frame_rgb)`` -> ``Landmarks`` of the chosen person, or None when nobody is found.
+
+    ``tiles``: 1 (full frame), N (N overlapping square tiles too) or 0 (auto: tiles only when the full frame finds
+    nobody)."""
 
     def __init__(self, detector_model: str | Path, landmark_model: str | Path, person: str = "largest",
-                 tiles: int = 1, min_pose: float = 0.5, threads: int | None = 1):
+                 tiles: int = 0, min_pose: float = 0.5, threads: int | None = 1, fix_swaps: bool = True):
         choose_person([], person)  # a bad --person fails at once
         self.detector = PoseDetector(detector_model, threads)
         self.landmarks = LandmarkModel(landmark_model, threads)
-        self.person, self.tiles, self.min_pose = person, tiles, min_pose
+        self.person, self.tiles, self.min_pose, self.fix_swaps = person, tiles, min_pose, fix_swaps
         self.roi = None
+        self.last: Landmarks | None = None  # the last landmarks of the followed person (identity, swaps)
         self.stats = TrackStats()
+
+    def _choose(self, dets: list[Detection]) -> Detection | None:
+        if self.last is None:
+            return choose_person(dets, self.person)
+        hip = self.last.aux[0]
+        near = [d for d in dets if np.linalg.norm(d.keypoints[0] - hip) <= REACQUIRE_SIDES * self.last.roi.side]
+        return min(near, key=lambda d: np.linalg.norm(d.keypoints[0] - hip)) if near else None
 
     def _detect(self, frame: np.ndarray):
         self.stats.detector_calls += 1
-        det = choose_person(self.detector.detect(frame, tiles=self.tiles), self.person)
+        dets = self.detector.detect(frame, tiles=max(self.tiles, 1))
+        det = self._choose(dets)
+        if det is None and self.tiles == 0:
+            det = self._choose(self.detector.detect(frame, tiles=AUTO_TILES))
         return roi_from_detection(det) if det is not None else None
+
+    def _unswap(self, result: Landmarks) -> Landmarks:
+        """Swap the labels back when the mirrored labelling moves the limbs much less since the previous frame."""
+        if not self.fix_swaps or self.last is None:
+            return result
+        keep = np.linalg.norm(result.xy[_LIMBS] - self.last.xy[_LIMBS], axis=-1).sum()
+        mirrored = np.linalg.norm(result.xy[_MIRROR][_LIMBS] - self.last.xy[_LIMBS], axis=-1).sum()
+        if mirrored >= SWAP_RATIO * keep:
+            return result
+        self.stats.swaps.append(self.stats.frames - 1)
+        m = _MIRROR
+        return replace(result, xy=result.xy[m], z=result.z[m], visibility=result.visibility[m],
+                       presence=result.presence[m], world=result.world[m])
 
     def track(self, frame_rgb: np.ndarray) -> Landmarks | None:
         self.stats.frames += 1
@@ -68,7 +135,8 @@ class PoseTracker:
             if result.pose_score >= self.min_pose:
                 self.roi = result.next_roi()
                 self.stats.tracked += 1
-                return result
+                self.last = self._unswap(result)
+                return self.last
             self.roi = None
             if attempt == 0:
                 self.stats.lost.append(self.stats.frames - 1)

@@ -15,8 +15,9 @@ VISIBLE, OCCLUDED, BONE = (255, 230, 0), (230, 40, 40), (40, 255, 120)
 
 
 def draw_pose(image: np.ndarray, skel: Skeleton, joints_2d: np.ndarray, markers_2d: np.ndarray,
-              markers_vis: np.ndarray | None = None) -> np.ndarray:
-    """A copy of RGB ``image`` (S, S, 3) with bones between joint centres and marker dots."""
+              markers_vis: np.ndarray | None = None, thickness: int = 1) -> np.ndarray:
+    """A copy of RGB ``image`` (S, S, 3) with bones between joint centres and marker dots (``thickness``: line
+    width in pixels; dots grow with it)."""
     import cv2
 
     out = np.ascontiguousarray(image.copy())
@@ -26,11 +27,11 @@ def draw_pose(image: np.ndarray, skel: Skeleton, joints_2d: np.ndarray, markers_
             continue
         a, b = joints_2d[parent[j.parent]], joints_2d[i]
         if np.all(np.isfinite([*a, *b])):
-            cv2.line(out, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), BONE, 1, cv2.LINE_AA)
+            cv2.line(out, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), BONE, thickness, cv2.LINE_AA)
     vis = np.ones(len(markers_2d), bool) if markers_vis is None else markers_vis
     for (u, v), seen in zip(markers_2d, vis):
         if np.isfinite(u) and np.isfinite(v):
-            cv2.circle(out, (int(u), int(v)), 2, VISIBLE if seen else OCCLUDED, -1, cv2.LINE_AA)
+            cv2.circle(out, (int(u), int(v)), 1 + thickness, VISIBLE if seen else OCCLUDED, -1, cv2.LINE_AA)
     return out
 
 
@@ -55,19 +56,20 @@ def contact_sheet(frames: list[np.ndarray], columns: int, path: str | Path, labe
     return Path(path)
 
 
-def write_video(frames: list[np.ndarray], fps: float, path: str | Path) -> Path:
-    """Write RGB frames as an MP4 (mp4v) atomically; raises if opencv cannot open a writer."""
+def write_video(frames: list[np.ndarray], fps: float, path: str | Path, fourcc: str = "mp4v") -> Path:
+    """Write RGB frames as a video atomically (mp4v in .mp4 by default; e.g. FFV1 in .avi is lossless); raises if
+    opencv cannot open a writer."""
     import cv2
 
     path = Path(path)
     h, w = frames[0].shape[:2]
     with atomic_path(path) as tmp:
-        mp4 = tmp.with_suffix(".mp4")
-        writer = cv2.VideoWriter(str(mp4), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+        video = tmp.with_suffix(path.suffix)  # the container follows the suffix
+        writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
         if not writer.isOpened():
-            raise RuntimeError(f"opencv could not open an MP4 writer for '{path}'")
+            raise RuntimeError(f"opencv could not open a {fourcc} writer for '{path}'")
         for fr in frames:
             writer.write(np.ascontiguousarray(fr[:, :, ::-1]))
         writer.release()
-        mp4.replace(tmp)
+        video.replace(tmp)
     return path

@@ -1,0 +1,91 @@
+"""``d3ke-edge infer VIDEO --model CKPT|EXPORT_DIR|ARTEFACT --out DIR``: a video in, OpenSim kinematics out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .common import console, err_console, fail, third_party_log
+
+HONESTY = ("The image models are trained on synthetic renders; their accuracy on real people has not been measured "
+           "here yet — read the overlay before trusting the numbers.")
+
+
+def infer(
+    video: Annotated[Path, typer.Argument(help="The video file (phone .mp4/.mov, any FFmpeg format).")],
+    model: Annotated[Path, typer.Option("--model", help="A per-frame checkpoint, an export folder or one per-frame artefact.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (kinematics.mot, markers.trc, frames.jsonl, overlay.mp4, angles.png).")],
+    runtime: Annotated[Optional[str], typer.Option("--runtime", help="litert | onnx | torchscript | coreml (export folder; default: its phone_default.json, else litert) | pytorch (checkpoint).")] = None,
+    precision: Annotated[Optional[str], typer.Option("--precision", help="fp32 | int8 | fp16 (export folder).")] = None,
+    head: Annotated[str, typer.Option("--head", help="auto (gru_causal, tcn_causal, ... the first present) | none | a causal head's name.")] = "auto",
+    hfov: Annotated[float, typer.Option("--hfov", help="The camera's field of view across the frame's long side, degrees (a phone's main camera: ~65).")] = 65.0,
+    person: Annotated[str, typer.Option("--person", help="auto/largest | INDEX (left to right) | x,y (a point on the person in the first frames).")] = "auto",
+    tiles: Annotated[int, typer.Option("--tiles", help="Detector tiles along the long side: 0 = auto (only when the full frame finds nobody), 1 = full frame only, N.")] = 0,
+    start: Annotated[float, typer.Option("--start", help="Start time, seconds.")] = 0.0,
+    end: Annotated[Optional[float], typer.Option("--end", help="End time, seconds (default: the end).")] = None,
+    every: Annotated[int, typer.Option("--every", help="Process every N-th frame (long videos).")] = 1,
+    angles: Annotated[Optional[str], typer.Option("--angles", help="Comma-separated coordinates for the overlay panel and angles.png.")] = None,
+    osim: Annotated[Optional[Path], typer.Option("--osim", help="The model's .osim when it is not the built-in skeleton.")] = None,
+    search_frames: Annotated[int, typer.Option("--search-frames", help="Stop with an error when nobody is found in this many first frames.")] = 90,
+    no_overlay: Annotated[bool, typer.Option("--no-overlay", help="Skip overlay.mp4 (faster).")] = False,
+) -> None:
+    """Run BlazePose tracking, the engine-style crop, the model and its causal step head over a video, frame by
+    frame as the phone does, and write OpenSim files, a per-frame log, an overlay video and angle curves."""
+    from ..infer.model import InferModelError
+    from ..infer.outputs import write_outputs
+    from ..infer.run import InferConfig, InferError, run_infer
+    from ..train.checkpoint import CheckpointError
+    from ..video.models import ModelFetchError
+    from ..video.reader import VideoError
+    from .common import progress
+
+    try:
+        cfg = InferConfig(video=video, model=model, out=out, runtime=runtime, precision=precision, head=head,
+                          hfov=hfov, person=person, tiles=tiles, start=start, end=end, every=every,
+                          search_frames=search_frames, osim=osim, overlay=not no_overlay,
+                          angles=tuple(a.strip() for a in angles.split(",") if a.strip()) if angles else ())
+    except ValueError as exc:
+        fail(str(exc))
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with third_party_log(out / "infer.log"), progress("infer frames", 1) as advance:
+            res = run_infer(cfg, say=lambda m: err_console.print(f"[dim]{m}[/]", highlight=False),
+                            advance=advance, total=advance.set_total)
+            files = write_outputs(res, out)
+    except (VideoError, InferError, InferModelError, CheckpointError, ModelFetchError, FileNotFoundError,
+            ValueError) as exc:
+        fail(str(exc))
+    _print_summary(res, files)
+
+
+def _print_summary(res, files: dict) -> None:
+    from rich.table import Table
+
+    from ..infer.outputs import speed_table
+
+    n, ok = len(res.frames), len(res.tracked)
+    tr = res.track
+    console.print(f"[bold]{res.cfg.video.name}[/]: {res.size[0]}x{res.size[1]} at {res.fps:.2f} fps"
+                  + (f", rotated {res.rotation} deg by its metadata" if res.rotation else "")
+                  + f"; model {res.model_name}" + (f" + {res.head}" if res.head else " (no head)")
+                  + f" via {res.runtime}", highlight=False)
+    console.print(f"person in {ok}/{n} frames ({100 * ok / max(n, 1):.0f} %), detector runs {tr['detector_calls']}, "
+                  f"re-detections {len(tr['lost'])}, left/right swaps fixed {len(tr['swaps'])}"
+                  + (f", corrupt frames skipped {len(res.corrupt)} (at {res.corrupt[:10]})" if res.corrupt else ""),
+                  highlight=False)
+    table = Table(title="speed per frame (this machine, 1 thread)", title_justify="left")
+    for col in ("stage", "mean ms", "p90 ms"):
+        table.add_column(col, justify="right" if col != "stage" else "left")
+    rows = speed_table(res)
+    for k, v in rows.items():
+        name = "decode..head (the phone's path)" if k == "path" else k
+        table.add_row(name, f"{v['mean_ms']:.2f}", f"{v['p90_ms']:.2f}")
+    console.print(table)
+    if "path" in rows:
+        console.print(f"the phone's path runs at {rows['path']['fps']:.0f} frames/s here "
+                      f"({'faster' if rows['path']['fps'] >= 30 else 'SLOWER'} than real time at 30 fps)")
+    for name, path in files.items():
+        console.print(f"  {name}: {path}", highlight=False)
+    console.print(f"[yellow]{HONESTY}[/]")

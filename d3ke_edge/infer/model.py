@@ -1,0 +1,176 @@
+"""The model ``infer`` runs: a per-frame model and an optional causal step head, from a checkpoint (PyTorch), an
+export folder or one exported artefact (its runtime), stepped one frame at a time with explicit state — the phone's
+loop. Every variant returns the same decoded outputs (``export.modules.DECODED_OUTPUTS``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["InferModelError", "StreamModel", "load_stream_model", "RUNTIME_FOLDERS", "HEAD_PREFERENCE"]
+
+# --runtime -> the export folder and file suffix that hold its artefacts
+RUNTIME_FOLDERS = {"litert": ("tflite", ".tflite"), "onnx": ("onnx", ".onnx"), "torchscript": ("torchscript", ".pt"),
+                   "coreml": ("coreml", ".mlpackage")}
+HEAD_PREFERENCE = ("gru_causal", "tcn_causal", "transformer_causal")  # --head auto takes the first one present
+
+
+class InferModelError(ValueError):
+    """A model infer cannot run (wrong kind, missing head, another skeleton); the message says what to give."""
+
+
+@dataclass
+class StreamModel:
+    """``step(image)`` -> decoded outputs of one frame (numpy, batch 1); ``reset()`` restarts the head's state."""
+
+    name: str
+    runtime: str
+    input_size: int
+    metadata: dict  # the per-frame model's (skeleton names, ranges, normalisation)
+    head: str | None
+    _frame: object
+    _step: object
+    _state0: list
+
+    def __post_init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._state = [s.copy() for s in self._state0]
+
+    def run_frame(self, image: np.ndarray) -> list[np.ndarray]:
+        """The per-frame model on ``image`` (1, 3, S, S) float32 RGB in [0, 1]: params, then the decoded outputs."""
+        return self._frame(image)
+
+    def run_head(self, frame_out: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """The step head on one frame's outputs (state carried); without a head the per-frame outputs."""
+        from ..export.modules import DECODED_OUTPUTS
+
+        out = frame_out
+        if self._step is not None:
+            res = self._step(frame_out[0], *self._state)
+            n = len(self._state)
+            self._state, out = list(res[len(res) - n :]), res[: len(res) - n]
+        return {"params": out[0], **dict(zip(DECODED_OUTPUTS, out[1:]))}
+
+    def step(self, image: np.ndarray) -> dict[str, np.ndarray]:
+        return self.run_head(self.run_frame(image))
+
+
+def _torch_model(path: Path, head: str) -> StreamModel:
+    import torch
+
+    from ..export.bundle import load_bundle
+    from ..export.modules import PerFrameGraph, StepGraph
+
+    bundle = load_bundle(path)
+    graph = PerFrameGraph(bundle.model).eval()
+    head = _pick_head(head, sorted(bundle.heads), f"'{path.parent}' (temporal_<head>.pt trained on '{path.name}')")
+    step, state0 = None, []
+    if head is not None:
+        step_graph = StepGraph(bundle.heads[head], bundle.model.space).eval()
+        state0 = [s.numpy() for s in bundle.heads[head].init_state(1)]
+
+        def step(*xs):
+            with torch.no_grad():
+                return [o.numpy() for o in step_graph(*[torch.as_tensor(x) for x in xs])]
+
+    def frame(image):
+        with torch.no_grad():
+            return [o.numpy() for o in graph(torch.as_tensor(image))]
+
+    meta = bundle.model.metadata()
+    return StreamModel(f"{path.name} ({bundle.name})", "PyTorch (eager)", int(bundle.model.input_size), meta, head,
+                       frame, step, state0)
+
+
+def _pick_head(head: str, available: list[str], where: str) -> str | None:
+    if head == "none":
+        return None
+    if head == "auto":
+        return next((h for h in HEAD_PREFERENCE if h in available), None)
+    if head not in available:
+        raise InferModelError(f"no causal head '{head}' in {where}; it has: {', '.join(available) or 'none'} "
+                              "(or use --head none / auto)")
+    return head
+
+
+def _artefact_model(path: Path, head: str, threads: int | None) -> StreamModel:
+    from ..runtime import load_runtime
+
+    runner = load_runtime(path, threads=threads)
+    meta = runner.metadata
+    if meta.get("artefact") != "per_frame":
+        raise InferModelError(f"'{path}' is a {meta.get('artefact')} artefact; give the per-frame one "
+                              f"(per_frame_*{path.suffix}) — its step head is taken from beside it (--head)")
+    size = int(meta["model"]["input_size"])
+    shape = meta["inputs"][0]["shape"]
+    if list(shape) != [1, 3, size, size]:
+        raise InferModelError(f"'{path}' takes an input of shape {shape}, not [1, 3, {size}, {size}] as its metadata "
+                              "says: the artefact is damaged or not from this toolkit")
+    steps = sorted(p.stem.removeprefix("step_") for p in path.parent.glob(f"step_*{path.suffix}"))
+    head = _pick_head(head, steps, f"'{path.parent}' (step_<head>{path.suffix})")
+    step, state0 = None, []
+    if head is not None:
+        step_runner = load_runtime(path.with_name(f"step_{head}{path.suffix}"), threads=threads)
+        sm = step_runner.metadata
+        if sm["model"]["skeleton_hash"] != meta["model"]["skeleton_hash"]:
+            raise InferModelError(f"step model '{head}' is for skeleton {sm['model']['skeleton_name']} but the "
+                                  f"per-frame model for {meta['model']['skeleton_name']}: not one export")
+        dim = meta["outputs"][0]["shape"][-1]
+        if sm["inputs"][0]["shape"][-1] != dim:
+            raise InferModelError(f"step model '{head}' takes {sm['inputs'][0]['shape'][-1]} parameters, the per-frame "
+                                  f"model gives {dim}: not one export")
+        state0 = [np.zeros(tuple(s["shape"]), np.float32) for s in sm["state"]]
+        step = step_runner.run
+    return StreamModel(f"{path.parent.name}/{path.name}", runner.runtime, size, meta["model"], head, runner.run,
+                       step, state0)
+
+
+def _export_artefact(folder: Path, runtime: str | None, precision: str | None) -> Path:
+    """The per-frame artefact of an export folder: the runtime/precision asked for, else the measured phone default
+    (``phone_default.json``), else LiteRT fp32."""
+    default = folder / "phone_default.json"
+    if runtime is None and precision is None and default.is_file():
+        chosen = folder / json.loads(default.read_text())["artefact"]
+        if chosen.exists():
+            return chosen
+    runtime = runtime or "litert"
+    if runtime not in RUNTIME_FOLDERS:
+        raise InferModelError(f"unknown --runtime '{runtime}' for an export folder; choose from "
+                              f"{', '.join(RUNTIME_FOLDERS)} (or pytorch with a checkpoint)")
+    sub, ext = RUNTIME_FOLDERS[runtime]
+    path = folder / sub / f"per_frame_{precision or 'fp32'}{ext}"
+    if not path.exists():
+        have = sorted(p.relative_to(folder).as_posix() for p in folder.glob(f"*/per_frame_*{ext}"))
+        raise InferModelError(f"'{folder}' has no {path.relative_to(folder)}; it has: {', '.join(have) or 'none'}")
+    return path
+
+
+def load_stream_model(model: str | Path, runtime: str | None = None, precision: str | None = None,
+                      head: str = "auto", threads: int | None = 1) -> StreamModel:
+    """``model``: a per-frame checkpoint (runtime ``pytorch``), an export folder (``runtime``/``precision`` pick the
+    artefact) or a per-frame artefact file (its runtime). ``head``: auto, none, or a causal head's name."""
+    from ..train.checkpoint import CheckpointError, load_checkpoint
+
+    path = Path(model)
+    if not path.exists():
+        raise InferModelError(f"model '{path}' does not exist: give a checkpoint, an export folder or an artefact")
+    if path.is_dir() and path.suffix != ".mlpackage":
+        if runtime == "pytorch":
+            raise InferModelError("--runtime pytorch runs a checkpoint; give its checkpoint_best.pt, not a folder")
+        return _artefact_model(_export_artefact(path, runtime, precision), head, threads)
+    if path.suffix == ".pt":
+        try:
+            load_checkpoint(path)
+        except CheckpointError:
+            pass  # a TorchScript artefact
+        else:
+            if runtime not in (None, "pytorch"):
+                raise InferModelError(f"'{path}' is a checkpoint: it runs in PyTorch; export it first to use "
+                                      f"--runtime {runtime} (d3ke-edge export {path} --out DIR)")
+            return _torch_model(path, head)
+    return _artefact_model(path, head, threads)

@@ -1,0 +1,232 @@
+"""``run_infer``: a video in, OpenSim kinematics out — causal and frame by frame, as the phone runs it.
+
+Per frame: decode (upright, its own timestamp) -> BlazePose tracking -> the engine-style crop (smoothed box) -> the
+per-frame model -> the step head (state carried; reset after a gap) -> the root's position from the box and the
+predicted body. After the last frame the root joint's coordinates are solved in a camera-aligned ground frame and
+the files are written (``infer.outputs``); the overlay is written while the video is read. Everything goes to a
+staging folder first and is moved into ``out`` only when all of it succeeded.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..video.crop import BoxSmoother, box_from_landmarks, cut_crop, frame_intrinsics, root_translation
+from ..video.reader import VideoError, VideoReader
+
+__all__ = ["InferConfig", "InferError", "InferResult", "run_infer", "STAGES"]
+
+STAGES = ("decode", "track", "crop", "model", "head", "overlay")  # timed per frame (ms)
+
+
+class InferError(ValueError):
+    """Infer cannot go on (no person, a model for another skeleton); the message says what to do."""
+
+
+@dataclass(frozen=True)
+class InferConfig:
+    """What ``d3ke-edge infer`` does; validated on construction."""
+
+    video: Path
+    model: Path
+    out: Path
+    runtime: str | None = None  # litert | onnx | torchscript | coreml (export folder) | pytorch (checkpoint)
+    precision: str | None = None  # fp32 | int8 | fp16 (export folder)
+    head: str = "auto"  # auto | none | a causal head's name
+    hfov: float = 65.0  # degrees across the long side of the frame
+    person: str = "auto"
+    tiles: int = 0  # 0: auto (tiles only when the full frame finds nobody)
+    start: float = 0.0
+    end: float | None = None
+    every: int = 1
+    search_frames: int = 90  # no person in this many first frames: stop with an error
+    angles: tuple[str, ...] = ()  # overlay panel and plot; () = the large joints the model has
+    osim: Path | None = None  # the model's skeleton when it is not the built-in one
+    overlay: bool = True
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        from ..video.tracker import parse_person
+
+        if self.every < 1:
+            raise ValueError(f"--every must be >= 1, got {self.every}")
+        if self.search_frames < 1:
+            raise ValueError(f"--search-frames must be >= 1, got {self.search_frames}")
+        if self.tiles < 0:
+            raise ValueError(f"--tiles must be >= 0 (0: auto), got {self.tiles}")
+        if self.head.strip() == "":
+            raise ValueError("--head must be auto, none or a head's name")
+        parse_person(self.person)
+        frame_intrinsics(1, 1, self.hfov)  # range check
+
+
+@dataclass
+class InferResult:
+    """What one run produced, in memory (``outputs.write_outputs`` turns it into files)."""
+
+    cfg: InferConfig
+    model_name: str
+    runtime: str
+    head: str | None
+    metadata: dict
+    fps: float
+    size: tuple[int, int]
+    rotation: int
+    K: np.ndarray
+    frames: list[dict] = field(default_factory=list)  # one per processed frame (frames.jsonl)
+    corrupt: list[int] = field(default_factory=list)
+    stage_ms: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in STAGES})
+    track: dict = field(default_factory=dict)
+    wall_s: float = 0.0
+    staging: Path | None = None
+
+    @property
+    def tracked(self) -> list[dict]:
+        return [f for f in self.frames if f["status"] == "ok"]
+
+
+def _frame_record(fr, lm, box, frame_params: np.ndarray, out: dict, root: np.ndarray) -> dict:
+    return {"frame": fr.index, "time": round(fr.time, 6), "status": "ok",
+            "box": [round(float(v), 2) for v in box], "person_score": round(float(lm.pose_score), 4),
+            "landmarks": np.round(np.concatenate([lm.xy, lm.visibility[:, None]], 1), 2).tolist(),
+            "root_cam": root, "frame_params": frame_params[0], "outputs": {k: v[0] for k, v in out.items()}}
+
+
+def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
+              advance: Callable[[int], object] | None = None, total: Callable[[int], object] | None = None
+              ) -> InferResult:
+    """Run the whole path over the video; the overlay video is left in ``result.staging`` for ``write_outputs``."""
+    from ..video.models import fetch_models
+    from ..video.tracker import PoseTracker
+    from .model import load_stream_model
+    from .overlay import OverlayWriter
+
+    model = load_stream_model(cfg.model, cfg.runtime, cfg.precision, cfg.head, cfg.threads)
+    skeleton = resolve_skeleton(model.metadata, cfg.osim)
+    blaze = fetch_models(progress=say)
+    tracker = PoseTracker(blaze["pose_detection.tflite"], blaze["pose_landmark_full.tflite"], cfg.person, cfg.tiles,
+                          threads=cfg.threads)
+    reader = VideoReader(cfg.video, cfg.start, cfg.end, cfg.every)
+    K = frame_intrinsics(reader.width, reader.height, cfg.hfov)
+    if total is not None:
+        span = (cfg.end or reader.frame_count / reader.fps) - cfg.start
+        total(max(int(span * reader.fps / cfg.every), 1))
+    staging = Path(tempfile.mkdtemp(prefix=".infer-", dir=_parent(cfg.out)))
+    res = InferResult(cfg, model.name, model.runtime, model.head, model.metadata, reader.fps,
+                      (reader.width, reader.height), reader.rotation, K, staging=staging)
+    overlay = OverlayWriter(staging / "overlay.mp4", reader.fps / cfg.every, skeleton, model.metadata, K,
+                            panel_angles(model.metadata, cfg.angles)) if cfg.overlay else None
+    smoother, gap, seen = BoxSmoother(), True, 0
+    t_start = time.perf_counter()
+    try:
+        it = iter(reader)
+        while True:
+            t0 = time.perf_counter()
+            fr = next(it, None)
+            if fr is None:
+                break
+            t1 = time.perf_counter()
+            lm = tracker.track(fr.rgb)
+            t2 = time.perf_counter()
+            if lm is None:
+                if seen == 0 and len(res.frames) + 1 >= cfg.search_frames:
+                    raise InferError(
+                        f"no person found in the first {len(res.frames) + 1} frames of '{cfg.video}' "
+                        f"({cfg.start:g}-{fr.time:.2f} s); if they enter later use --start, if they are small in a "
+                        "wide frame try --tiles 4, or point at them with --person x,y")
+                res.frames.append({"frame": fr.index, "time": round(fr.time, 6), "status": "no_person"})
+                gap = True
+                if overlay is not None:
+                    overlay.write(fr.rgb, None)
+                if advance:
+                    advance(1)
+                continue
+            if gap:  # a new stretch: the head's state and the box filter start fresh (frames are not contiguous)
+                model.reset()
+                smoother.reset()
+                gap = False
+            seen += 1
+            box = smoother(box_from_landmarks(lm.xy), fr.time)
+            crop, box = cut_crop(fr.rgb, box, model.input_size)
+            image = (crop.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+            t3 = time.perf_counter()
+            frame_out = model.run_frame(image)
+            t4 = time.perf_counter()
+            out = model.run_head(frame_out)
+            t5 = time.perf_counter()
+            pts = np.concatenate([out["joints_rel"][0], out["markers_rel"][0]])
+            root = root_translation(box, K, pts)
+            rec = _frame_record(fr, lm, box, frame_out[0], out, root)
+            res.frames.append(rec)
+            if overlay is not None:
+                overlay.write(fr.rgb, rec)
+            t6 = time.perf_counter()
+            for k, v in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5)):
+                res.stage_ms[k].append(v * 1e3)
+            if advance:
+                advance(1)
+        res.wall_s = time.perf_counter() - t_start
+        if not res.frames:
+            raise VideoError(f"'{cfg.video}' has no frame in {cfg.start:g}-{cfg.end if cfg.end else 'end'} s")
+        if seen == 0:
+            raise InferError(f"no person found in any of the {len(res.frames)} frames of '{cfg.video}'; if they are "
+                             "small in a wide frame try --tiles 4, or point at them with --person x,y")
+        if overlay is not None:
+            overlay.close()
+    except BaseException:
+        if overlay is not None:
+            overlay.close()
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        reader.close()
+    res.corrupt = reader.corrupt
+    s = tracker.stats
+    res.track = {"frames": s.frames, "tracked": s.tracked, "detector_calls": s.detector_calls, "lost": s.lost,
+                 "swaps": s.swaps}
+    for i in reader.corrupt:
+        res.frames.append({"frame": i, "time": round(i / reader.fps, 6), "status": "corrupt"})
+    res.frames.sort(key=lambda f: f["time"])
+    return res
+
+
+def _parent(out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def resolve_skeleton(metadata: dict, osim: Path | None):
+    """The skeleton the model predicts: the built-in one, or ``--osim`` (its hash must be the model's)."""
+    from ..skeleton import load_osim
+    from ..skeleton.builtin import builtin_skeleton
+
+    want = metadata["skeleton_hash"]
+    skel = builtin_skeleton() if osim is None else load_osim(osim)
+    if skel.hash != want:
+        where = "the built-in skeleton" if osim is None else f"'{osim}'"
+        raise InferError(f"the model predicts skeleton '{metadata['skeleton_name']}' (hash {want}), not {where} "
+                         f"(hash {skel.hash}); give the model's own .osim with --osim")
+    return skel
+
+
+DEFAULT_ANGLES = ("hip_flexion_r", "hip_flexion_l", "knee_angle_r", "knee_angle_l", "ankle_angle_r", "ankle_angle_l",
+                  "elbow_flex_r", "elbow_flex_l")
+
+
+def panel_angles(metadata: dict, chosen: tuple[str, ...]) -> list[str]:
+    """The coordinates shown in the overlay panel and angles.png: ``chosen`` (checked) or the large joints present."""
+    names = metadata["coordinate_names"]
+    if chosen:
+        unknown = [a for a in chosen if a not in names]
+        if unknown:
+            raise InferError(f"--angles: {', '.join(unknown)} not in the model's coordinates; it has: "
+                             f"{', '.join(names)}")
+        return list(chosen)
+    return [a for a in DEFAULT_ANGLES if a in names] or list(metadata["predicted_coordinates"][:8])
