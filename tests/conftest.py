@@ -70,3 +70,14 @@ def quickstart_out(quickstart_run) -> Path:
     if not (out / "train" / "checkpoint_best.pt").is_file():
         pytest.fail(f"the quickstart did not train a model (exit {res.returncode}):\n{res.stderr[-3000:]}")
     return out
+
+
+@pytest.fixture(scope="session")
+def blazepose():
+    """BlazePose's models in the user cache (downloaded once per machine); skips when offline with no cache."""
+    from d3ke_edge.video.models import ModelFetchError, fetch_models
+
+    try:
+        return fetch_models()
+    except ModelFetchError as exc:
+        pytest.skip(f"BlazePose models unavailable: {exc}")

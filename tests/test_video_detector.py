@@ -18,15 +18,6 @@ from d3ke_edge.video.models import BLAZEPOSE_FILES, ModelFetchError, fetch_model
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-@pytest.fixture(scope="session")
-def blazepose():
-    """The models in the user cache (downloaded once per machine); skips when offline with no cache."""
-    try:
-        return fetch_models()
-    except ModelFetchError as exc:
-        pytest.skip(f"BlazePose models unavailable: {exc}")
-
-
 def test_anchors_follow_mediapipes_merged_stride_layers():
     a = pose_anchors()
     assert a.shape == (2254, 2)  # 28x28x2 + 14x14x2 + 7x7x(3 layers x 2)

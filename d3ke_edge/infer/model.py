@@ -117,6 +117,9 @@ def _artefact_model(path: Path, head: str, threads: int | None) -> StreamModel:
     if head is not None:
         step_runner = load_runtime(path.with_name(f"step_{head}{path.suffix}"), threads=threads)
         sm = step_runner.metadata
+        if sm.get("artefact") != "step":
+            raise InferModelError(f"'{step_runner.path}' is a {sm.get('artefact')} artefact, not a step model: not one "
+                                  "export")
         if sm["model"]["skeleton_hash"] != meta["model"]["skeleton_hash"]:
             raise InferModelError(f"step model '{head}' is for skeleton {sm['model']['skeleton_name']} but the "
                                   f"per-frame model for {meta['model']['skeleton_name']}: not one export")

