@@ -152,6 +152,7 @@ def test_metadata_is_embedded_and_read_back_by_each_runtime(exported, transforme
         assert meta["inputs"][0]["shape"] == [1, 3, 64, 64] and meta["model"]["normalisation"]["input_range"] == [0, 1]
         step = load_runtime(out / target / f"step_tcn_causal{ext}").metadata
         assert step["lookahead_frames"] == 0 and all(s["initial"] == "zeros" for s in step["state"])
+        assert step["frame_rate_hz"] == 30.0  # the phone feeds the head at the rate it was trained at
         kv = load_runtime(t_out / target / f"step_transformer_causal{ext}").metadata  # 2 layers x (keys, values), valid
         assert [s["shape"] for s in kv["state"]] == [[1, 4, 7, 4]] * 4 + [[1, 7]]
         sidecar = json.loads((out / target / "per_frame_fp32.json").read_text())

@@ -90,7 +90,7 @@ def test_infer_crops_like_the_engine_and_runs_the_model_exactly_on_them(infer_ru
     # the root's depth from the box and the predicted body
     assert summary["speed"]["path"]["mean_ms"] > 0
     root = np.array([f["root_cam"] for f in ok])
-    assert np.median(np.abs(root[:, 2] - clip.labels["joints_cam"][:, 0, 2]) / clip.labels["joints_cam"][:, 0, 2]) < 0.15
+    assert np.median(np.abs(root[:, 2] - clip.labels["joints_cam"][:, 0, 2]) / clip.labels["joints_cam"][:, 0, 2]) < 0.25
 
 
 def test_the_mot_and_trc_round_trip_through_opensim(infer_run):

@@ -176,6 +176,13 @@ class _Job:
     head: str | None = None
 
 
+def head_frame_rate(bundle: Bundle) -> float:
+    """The frame rate the checkpoint's data (and so its temporal heads) ran at."""
+    from ..train.config import DataConfig
+
+    return float(bundle.ckpt["config"]["data"].get("fps", DataConfig.fps))
+
+
 def _jobs(bundle: Bundle, cfg: ExportConfig, stage: Path, data: ParityData, size: int) -> list[_Job]:
     """Every artefact to write, in order: per target, its per-frame precisions, then its step models."""
     space = bundle.model.space
@@ -198,7 +205,7 @@ def _jobs(bundle: Bundle, cfg: ExportConfig, stage: Path, data: ParityData, size
             with torch.no_grad():
                 s_out = step(*s_example)
             n = len(state)
-            meta = step_metadata(name, head, space, "fp32", target, s_example, s_out)
+            meta = step_metadata(name, head, space, "fp32", target, s_example, s_out, head_frame_rate(bundle))
             jobs.append(_Job(target, "step", "fp32", stage / target / f"step_{name}{EXTENSIONS[target]}", step,
                              s_example, (step_input_names(n), step_output_names(n)), meta,
                              lambda r, head=head: step_parity(head, r, data, space), name))

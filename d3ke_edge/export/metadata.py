@@ -43,10 +43,12 @@ def per_frame_metadata(model: torch.nn.Module, size: int, precision: str, target
 
 
 def step_metadata(head_name: str, head: torch.nn.Module, space, precision: str, target: str,
-                  inputs: tuple[torch.Tensor, ...], outputs: tuple[torch.Tensor, ...]) -> dict:
+                  inputs: tuple[torch.Tensor, ...], outputs: tuple[torch.Tensor, ...], frame_rate_hz: float) -> dict:
+    """``frame_rate_hz``: the frame rate the head was trained at (its state advances one frame per step)."""
     n = len(inputs) - 1
     return {"format": FORMAT, "version": 1, "artefact": "step", "target": target, "precision": precision,
             "head": head_name, "receptive_field": head.receptive_field(), "lookahead_frames": 0,
+            "frame_rate_hz": frame_rate_hz,
             "model": space.metadata(),
             "inputs": _io(step_input_names(n), inputs), "outputs": _io(step_output_names(n), outputs),
             "state": [{"input": f"state_{i}", "output": f"new_state_{i}", "shape": list(inputs[1 + i].shape),

@@ -31,6 +31,7 @@ class StreamModel:
     input_size: int
     metadata: dict  # the per-frame model's (skeleton names, ranges, normalisation)
     head: str | None
+    head_fps: float | None  # the frame rate the head was trained at (None: not recorded by an older export)
     _frame: object
     _step: object
     _state0: list
@@ -82,9 +83,11 @@ def _torch_model(path: Path, head: str) -> StreamModel:
         with torch.no_grad():
             return [o.numpy() for o in graph(torch.as_tensor(image))]
 
+    from ..export.api import head_frame_rate
+
     meta = bundle.model.metadata()
     return StreamModel(f"{path.name} ({bundle.name})", "PyTorch (eager)", int(bundle.model.input_size), meta, head,
-                       frame, step, state0)
+                       head_frame_rate(bundle) if head else None, frame, step, state0)
 
 
 def _pick_head(head: str, available: list[str], where: str) -> str | None:
@@ -113,7 +116,7 @@ def _artefact_model(path: Path, head: str, threads: int | None) -> StreamModel:
                               "says: the artefact is damaged or not from this toolkit")
     steps = sorted(p.stem.removeprefix("step_") for p in path.parent.glob(f"step_*{path.suffix}"))
     head = _pick_head(head, steps, f"'{path.parent}' (step_<head>{path.suffix})")
-    step, state0 = None, []
+    step, state0, head_fps = None, [], None
     if head is not None:
         step_runner = load_runtime(path.with_name(f"step_{head}{path.suffix}"), threads=threads)
         sm = step_runner.metadata
@@ -129,8 +132,9 @@ def _artefact_model(path: Path, head: str, threads: int | None) -> StreamModel:
                                   f"model gives {dim}: not one export")
         state0 = [np.zeros(tuple(s["shape"]), np.float32) for s in sm["state"]]
         step = step_runner.run
-    return StreamModel(f"{path.parent.name}/{path.name}", runner.runtime, size, meta["model"], head, runner.run,
-                       step, state0)
+        head_fps = sm.get("frame_rate_hz")
+    return StreamModel(f"{path.parent.name}/{path.name}", runner.runtime, size, meta["model"], head,
+                       head_fps if head else None, runner.run, step, state0)
 
 
 def _export_artefact(folder: Path, runtime: str | None, precision: str | None) -> Path:

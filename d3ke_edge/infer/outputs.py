@@ -123,6 +123,7 @@ def _write_staged(res: InferResult) -> dict[str, Path]:
         files["overlay.mp4"] = stage / "overlay.mp4"
     summary = {
         "video": str(cfg.video), "model": res.model_name, "runtime": res.runtime, "head": res.head,
+        "head_frame_rate_hz": res.head_fps, "landmark_every": cfg.landmark_every, "every": cfg.every,
         "fps": res.fps, "size": list(res.size), "rotation_deg": res.rotation, "hfov_deg": cfg.hfov,
         "frames": len(res.frames), "tracked": len(ok), "corrupt": res.corrupt, "tracking": res.track,
         "root_solve_residual": residual, "translation": TRANSLATION_NOTE, "speed": speed_table(res),

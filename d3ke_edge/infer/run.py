@@ -46,6 +46,7 @@ class InferConfig:
     start: float = 0.0
     end: float | None = None
     every: int = 1
+    landmark_every: int = 2  # BlazePose on every N-th processed frame; the box is extrapolated in between
     search_frames: int = 90  # no person in this many first frames: stop with an error
     angles: tuple[str, ...] = ()  # overlay panel and plot; () = the large joints the model has
     osim: Path | None = None  # the model's skeleton when it is not the built-in one
@@ -57,6 +58,8 @@ class InferConfig:
 
         if self.every < 1:
             raise ValueError(f"--every must be >= 1, got {self.every}")
+        if self.landmark_every < 1:
+            raise ValueError(f"--landmark-every must be >= 1, got {self.landmark_every}")
         if self.search_frames < 1:
             raise ValueError(f"--search-frames must be >= 1, got {self.search_frames}")
         if self.tiles < 0:
@@ -75,6 +78,7 @@ class InferResult:
     model_name: str
     runtime: str
     head: str | None
+    head_fps: float | None
     metadata: dict
     fps: float
     size: tuple[int, int]
@@ -93,9 +97,10 @@ class InferResult:
 
 
 def _frame_record(fr, lm, box, frame_params: np.ndarray, out: dict, root: np.ndarray) -> dict:
+    """One frame's line of frames.jsonl (``lm`` None: a frame between landmark runs, its box extrapolated)."""
     return {"frame": fr.index, "time": round(fr.time, 6), "status": "ok",
-            "box": [float(v) for v in box], "person_score": round(float(lm.pose_score), 4),
-            "landmarks": np.round(np.concatenate([lm.xy, lm.visibility[:, None]], 1), 2).tolist(),
+            "box": [float(v) for v in box], "person_score": None if lm is None else round(float(lm.pose_score), 4),
+            "landmarks": None if lm is None else np.round(np.concatenate([lm.xy, lm.visibility[:, None]], 1), 2).tolist(),
             "root_cam": root, "frame_params": frame_params[0], "outputs": {k: v[0] for k, v in out.items()}}
 
 
@@ -120,7 +125,7 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
         total(max(int(span * reader.fps / cfg.every), 1))
     angles = panel_angles(model.metadata, cfg.angles)
     staging = Path(tempfile.mkdtemp(prefix=".infer-", dir=_parent(cfg.out)))
-    res = InferResult(cfg, model.name, model.runtime, model.head, model.metadata, reader.fps,
+    res = InferResult(cfg, model.name, model.runtime, model.head, model.head_fps, model.metadata, reader.fps,
                       (reader.width, reader.height), reader.rotation, K, staging=staging)
     overlay = None
     smoother, gap, seen = BoxSmoother(), True, 0
@@ -136,9 +141,10 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
             if fr is None:
                 break
             t1 = time.perf_counter()
-            lm = tracker.track(fr.rgb)
+            between = not gap and cfg.landmark_every > 1 and seen % cfg.landmark_every != 0
+            lm = None if between else tracker.track(fr.rgb)
             t2 = time.perf_counter()
-            if lm is None:
+            if lm is None and not between:
                 if seen == 0 and len(res.frames) + 1 >= cfg.search_frames:
                     raise InferError(
                         f"no person found in the first {len(res.frames) + 1} frames of '{cfg.video}' "
@@ -156,7 +162,7 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
                 smoother.reset()
                 gap = False
             seen += 1
-            box = smoother(box_from_landmarks(lm.xy), fr.time)
+            box = smoother.predict(fr.time) if between else smoother(box_from_landmarks(lm.xy), fr.time)
             crop, box = cut_crop(fr.rgb, box, model.input_size)
             image = (crop.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
             t3 = time.perf_counter()

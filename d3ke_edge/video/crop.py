@@ -66,8 +66,19 @@ class BoxSmoother:
             speed = float(np.linalg.norm(self._dx[:2])) / math.exp(self._x[2]) * 100
             a = self._alpha(self.min_cutoff + self.beta * speed, dt)
             self._x, self._t = a * x + (1 - a) * self._x, t
-        side = math.exp(self._x[2])
-        return np.array([self._x[0] - side / 2, self._x[1] - side / 2, side])
+        return self._box(self._x)
+
+    @staticmethod
+    def _box(x: np.ndarray) -> np.ndarray:
+        side = math.exp(x[2])
+        return np.array([x[0] - side / 2, x[1] - side / 2, side])
+
+    def predict(self, t: float) -> np.ndarray | None:
+        """The box at time ``t`` extrapolated at the filtered velocity, without a measurement (frames whose
+        landmarks are skipped); None before the first box."""
+        if self._x is None:
+            return None
+        return self._box(self._x + self._dx * (t - self._t))
 
 
 def cut_crop(frame_rgb: np.ndarray, box: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
