@@ -78,7 +78,7 @@ def test_streaming_heads_score_through_pytorch_and_their_step_artefacts_alike(qu
     assert torch_head["marker_jitter_mm"] < per_frame["marker_jitter_mm"]
     with pytest.raises(ValueError, match="no temporal head .lstm..*gru_causal"):
         load_predictor(f"{ckpt}:lstm")
-    with pytest.raises(FileNotFoundError, match="step_lstm.tflite"):
+    with pytest.raises(ValueError, match="no causal head 'lstm'.*step_<head>.tflite.*gru_causal"):
         load_predictor(f"{tfl}:lstm")
 
 

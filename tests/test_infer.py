@@ -244,3 +244,23 @@ def test_bad_inputs_are_named_and_leave_no_files(quickstart_out, blazepose, infe
         assert result.exit_code == 2 and message in text, (args, text[-600:])
     leftovers = sorted(p.name for p in out.iterdir()) if out.exists() else []
     assert leftovers in ([], ["infer.log"]), leftovers  # no half-written outputs, no staging folders
+
+
+def test_a_corrupt_frame_in_the_middle_is_skipped_and_reported(infer_run, quickstart_out, blazepose, tmp_path):
+    """The quickstart clip re-encoded as MJPG with frame 20's JPEG wiped: infer goes on, and the frame is named in
+    summary.json and frames.jsonl; the head restarts after it is not needed (the person is still there)."""
+    from d3ke_edge.viz.overlay import write_video
+
+    folder, _, _, clip = infer_run
+    mjpg = write_video(list(clip.frames), clip.fps, tmp_path / "clip.avi", fourcc="MJPG")
+    data = bytearray(mjpg.read_bytes())
+    starts = [k for k in range(len(data) - 1) if data[k] == 0xFF and data[k + 1] == 0xD8 and data[k + 2] == 0xFF]
+    data[starts[20] : starts[21] - 16] = bytes(starts[21] - 16 - starts[20])
+    mjpg.write_bytes(bytes(data))
+    result = _cli(mjpg, "--model", quickstart_out / "export", "--out", tmp_path / "out", "--no-overlay")
+    assert result.exit_code == 0, result.output[-2000:]
+    assert "corrupt frames skipped 1 (at [20])" in " ".join(result.output.split())
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["corrupt"] == [20] and summary["tracked"] == len(clip.frames) - 1
+    status = [json.loads(line)["status"] for line in (tmp_path / "out" / "frames.jsonl").read_text().splitlines()]
+    assert status[20] == "corrupt" and status.count("ok") == len(clip.frames) - 1

@@ -156,3 +156,22 @@ def test_the_root_solve_reproduces_the_engines_camera_frame_bodies():
         np.testing.assert_allclose(res.joint_centres.numpy() @ CAMERA_TO_GROUND, s["joints_cam"], atol=2e-5)
         rot = [engine.skel.coordinate_names.index(n) for n in space.root_coordinates[:3]]
         assert (np.abs(q[:, rot]) <= engine.skel.ranges[rot, 1] + 1e-9).all()  # the in-range Euler solution
+
+
+def test_choosing_a_person_by_point_needs_the_point_on_them_and_sides_mirror():
+    from d3ke_edge.video.detector import Detection
+    from d3ke_edge.video.landmarks import LANDMARK_NAMES
+    from d3ke_edge.video.tracker import choose_person, mirror_order
+
+    def person(x: float, y: float, half: float) -> Detection:  # hips at (x, y), ROI side 2.5 x half
+        kp = np.array([[x, y], [x, y - half], [x, y], [x, y]], np.float64)
+        return Detection(np.array([x - half, y - half, x + half, y + half]), 0.9, kp)
+
+    man, woman = person(300, 250, 100), person(1500, 750, 120)
+    assert choose_person([man, woman], "largest") is woman
+    assert choose_person([man, woman], "0") is man and choose_person([man, woman], "2") is None
+    assert choose_person([man, woman], "1520,760") is woman
+    assert choose_person([man], "1520,760") is None  # she has not entered: nobody, not the nearest stranger
+    m = mirror_order()
+    names = list(LANDMARK_NAMES)
+    assert names[m[names.index("left_knee")]] == "right_knee" and m[0] == 0 and (m[m] == np.arange(33)).all()

@@ -134,36 +134,28 @@ def _torch_predictor(path: Path, key: str, head_name: str | None) -> Predictor:
 
 
 def _artefact_predictor(path: Path, key: str, head_name: str | None) -> Predictor:
+    """A per-frame artefact in its runtime, frame by frame, with the step model beside it streamed from its reset
+    state as the phone runs it (``infer.model``: the same loader ``d3ke-edge infer`` uses)."""
     from ..export.modules import DECODED_OUTPUTS
+    from ..infer.model import load_stream_model
     from ..models.kinematic_space import KinematicSpace
-    from ..runtime import load_runtime, run_stream
     from ..skeleton.builtin import builtin_skeleton
 
-    runner = load_runtime(path)
-    meta = runner.metadata
-    if meta.get("artefact") != "per_frame":
-        raise ValueError(f"'{path}' is a {meta.get('artefact')} artefact; give the per-frame one (and the head as "
-                         f"PATH:HEAD)")
-    if meta["model"]["skeleton_hash"] != builtin_skeleton().hash:
-        raise ValueError(f"'{path}' was exported for skeleton {meta['model']['skeleton_name']}; only the built-in "
+    model = load_stream_model(path, head=head_name or "none", threads=None)
+    if model.metadata["skeleton_hash"] != builtin_skeleton().hash:
+        raise ValueError(f"'{path}' was exported for skeleton {model.metadata['skeleton_name']}; only the built-in "
                          "skeleton's synthetic test data exist here")
-    step = None
     if head_name is not None:
-        step_path = path.with_name(f"step_{head_name}{path.suffix}")
-        if not step_path.exists():
-            raise FileNotFoundError(f"no step model '{step_path.name}' beside '{path}'")
-        step = load_runtime(step_path)
-        key += _file_hash(step_path)
+        key += _file_hash(path.with_name(f"step_{head_name}{path.suffix}"))
 
     def run(sample: dict) -> dict:
-        rows = [runner.run(x[None].numpy()) for x in sample["image"]]
-        if step is not None:  # frame by frame from the reset state, as the phone runs it
-            rows = run_stream(step, [r[0] for r in rows])
-        return {k: torch.as_tensor(np.concatenate([r[i + 1] for r in rows])) for i, k in enumerate(DECODED_OUTPUTS)}
+        model.reset()
+        rows = [model.step(x[None].numpy()) for x in sample["image"]]
+        return {k: torch.as_tensor(np.concatenate([r[k] for r in rows])) for k in DECODED_OUTPUTS}
 
-    label = f"{path.parent.name}/{path.name}" + (f" + {head_name}" if head_name else "") + f" ({runner.runtime})"
-    return Predictor(label, key, int(meta["model"]["input_size"]), KinematicSpace(builtin_skeleton()), run,
-                     arch=str(meta["model"].get("backbone", "")))
+    label = f"{path.parent.name}/{path.name}" + (f" + {head_name}" if head_name else "") + f" ({model.runtime})"
+    return Predictor(label, key, model.input_size, KinematicSpace(builtin_skeleton()), run,
+                     arch=str(model.metadata.get("backbone", "")))
 
 
 def load_predictor(spec: str | Path) -> Predictor:

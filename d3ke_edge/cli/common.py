@@ -11,7 +11,9 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
+from rich.text import Text
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # error messages stay on one line (greppable)
@@ -21,6 +23,13 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print ``message`` as an error on stderr and exit with ``code``."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
+
+
+class RateColumn(ProgressColumn):
+    """Items per second (frames/s of a video), blank until rich has measured a speed."""
+
+    def render(self, task) -> Text:
+        return Text(f"{task.speed:.1f}/s" if task.speed else "", style="progress.data.speed")
 
 
 @contextmanager
@@ -33,7 +42,7 @@ def progress(description: str, total: int, enabled: bool = True) -> Iterator:
         yield quiet
         return
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeElapsedColumn(),
         TimeRemainingColumn(), console=err_console, transient=True,
     ) as bar:
         task = bar.add_task(description, total=total)

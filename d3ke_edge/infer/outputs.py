@@ -60,8 +60,10 @@ def _plot_angles(path: Path, time: np.ndarray, values: np.ndarray, names: list[s
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(10, 4.5), dpi=110)
-    for i, name in enumerate(names):
-        ax.plot(time, values[:, i], lw=1.4, label=name, ls="-" if name.endswith("_r") else "--")
+    joints = list(dict.fromkeys(n.removesuffix("_r").removesuffix("_l") for n in names))
+    for i, name in enumerate(names):  # one colour per joint: right solid, left dashed
+        colour = f"C{joints.index(name.removesuffix('_r').removesuffix('_l')) % 10}"
+        ax.plot(time, values[:, i], lw=1.4, label=name, color=colour, ls="--" if name.endswith("_l") else "-")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("angle (deg)")
     ax.set_title(title, fontsize=10)

@@ -43,7 +43,7 @@ class OverlayWriter:
 
         h, w = rgb.shape[:2]
         thick = max(1, round(max(h, w) / 600))
-        scale = max(h, w) / 1400
+        scale = max(min(h, w) / 1100, 0.45)  # follows the short side (a portrait panel must not cover the person)
         if rec is None or rec.get("status") != "ok":
             out = np.ascontiguousarray(rgb.copy())
             cv2.putText(out, "no person", (12, int(40 * scale) + 10), cv2.FONT_HERSHEY_SIMPLEX, scale, LOST,
