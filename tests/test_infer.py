@@ -81,7 +81,7 @@ def test_infer_crops_like_the_engine_and_runs_the_model_exactly_on_them(infer_ru
     from d3ke_edge.skeleton.builtin import builtin_skeleton
 
     space = KinematicSpace(builtin_skeleton())
-    ours = space.decode(torch.as_tensor(mine[:, :6]), torch.as_tensor(mine[:, 6:]))["coordinates"].numpy()
+    ours = space.decode_params(torch.as_tensor(mine))["coordinates"].numpy()
     diff = np.degrees(np.abs(ours[:, idx] - theirs[:, idx])).mean()
     truth = clip.labels["coordinates"][:, idx]
     err_ours = np.degrees(np.abs(ours[:, idx] - truth)).mean()

@@ -144,7 +144,7 @@ def test_torch_export_captures_model_and_step():
 
             def forward(self, x, *state):
                 y, *new = self.head.step(x, *state)
-                out = self.space.decode(y[..., :6], y[..., 6:])
+                out = self.space.decode_params(y)
                 return (out["coordinates"], out["markers_rel"], *new)
 
         state = [torch.rand_like(s) for s in head.init_state(1)]  # any state, not only the reset one
@@ -153,3 +153,29 @@ def test_torch_export_captures_model_and_step():
         ep = torch.export.export(step, (x, *state))
         for a, b in zip(ep.module()(x, *state), step(x, *state)):
             torch.testing.assert_close(a, b)
+
+
+def test_the_parameter_layout_has_one_home():
+    """rot6d first, then the bounded values: split/join invert each other on any axis, refine keeps the bounded part
+    inside (-1, 1), and exported metadata states the same layout."""
+    import torch
+
+    from d3ke_edge.models.kinematic_space import KinematicSpace
+    from d3ke_edge.skeleton.builtin import builtin_skeleton
+
+    space = KinematicSpace(builtin_skeleton())
+    params = torch.cat([torch.randn(4, 6), torch.rand(4, space.dim - 6) * 2 - 1], -1)
+    rot6d, p = space.split(params)
+    assert rot6d.shape == (4, 6) and p.shape == (4, space.dim - 6)
+    assert torch.equal(space.join(rot6d, p), params)
+    channels = params[:, :, None, None]  # a head's (B, D, h, w) map
+    r, b = space.split(channels, dim=1)
+    assert torch.equal(r[:, :, 0, 0], rot6d) and torch.equal(b[:, :, 0, 0], p)
+    refined = space.refine(params, torch.full_like(params, 50.0))
+    assert (refined[:, 6:].abs() <= 1).all() and torch.allclose(refined[:, :6], rot6d + 50.0)
+    half = space.refine(torch.zeros(1, space.dim), torch.full((1, space.dim), 0.5))
+    assert torch.allclose(half[:, 6:], torch.tanh(torch.tensor(0.5)).expand(1, space.dim - 6))
+    dec = space.decode_params(params)
+    assert torch.equal(dec["coordinates"], space.decode(rot6d, p)["coordinates"])
+    layout = space.metadata()["param_layout"]
+    assert layout["rot6d"] == KinematicSpace.ROT_DIM and sum(layout.values()) == space.dim

@@ -124,7 +124,7 @@ def _torch_predictor(path: Path, key: str, head_name: str | None) -> Predictor:
         if head is None:
             return dict(zip(DECODED_OUTPUTS, out[1:]))
         refined = head(out[0][None])[0]  # causal: equal to stepping from the reset state (tested)
-        dec = space.decode(refined[..., :6], refined[..., 6:])
+        dec = space.decode_params(refined)
         return {k: dec[k] for k in DECODED_OUTPUTS}
 
     label = f"{path.parent.name}/{path.name}" + (f" + {head_name}" if head_name else "") + " (PyTorch)"

@@ -118,7 +118,7 @@ def parity_data(bundle: Bundle, cfg: ExportConfig, size: int) -> ParityData:
         params = []
         for s in seqs:
             rot6d, p, _ = bundle.model.encode(image_to_float(s["image"]))
-            params.append(torch.cat([rot6d, p], -1))
+            params.append(bundle.model.space.join(rot6d, p))
     return ParityData(test["image"][pick], {k: test[k][pick] for k in keys}, torch.stack(params),
                       {k: torch.stack([s[k] for s in seqs]) for k in keys}, ids)
 

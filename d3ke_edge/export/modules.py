@@ -21,7 +21,7 @@ PER_FRAME_OUTPUTS = ("params", *DECODED_OUTPUTS)
 
 
 def _decoded(space, params: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    out = space.decode(params[..., :6], params[..., 6:])
+    out = space.decode_params(params)
     return tuple(out[k] for k in DECODED_OUTPUTS)
 
 
@@ -34,7 +34,7 @@ class PerFrameGraph(nn.Module):
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
         rot6d, p, _ = self.model.encode(image)
-        params = torch.cat([rot6d, p], -1)
+        params = self.model.space.join(rot6d, p)
         return (params, *_decoded(self.model.space, params))
 
 

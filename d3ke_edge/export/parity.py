@@ -66,7 +66,7 @@ def per_frame_parity(graph: torch.nn.Module, runner, data: ParityData, space) ->
 @torch.no_grad()
 def step_parity(head: torch.nn.Module, runner, data: ParityData, space) -> dict:
     refined = head(data.seq_params)  # (n, T, D): the offline causal sequence form
-    dec = space.decode(refined[..., :6], refined[..., 6:])
+    dec = space.decode_params(refined)
     ref = [refined.flatten(0, 1).numpy()] + [dec[k].flatten(0, 1).numpy() for k in DECODED_OUTPUTS]
     got_seqs = []
     for seq in data.seq_params:

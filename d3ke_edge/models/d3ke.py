@@ -38,8 +38,9 @@ class D3KE(nn.Module):
         """(B, 3, H, W) in [0, 1] -> rot6d (B, 6), p (B, D-6) in (-1, 1), pooled features (B, C)."""
         feat = self.backbone((image - self.mean) / self.std)  # (B, C, h, w)
         out = self.head(feat)  # (B, D, h, w)
-        rot6d = out[:, :6].mean((2, 3))
-        p = torch.sigmoid(out[:, 6:]).mean((2, 3)) * 2.0 - 1.0
+        rot, bounded = self.space.split(out, dim=1)  # channels in the parameter layout
+        rot6d = rot.mean((2, 3))
+        p = torch.sigmoid(bounded).mean((2, 3)) * 2.0 - 1.0
         return rot6d, p, feat.mean((2, 3))
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -23,6 +23,11 @@ SCALE_RANGE = (0.65, 1.40)  # covers the synthetic subjects (0.74-1.30) with mar
 
 
 class KinematicSpace(nn.Module):
+    """The parameter vector's layout lives here and only here: ``params = join(rot6d, p)`` (6D rotation first, then
+    the bounded values); ``split``, ``decode_params`` and ``refine`` read it."""
+
+    ROT_DIM = 6  # the 6D rotation at the front of every parameter vector
+
     def __init__(self, skeleton: Skeleton, scale_range: tuple[float, float] = SCALE_RANGE):
         super().__init__()
         self.skeleton = skeleton
@@ -39,7 +44,7 @@ class KinematicSpace(nn.Module):
         body_group = [groups.index(min(b, side_partner(b, skeleton.body_names))) for b in skeleton.body_names]
         self.n_scale = 3 * len(groups)
         self.n_coord = len(self.predicted)
-        self.dim = 6 + self.n_scale + self.n_coord
+        self.dim = self.ROT_DIM + self.n_scale + self.n_coord
         idx = [skeleton.coordinate_names.index(n) for n in self.predicted]
         lo, hi = skeleton.ranges[idx, 0], skeleton.ranges[idx, 1]
         self.register_buffer("coord_index", torch.as_tensor(idx, dtype=torch.long), persistent=False)
@@ -61,6 +66,27 @@ class KinematicSpace(nn.Module):
         self.fk = ForwardKinematics(skeleton)
         pelvis = skeleton.body_index(root.child)
         self.root_body = pelvis
+
+    # --- the parameter vector's layout ----------------------------------------------------------------------------
+    @classmethod
+    def split(cls, params: torch.Tensor, dim: int = -1) -> tuple[torch.Tensor, torch.Tensor]:
+        """params (..., D) -> rot6d (..., 6), p (..., D-6); ``dim`` picks another axis (a head's channels)."""
+        lead = (slice(None),) * (dim % params.dim())  # plain slices: the exported graphs stay what they were
+        return params[lead + (slice(None, cls.ROT_DIM),)], params[lead + (slice(cls.ROT_DIM, None),)]
+
+    @staticmethod
+    def join(rot6d: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        return torch.cat([rot6d, p], -1)
+
+    @classmethod
+    def refine(cls, params: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        """A temporal head's correction in the unbounded domain: rot6d adds, p stays in (-1, 1) through atanh/tanh."""
+        rot6d, p = cls.split(params)
+        d_rot, d_p = cls.split(delta)
+        return cls.join(rot6d + d_rot, torch.tanh(torch.atanh(p.clamp(-0.999999, 0.999999)) + d_p))
+
+    def decode_params(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.decode(*self.split(params))
 
     # --- the bounded mapping -------------------------------------------------------------------------------------
     def coordinates(self, p: torch.Tensor) -> torch.Tensor:

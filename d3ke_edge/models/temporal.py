@@ -14,15 +14,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .kinematic_space import KinematicSpace
 from .registry import register_model
 
-__all__ = ["CausalTCN", "CausalGRU", "CausalWindowTransformer", "CentreFrameTransformer", "refine"]
+__all__ = ["CausalTCN", "CausalGRU", "CausalWindowTransformer", "CentreFrameTransformer"]
 
-
-def refine(x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-    """Apply a correction in the unbounded domain: rot6d adds, p stays inside (-1, 1) through tanh/atanh."""
-    p = torch.atanh(x[..., 6:].clamp(-0.999999, 0.999999))
-    return torch.cat([x[..., :6] + delta[..., :6], torch.tanh(p + delta[..., 6:])], -1)
+refine = KinematicSpace.refine  # the parameter layout is the space's
 
 
 class CausalTCN(nn.Module):

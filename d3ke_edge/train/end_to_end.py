@@ -48,10 +48,10 @@ def train_end_to_end(exp: Experiment, init: str | Path | None = None) -> dict:
         clip = source.clips(step, cfg.batch, cfg.clip)  # (B, T, ...)
         B, T = clip["image"].shape[:2]
         rot6d, p, _ = model.encode(clip["image"].flatten(0, 1))
-        x = torch.cat([rot6d, p], -1).view(B, T, -1)
+        x = model.space.join(rot6d, p).view(B, T, -1)
         y = head(x)
         target = {k: clip[k].flatten(0, 1) for k in TARGETS}
-        refined, terms = d3ke_loss(model.space.decode(y[..., :6].flatten(0, 1), y[..., 6:].flatten(0, 1)), target,
+        refined, terms = d3ke_loss(model.space.decode_params(y.flatten(0, 1)), target,
                                    model.space, exp.loss)
         per_frame, _ = d3ke_loss(model.space.decode(rot6d, p), target, model.space, exp.loss)
         loss = refined + per_frame

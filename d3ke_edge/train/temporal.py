@@ -52,14 +52,10 @@ def per_frame_outputs(model, exp: Experiment, n: int, kind: int, seconds: float)
     for i in range(n):
         seq = engine.sequence(sequence_seed(exp.optim.seed, kind, 10_000 + i), sequence_id=i, as_numpy=False)
         rot6d, p, _ = model.encode(image_to_float(seq["image"]))
-        xs.append(torch.cat([rot6d, p], -1))
+        xs.append(model.space.join(rot6d, p))
         for k in TARGETS:
             labels[k].append(seq[k])
     return {"x": torch.stack(xs), **{k: torch.stack(v) for k, v in labels.items()}}
-
-
-def _decode(space, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    return space.decode(x[..., :6], x[..., 6:])
 
 
 def step_latency_ms(head, dim: int, repeats: int = 200) -> float:
@@ -84,7 +80,7 @@ def step_latency_ms(head, dim: int, repeats: int = 200) -> float:
 
 
 def _evaluate(space, x: torch.Tensor, data: dict) -> dict[str, float]:
-    pred = _decode(space, x)
+    pred = space.decode_params(x)
     flat = lambda d: {k: v.flatten(0, 1) for k, v in d.items()}  # noqa: E731
     m = metrics(flat(pred), flat({k: data[k] for k in TARGETS}), space)
     m["marker_accel_err_mm"] = acceleration_error_mm(pred["markers_rel"], data["markers_rel"])
@@ -113,7 +109,7 @@ def train_temporal(exp: Experiment, per_frame_ckpt: str | Path, out: str | Path 
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * (cfg.lr_end / cfg.lr) ** (step / max(1, cfg.steps - 1))
             idx = rng.integers(len(train["x"]), size=cfg.batch)
-            pred = _decode(space, head(train["x"][idx]))  # (B, T, ...)
+            pred = space.decode_params(head(train["x"][idx]))  # (B, T, ...)
             target = {k: train[k][idx] for k in TARGETS}
             loss, _ = d3ke_loss(pred, target, space, exp.loss)
             if cfg.accel:
