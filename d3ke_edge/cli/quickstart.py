@@ -252,6 +252,7 @@ def _stage_infer(out: Path, report: Report) -> None:
     from ..infer.outputs import speed_table, write_outputs
     from ..infer.run import InferConfig, run_infer
     from ..infer.synthetic import score_against_truth, write_test_clip
+    from ..models.kinematic_space import KinematicSpace
     from ..video.models import ModelFetchError
     from .export import say
 
@@ -266,8 +267,7 @@ def _stage_infer(out: Path, report: Report) -> None:
         report["infer"] = {"skipped": str(exc).splitlines()[0]}
         return
     files = write_outputs(res, folder)
-    meta = res.metadata
-    score = score_against_truth(res.frames, clip, meta["predicted_coordinates"], meta["coordinate_names"])
+    score = score_against_truth(res.frames, clip, KinematicSpace(res.skeleton))
     speed = speed_table(res)
     console.print(f"infer on a rendered {len(res.frames)}-frame clip: person in {score['tracked']}/{score['frames']} "
                   f"frames, angle MAE {score['angle_mae_deg']:.2f} deg against the truth ({res.model_name} + "

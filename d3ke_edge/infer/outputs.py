@@ -20,7 +20,7 @@ import numpy as np
 from ..io import MarkerTable, MotionTable, write_mot, write_trc
 from ..utils.atomic import atomic_write_text
 from .ground import solve_root, to_ground
-from .run import STAGES, InferResult, panel_angles, resolve_skeleton
+from .run import STAGES, InferResult
 
 __all__ = ["write_outputs", "speed_table", "TRANSLATION_NOTE"]
 
@@ -94,7 +94,7 @@ def write_outputs(res: InferResult, out: Path) -> dict[str, Path]:
 
 def _write_staged(res: InferResult) -> dict[str, Path]:
     cfg, stage = res.cfg, res.staging
-    skel = resolve_skeleton(res.metadata, cfg.osim)
+    skel = res.skeleton
     names = res.metadata["coordinate_names"]
     ok = res.tracked
     t = np.array([f["time"] for f in ok])
@@ -108,15 +108,16 @@ def _write_staged(res: InferResult) -> dict[str, Path]:
                                         header={"d3ke_translation": TRANSLATION_NOTE,
                                                 "d3ke_model": res.model_name, "d3ke_head": res.head or "none",
                                                 "d3ke_rows": "frames with a person only (see frames.jsonl)"})
-    all_t = np.array([f["time"] for f in res.frames if f["status"] != "corrupt"])
-    markers = np.full((len(all_t), len(skel.marker_names), 3), np.nan)
-    where = {f["time"]: i for i, f in enumerate(f for f in res.frames if f["status"] != "corrupt")}
-    for f, r in zip(ok, root):
-        markers[where[f["time"]]] = to_ground(f["outputs"]["markers_rel"] + r)
-    files["markers.trc"] = write_trc(MarkerTable(all_t, skel.marker_names, markers), stage / "markers.trc")
+    read = [f for f in res.frames if f["status"] != "corrupt"]  # frames without a person stay empty (NaN)
+    markers = np.full((len(read), len(skel.marker_names), 3), np.nan)
+    for i, f in enumerate(read):
+        if f["status"] == "ok":
+            markers[i] = to_ground(f["outputs"]["markers_rel"] + f["root_cam"])
+    files["markers.trc"] = write_trc(MarkerTable([f["time"] for f in read], skel.marker_names, markers),
+                                     stage / "markers.trc")
     lines = [json.dumps(_jsonable(f), separators=(",", ":")) for f in res.frames]
     files["frames.jsonl"] = atomic_write_text(stage / "frames.jsonl", "\n".join(lines) + "\n")
-    shown = panel_angles(res.metadata, cfg.angles)
+    shown = res.angles
     idx = [names.index(a) for a in shown]
     _plot_angles(stage / "angles.png", t, np.degrees(q[:, idx]), shown,
                  f"{cfg.video.name}: {res.model_name}" + (f" + {res.head}" if res.head else "") + f" ({res.runtime})")

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..data.camera import project
 from ..skeleton.model import Skeleton
-from ..viz.overlay import draw_pose
+from ..viz.overlay import draw_pose, open_video_writer
 
 __all__ = ["OverlayWriter"]
 
@@ -28,13 +28,6 @@ class OverlayWriter:
         self.angles = angles
         self.index = [metadata["coordinate_names"].index(a) for a in angles]
         self.writer = None
-
-    def _open(self, w: int, h: int) -> None:
-        import cv2
-
-        self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
-        if not self.writer.isOpened():
-            raise RuntimeError(f"opencv could not open an MP4 writer for '{self.path}'")
 
     def draw(self, rgb: np.ndarray, rec: dict | None) -> np.ndarray:
         """The overlay frame (RGB) for one video frame and its record (None: nobody found)."""
@@ -70,7 +63,7 @@ class OverlayWriter:
 
     def write(self, rgb: np.ndarray, rec: dict | None) -> None:
         if self.writer is None:
-            self._open(rgb.shape[1], rgb.shape[0])
+            self.writer = open_video_writer(self.path, self.fps, rgb.shape[1], rgb.shape[0])
         self.writer.write(np.ascontiguousarray(self.draw(rgb, rec)[:, :, ::-1]))
 
     def close(self) -> None:

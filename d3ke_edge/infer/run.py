@@ -80,6 +80,8 @@ class InferResult:
     head: str | None
     head_fps: float | None
     metadata: dict
+    skeleton: object  # the model's Skeleton (built-in or --osim), resolved once
+    angles: list[str]  # the panel's and angles.png's coordinates
     fps: float
     size: tuple[int, int]
     rotation: int
@@ -124,9 +126,10 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
         span = (cfg.end or reader.frame_count / reader.fps) - cfg.start
         total(max(int(span * reader.fps / cfg.every), 1))
     angles = panel_angles(model.metadata, cfg.angles)
-    staging = Path(tempfile.mkdtemp(prefix=".infer-", dir=_parent(cfg.out)))
-    res = InferResult(cfg, model.name, model.runtime, model.head, model.head_fps, model.metadata, reader.fps,
-                      (reader.width, reader.height), reader.rotation, K, staging=staging)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".infer-", dir=cfg.out))  # same file system: the final moves are atomic
+    res = InferResult(cfg, model.name, model.runtime, model.head, model.head_fps, model.metadata, skeleton, angles,
+                      reader.fps, (reader.width, reader.height), reader.rotation, K, staging=staging)
     overlay = None
     smoother, gap, seen = BoxSmoother(), True, 0
     t_start = time.perf_counter()
@@ -204,11 +207,6 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
         res.frames.append({"frame": i, "time": round(i / reader.fps, 6), "status": "corrupt"})
     res.frames.sort(key=lambda f: f["time"])
     return res
-
-
-def _parent(out: Path) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 def resolve_skeleton(metadata: dict, osim: Path | None):

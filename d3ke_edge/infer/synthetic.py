@@ -36,16 +36,19 @@ def render_from_recipe(recipe: dict) -> Clip:
     return render_clip(recipe["seed"], SynthConfig(**kw), recipe["long_side"])
 
 
-def score_against_truth(frames: list[dict], clip: Clip, predicted: list[str], names: list[str]) -> dict:
-    """Angle MAE (deg, the model's predicted coordinates) of infer's per-frame model and of its output after the head
-    against the clip's truth, over tracked frames, and the median relative depth error of the root position."""
+def score_against_truth(frames: list[dict], clip: Clip, space) -> dict:
+    """The training metrics (``train.losses.metrics``: angle MAE, MPJPE, ...) of infer's outputs (after the head)
+    against the clip's truth over tracked frames, and the median relative depth error of the root position."""
+    import torch
+
+    from ..export.modules import DECODED_OUTPUTS
+    from ..train.losses import metrics
+
     ok = [f for f in frames if f["status"] == "ok"]
-    idx = [names.index(n) for n in predicted]
     rows = [int(round(f["time"] * clip.fps)) for f in ok]
-    truth = clip.labels["coordinates"][rows][:, idx]
-    out = np.array([f["outputs"]["coordinates"] for f in ok])[:, idx]
+    pred = {k: torch.as_tensor(np.stack([f["outputs"][k] for f in ok]), dtype=torch.float32) for k in DECODED_OUTPUTS}
+    truth = {k: torch.as_tensor(clip.labels[k][rows], dtype=torch.float32) for k in DECODED_OUTPUTS}
     pelvis = np.array([f["root_cam"] for f in ok])
     true_root = clip.labels["joints_cam"][rows, 0]
-    return {"tracked": len(ok), "frames": len(frames),
-            "angle_mae_deg": float(np.degrees(np.abs(out - truth)).mean()),
+    return {"tracked": len(ok), "frames": len(frames), **metrics(pred, truth, space),
             "depth_err_rel_median": float(np.median(np.abs(pelvis[:, 2] - true_root[:, 2]) / true_root[:, 2]))}

@@ -24,12 +24,6 @@ from .landmarks import LANDMARK_NAMES
 __all__ = ["LANDMARK_BODIES", "Observations", "collect", "fit_landmarks"]
 
 
-def _sided(name: str) -> str:
-    """BlazePose's left/right (the person's own) -> our _l/_r suffix."""
-    side = "_l" if name.startswith("left_") else "_r"
-    return side
-
-
 def _body(name: str) -> str:
     part = name.removeprefix("left_").removeprefix("right_")
     if name == "nose" or part in ("eye_inner", "eye", "eye_outer", "ear") or name.startswith("mouth"):
@@ -37,7 +31,8 @@ def _body(name: str) -> str:
     body = {"shoulder": "humerus", "elbow": "humerus", "wrist": "radius", "pinky": "hand", "index": "hand",
             "thumb": "hand", "hip": "pelvis", "knee": "femur", "ankle": "tibia", "heel": "calcn",
             "foot_index": "toes"}[part]
-    return body if body == "pelvis" else body + _sided(name)
+    side = "_l" if name.startswith("left_") else "_r"  # BlazePose's left is the person's own, as ours
+    return body if body == "pelvis" else body + side
 
 
 LANDMARK_BODIES = {n: _body(n) for n in LANDMARK_NAMES}

@@ -41,7 +41,7 @@ def parse_person(person: str) -> str | int | np.ndarray:
 
 
 def _side(det: Detection) -> float:
-    return float(np.linalg.norm(det.keypoints[1] - det.keypoints[0])) * 2.5  # the ROI side it gives
+    return roi_from_detection(det).side
 
 
 def choose_person(dets: list[Detection], person: str) -> Detection | None:

@@ -9,7 +9,7 @@ import numpy as np
 from ..skeleton.model import GROUND, Skeleton
 from ..utils.atomic import atomic_path
 
-__all__ = ["draw_pose", "contact_sheet", "write_video"]
+__all__ = ["draw_pose", "contact_sheet", "open_video_writer", "write_video"]
 
 VISIBLE, OCCLUDED, BONE = (255, 230, 0), (230, 40, 40), (40, 255, 120)
 
@@ -56,18 +56,24 @@ def contact_sheet(frames: list[np.ndarray], columns: int, path: str | Path, labe
     return Path(path)
 
 
+def open_video_writer(path: Path, fps: float, width: int, height: int, fourcc: str = "mp4v"):
+    """An opencv VideoWriter (the container follows ``path``'s suffix); raises if opencv cannot open it."""
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
+    if not writer.isOpened():
+        raise RuntimeError(f"opencv could not open a {fourcc} writer for '{path}'")
+    return writer
+
+
 def write_video(frames: list[np.ndarray], fps: float, path: str | Path, fourcc: str = "mp4v") -> Path:
     """Write RGB frames as a video atomically (mp4v in .mp4 by default; e.g. FFV1 in .avi is lossless); raises if
     opencv cannot open a writer."""
-    import cv2
-
     path = Path(path)
     h, w = frames[0].shape[:2]
     with atomic_path(path) as tmp:
         video = tmp.with_suffix(path.suffix)  # the container follows the suffix
-        writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
-        if not writer.isOpened():
-            raise RuntimeError(f"opencv could not open a {fourcc} writer for '{path}'")
+        writer = open_video_writer(video, fps, w, h, fourcc)
         for fr in frames:
             writer.write(np.ascontiguousarray(fr[:, :, ::-1]))
         writer.release()
