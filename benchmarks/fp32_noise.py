@@ -42,7 +42,7 @@ from d3ke_edge.export.modules import PerFrameGraph
 bundle = load_bundle(sys.argv[1])
 data = parity_data(bundle, ExportConfig(), bundle.model.input_size)
 graph = PerFrameGraph(bundle.model).eval()
-images = data.images
+images = data.inputs
 if FLOAT64:
     graph, images = copy.deepcopy(graph).double(), images.double()
 with torch.no_grad():

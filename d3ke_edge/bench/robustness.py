@@ -100,6 +100,37 @@ def _split_spec(spec: str | Path) -> tuple[Path, str | None]:
     return Path(path), (head or None)
 
 
+LANDMARK_CROP = 256  # landmark models are scored on crops at BlazePose's own ROI size
+
+
+class _CropLandmarks:
+    """Landmark models on the benchmark's crops: BlazePose's landmark model on each (conditioned) crop taken as its
+    ROI, then the landmark features with the crop's intrinsics — the conditions act on the image before BlazePose."""
+
+    def __init__(self):
+        from ..video.models import fetch_models
+
+        self.model = None
+        self._path = fetch_models()["pose_landmark_full.tflite"]
+
+    def __call__(self, sample: dict) -> torch.Tensor:
+        from ..data.landmark_input import landmark_features
+        from ..video.landmarks import ROI, LandmarkModel
+
+        if self.model is None:
+            self.model = LandmarkModel(self._path, threads=None)
+        images, K = sample["image"], sample["K"]
+        size = images.shape[-1]
+        roi = ROI(np.array([size / 2, size / 2]), float(size), 0.0)
+        rows = []
+        for img in images:
+            frame = (img.permute(1, 2, 0).numpy() * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
+            lm = self.model.run(frame, roi)
+            rows.append((lm.xy, lm.visibility, lm.presence))
+        xy, vis, pres = (np.stack([r[i] for r in rows]) for i in range(3))
+        return landmark_features(xy, vis, pres, K)
+
+
 def _torch_predictor(path: Path, key: str, head_name: str | None) -> Predictor:
     from ..export.bundle import load_bundle
     from ..export.modules import DECODED_OUTPUTS, PerFrameGraph
@@ -117,10 +148,11 @@ def _torch_predictor(path: Path, key: str, head_name: str | None) -> Predictor:
 
         head = bundle.heads.get(head_name) or model_from_checkpoint(load_checkpoint(head_file)).eval()
     space = bundle.model.space
+    landmarks = _CropLandmarks() if bundle.model.input_key == "landmarks" else None
 
     @torch.no_grad()
     def run(sample: dict) -> dict:
-        out = graph(sample["image"])
+        out = graph(sample["image"] if landmarks is None else landmarks(sample))
         if head is None:
             return dict(zip(DECODED_OUTPUTS, out[1:]))
         refined = head(out[0][None])[0]  # causal: equal to stepping from the reset state (tested)
@@ -130,7 +162,8 @@ def _torch_predictor(path: Path, key: str, head_name: str | None) -> Predictor:
     label = f"{path.parent.name}/{path.name}" + (f" + {head_name}" if head_name else "") + " (PyTorch)"
     if head_name is not None:  # a retrained head is another model: its file is part of the cache key
         key += _file_hash(path.with_name(f"temporal_{head_name}.pt"))
-    return Predictor(label, key, bundle.model.input_size, space, run, checkpoint=path, arch=bundle.name)
+    size = LANDMARK_CROP if landmarks is not None else bundle.model.input_size
+    return Predictor(label, key, size, space, run, checkpoint=path, arch=bundle.name)
 
 
 def _artefact_predictor(path: Path, key: str, head_name: str | None) -> Predictor:
@@ -148,13 +181,17 @@ def _artefact_predictor(path: Path, key: str, head_name: str | None) -> Predicto
     if head_name is not None:
         key += _file_hash(path.with_name(f"step_{head_name}{path.suffix}"))
 
+    landmarks = _CropLandmarks() if model.input_kind == "landmarks" else None
+
     def run(sample: dict) -> dict:
         model.reset()
-        rows = [model.step(x[None].numpy()) for x in sample["image"]]
+        xs = sample["image"] if landmarks is None else landmarks(sample)
+        rows = [model.step(x[None].numpy()) for x in xs]
         return {k: torch.as_tensor(np.concatenate([r[k] for r in rows])) for k in DECODED_OUTPUTS}
 
     label = f"{path.parent.name}/{path.name}" + (f" + {head_name}" if head_name else "") + f" ({model.runtime})"
-    return Predictor(label, key, model.input_size, KinematicSpace(builtin_skeleton()), run,
+    size = LANDMARK_CROP if landmarks is not None else model.input_size
+    return Predictor(label, key, size, KinematicSpace(builtin_skeleton()), run,
                      arch=str(model.metadata.get("backbone", "")))
 
 

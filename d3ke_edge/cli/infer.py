@@ -9,8 +9,12 @@ import typer
 
 from .common import console, err_console, fail, third_party_log
 
-HONESTY = ("The image models are trained on synthetic renders; their accuracy on real people has not been measured "
-           "here yet — read the overlay before trusting the numbers.")
+HONESTY = {
+    "image": "The image models are trained on synthetic renders; their accuracy on real people has not been measured "
+             "here yet — read the overlay before trusting the numbers.",
+    "landmarks": "The landmark model is trained on projected synthetic motions with BlazePose's errors measured on "
+                 "renders; its accuracy on real people has not been measured against a reference yet — read the "
+                 "overlay before trusting the numbers."}
 
 
 def infer(
@@ -26,7 +30,7 @@ def infer(
     start: Annotated[float, typer.Option("--start", help="Start time, seconds.")] = 0.0,
     end: Annotated[Optional[float], typer.Option("--end", help="End time, seconds (default: the end).")] = None,
     every: Annotated[int, typer.Option("--every", help="Process every N-th frame (long videos).")] = 1,
-    landmark_every: Annotated[int, typer.Option("--landmark-every", help="Run BlazePose's landmarks on every N-th processed frame and extrapolate the box in between: its 18 ms are most of a frame on one CPU core; 2 measured no accuracy change on rendered clips. 1 = MediaPipe's own loop.")] = 2,
+    landmark_every: Annotated[Optional[int], typer.Option("--landmark-every", help="Run BlazePose's landmarks on every N-th processed frame and extrapolate the box in between: its 18 ms are most of a frame on one CPU core; 2 (the image models' default) measured no accuracy change on rendered clips. 1 = MediaPipe's own loop, and the only choice for landmark models (d3ke_lift_*), whose input the landmarks are.")] = None,
     angles: Annotated[Optional[str], typer.Option("--angles", help="Comma-separated coordinates for the overlay panel and angles.png.")] = None,
     osim: Annotated[Optional[Path], typer.Option("--osim", help="The model's .osim when it is not the built-in skeleton.")] = None,
     search_frames: Annotated[int, typer.Option("--search-frames", help="Stop with an error when nobody is found in this many first frames.")] = 90,
@@ -94,4 +98,5 @@ def _print_summary(res, files: dict) -> None:
                       "matches the training rate[/]")
     for name, path in files.items():
         console.print(f"  {name}: {path}", highlight=False)
-    console.print(f"[yellow]{HONESTY}[/]")
+    kind = "landmarks" if res.metadata.get("input", {}).get("name") == "landmarks" else "image"
+    console.print(f"[yellow]{HONESTY[kind]}[/]")

@@ -281,6 +281,74 @@ def _stage_infer(out: Path, report: Report) -> None:
     }
 
 
+LIFT_CONFIG = QUICKSTART_CONFIG.with_name("lift_quickstart.yaml")
+
+
+def _stage_landmark(out: Path, report: Report) -> None:
+    """The landmark model (BlazePose landmarks -> OpenSim): trained on projected motions with the measured BlazePose
+    noise (train/lift_quickstart.yaml), exported to every target (fp32, int8) with parity, and run by infer on the
+    infer stage's rendered clip, scored against the same truth as the image model."""
+    from ..export.api import ExportConfig, export
+    from ..export.targets import TARGETS
+    from ..infer.outputs import speed_table, write_outputs
+    from ..infer.run import InferConfig, run_infer
+    from ..infer.synthetic import render_from_recipe, score_against_truth
+    from ..models.kinematic_space import KinematicSpace
+    from ..train.config import load_config
+    from ..train.temporal import train_temporal
+    from ..video.models import ModelFetchError
+    from .export import print_parity, say
+    from .train import _per_frame, _print_temporal
+
+    if not LIFT_CONFIG.is_file():
+        fail(f"{LIFT_CONFIG} is missing; the quickstart runs from a source checkout (pip install -e .)")
+    folder = out / "landmark"
+    exp = load_config(LIFT_CONFIG, out=str(folder / "train"))
+    summary = _per_frame(exp, resume=False, rank0=True)
+    ckpt = folder / "train" / "checkpoint_best.pt"
+    temporal = train_temporal(exp, ckpt)
+    _print_temporal(temporal)
+    rows = export(ckpt, ExportConfig(targets=TARGETS, precisions=("fp32", "int8"), out=str(folder / "export"),
+                                     strict=False), progress=say)
+    print_parity(rows)
+    best = summary["best"]
+    report["landmark"] = {
+        "config": str(LIFT_CONFIG), "checkpoint": str(ckpt),
+        "val_angle_mae_deg": best["angle_mae_deg"], "mean_pose_angle_mae_deg": summary["mean_pose"]["angle_mae_deg"],
+        "val_pelvis_rot_err_deg": best["pelvis_rot_err_deg"], "train_seconds": summary["train_seconds"],
+        "train_samples_per_s": summary["frames_per_s"],
+        "temporal": {name: {k: m[k] for k in ("angle_mae_deg", "marker_accel_err_mm", "step_latency_ms")}
+                     for name, m in temporal["heads"].items()},
+        "per_frame_test": {k: temporal["per_frame"][k] for k in ("angle_mae_deg", "marker_accel_err_mm")},
+        "export_dir": str(folder / "export"), "export_artefacts": len(rows),
+        "export_passed": sum(r["pass"] for r in rows), "export_all_pass": all(r["pass"] for r in rows),
+        "export_fp32_all_pass": all(r["pass"] for r in rows if r["precision"] == "fp32"),
+        "export_status": {r["artefact"]: "pass" if r["pass"] else f"FAIL: {r['reason']}" for r in rows},
+    }
+    recipe = out / "infer" / "clip.json"
+    if not recipe.is_file():
+        return  # the infer stage was skipped: no clip to compare on
+    clip = render_from_recipe(json.loads(recipe.read_text()))
+    cfg = InferConfig(video=out / "infer" / "clip.avi", model=folder / "export", out=folder / "infer")
+    try:
+        res = run_infer(cfg, say=say)
+    except ModelFetchError as exc:
+        report["landmark"]["infer"] = {"skipped": str(exc).splitlines()[0]}
+        return
+    files = write_outputs(res, folder / "infer")
+    score = score_against_truth(res.frames, clip, KinematicSpace(res.skeleton))
+    speed = speed_table(res)
+    image = report.get("infer", {}).get("angle_mae_deg")
+    console.print(f"infer with the landmark model on the same clip: angle MAE {score['angle_mae_deg']:.2f} deg against "
+                  f"the truth ({res.model_name} + {res.head})"
+                  + (f", the image model {image:.2f} deg" if image is not None else "")
+                  + f", {speed['path']['fps']:.0f} frames/s decode..head; overlay: {files['overlay.mp4']}")
+    report["landmark"]["infer"] = {
+        "overlay": str(files["overlay.mp4"]), "mot": str(files["kinematics.mot"]), "model": res.model_name,
+        "head": res.head, "tracked_frames": score["tracked"], "angle_mae_deg": score["angle_mae_deg"],
+        "image_model_angle_mae_deg": image, "path_fps": speed["path"]["fps"]}
+
+
 STAGES: list[tuple[str, Callable[[Path, Report], None]]] = [
     ("skeleton", _stage_skeleton),
     ("motion", _stage_motion),
@@ -289,6 +357,7 @@ STAGES: list[tuple[str, Callable[[Path, Report], None]]] = [
     ("export", _stage_export),
     ("bench", _stage_bench),
     ("infer", _stage_infer),
+    ("landmark", _stage_landmark),
 ]
 
 
@@ -299,6 +368,8 @@ def _print_report(report: Report) -> None:
     for stage, values in report.items():
         for i, (k, v) in enumerate(values.items()):
             if isinstance(v, dict) and k == "status":
+                v = f"{sum(x == 'pass' for x in v.values())}/{len(v)} pass"
+            elif isinstance(v, dict) and k == "export_status":
                 v = f"{sum(x == 'pass' for x in v.values())}/{len(v)} pass"
             elif isinstance(v, dict):
                 continue  # per-model numbers: in the tables printed above and in summary.json
@@ -329,10 +400,15 @@ def quickstart(
     atomic_write_text(out / "summary.json", json.dumps({**headline, **report}, indent=2) + "\n")
     _print_report(report)
     console.print(f"summary: {out / 'summary.json'}")
-    export = report.get("export", {})
-    if export and not export["all_pass"]:
-        failed = [k for k, v in export["status"].items() if v != "pass"]
-        console.print(f"[red]{len(failed)} exported artefact(s) failed their check and were left out:[/] "
-                      f"{', '.join(failed)} (reasons in {out / 'export' / 'parity.md'})")
-        if not export["fp32_all_pass"]:
-            raise typer.Exit(1)  # an fp32 artefact that disagrees with PyTorch is a bug, not a precision trade-off
+    fp32_failed = False
+    for stage, folder, status, fp32 in (("export", out / "export", "status", "fp32_all_pass"),
+                                        ("landmark", out / "landmark" / "export", "export_status",
+                                         "export_fp32_all_pass")):
+        r = report.get(stage, {})
+        failed = [k for k, v in r.get(status, {}).items() if v != "pass"]
+        if failed:
+            console.print(f"[red]{len(failed)} exported artefact(s) of the {stage} stage failed their check and were "
+                          f"left out:[/] {', '.join(failed)} (reasons in {folder / 'parity.md'})")
+        fp32_failed |= bool(r) and not r.get(fp32, True)
+    if fp32_failed:
+        raise typer.Exit(1)  # an fp32 artefact that disagrees with PyTorch is a bug, not a precision trade-off

@@ -80,12 +80,14 @@ def resolve_targets(target: str) -> tuple[str, ...]:
 
 
 def _data_config(bundle: Bundle):
-    """The checkpoint's training data settings, rendered synthetically in 1 s sequences."""
+    """The checkpoint's training data settings, made synthetically in 1 s sequences (rendered for image models,
+    projected for landmark models)."""
     from ..train.config import DataConfig
 
     known = {f.name for f in dataclasses.fields(DataConfig)}
     raw = {k: tuple(v) if isinstance(v, list) else v for k, v in bundle.ckpt["config"]["data"].items() if k in known}
-    return dataclasses.replace(DataConfig(**{**raw, "source": "synth", "root": None}), val_sequences=8,
+    source = "landmarks" if bundle.model.input_key == "landmarks" else "synth"
+    return dataclasses.replace(DataConfig(**{**raw, "source": source, "root": None}), val_sequences=8,
                                sequence_seconds=1.0)
 
 
@@ -96,7 +98,8 @@ def calibration_frames(bundle: Bundle, cfg: ExportConfig, size: int) -> list[tup
     data_cfg = _data_config(bundle)
     n_calib = cfg.quant.calib_frames
     calib_cfg = dataclasses.replace(data_cfg, val_sequences=max(8, math.ceil(n_calib / data_cfg.fps)))
-    calib = validation_set(calib_cfg, size, cfg.seed, "calib", "cpu", max_frames=n_calib)["image"]
+    calib = validation_set(calib_cfg, size, cfg.seed, "calib", "cpu", bundle.model.space.skeleton,
+                           max_frames=n_calib)[bundle.model.input_key]
     return [(x[None],) for x in calib]
 
 
@@ -104,22 +107,31 @@ def parity_data(bundle: Bundle, cfg: ExportConfig, size: int) -> ParityData:
     """Held-out parity frames and streaming sequences, rendered (seeded)."""
     from ..data.datasets import image_to_float
     from ..data.synth import SynthEngine
-    from ..train.data import sequence_seed, synth_config, validation_set
+    from ..train.data import landmark_synth, sequence_seed, synth_config, validation_set
     from ..train.temporal import TARGETS as keys
 
     data_cfg = _data_config(bundle)
-    test = validation_set(data_cfg, size, cfg.seed, "test", "cpu")
-    pick = torch.linspace(0, len(test["image"]) - 1, min(cfg.parity_frames, len(test["image"]))).long()
+    key, skel = bundle.model.input_key, bundle.model.space.skeleton
+    test = validation_set(data_cfg, size, cfg.seed, "test", "cpu", skel)
+    pick = torch.linspace(0, len(test[key]) - 1, min(cfg.parity_frames, len(test[key]))).long()
     ids = [f"test sequence {int(test['sequence'][i])} frame {int(test['frame'][i])}" for i in pick]
-    engine = SynthEngine(synth_config(data_cfg, size, "cpu"))
-    seqs = [engine.sequence(sequence_seed(cfg.seed, 3, 50_000 + i), sequence_id=i, as_numpy=False)
-            for i in range(cfg.stream_sequences)]
+    if key == "landmarks":
+        synth = landmark_synth(data_cfg, cfg.seed, 3, cfg.stream_sequences, skeleton=skel, first=50_000)
+        both = synth.sequences(list(range(cfg.stream_sequences)),
+                               torch.Generator().manual_seed(sequence_seed(cfg.seed, 3, 900_005)))
+        inputs = list(both[key])
+        seqs = [{k: both[k][i] for k in keys} for i in range(cfg.stream_sequences)]
+    else:
+        engine = SynthEngine(synth_config(data_cfg, size, "cpu"))
+        seqs = [engine.sequence(sequence_seed(cfg.seed, 3, 50_000 + i), sequence_id=i, as_numpy=False)
+                for i in range(cfg.stream_sequences)]
+        inputs = [image_to_float(s["image"]) for s in seqs]
     with torch.no_grad():
         params = []
-        for s in seqs:
-            rot6d, p, _ = bundle.model.encode(image_to_float(s["image"]))
+        for x in inputs:
+            rot6d, p, _ = bundle.model.encode(x)
             params.append(bundle.model.space.join(rot6d, p))
-    return ParityData(test["image"][pick], {k: test[k][pick] for k in keys}, torch.stack(params),
+    return ParityData(test[key][pick], {k: test[k][pick] for k in keys}, torch.stack(params),
                       {k: torch.stack([s[k] for s in seqs]) for k in keys}, ids)
 
 
@@ -187,7 +199,9 @@ def _jobs(bundle: Bundle, cfg: ExportConfig, stage: Path, data: ParityData, size
     """Every artefact to write, in order: per target, its per-frame precisions, then its step models."""
     space = bundle.model.space
     graph = PerFrameGraph(bundle.model).eval()
-    example = (torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(cfg.seed)),)
+    model = bundle.model
+    example = (model.example_input(1, cfg.seed) if model.input_key == "landmarks" else
+               torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(cfg.seed)),)
     with torch.no_grad():
         example_out = graph(*example)
     jobs = []
@@ -195,7 +209,7 @@ def _jobs(bundle: Bundle, cfg: ExportConfig, stage: Path, data: ParityData, size
         for precision in cfg.precisions:
             meta = per_frame_metadata(bundle.model, size, precision, target, example[0], example_out)
             path = stage / target / f"per_frame_{precision}{EXTENSIONS[target]}"
-            names = (["image"], list(PER_FRAME_OUTPUTS))
+            names = ([model.input_key], list(PER_FRAME_OUTPUTS))
             jobs.append(_Job(target, "per_frame", precision, path, graph, example, names, meta,
                              lambda r: per_frame_parity(graph, r, data, space)))
         for name, head in (bundle.heads if cfg.steps else {}).items():
@@ -239,7 +253,8 @@ def export(checkpoint: str | Path, cfg: ExportConfig = ExportConfig(),
     rows: list[dict] = []
     ok = False
     try:
-        say(f"rendering {cfg.quant.calib_frames} calibration and {cfg.parity_frames} parity frames at {size} px")
+        say(f"making {cfg.quant.calib_frames} calibration and {cfg.parity_frames} parity frames"
+            + (f" at {size} px" if bundle.model.input_key == "image" else " (projected landmarks)"))
         data = parity_data(bundle, cfg, size)
         quant = None
         if "int8" in cfg.precisions:

@@ -26,13 +26,14 @@ STEP_OUTPUTS = ("refined_params", *DECODED_OUTPUTS)
 
 
 class ParityData:
-    """Held-out frames with labels, and held-out sequences of per-frame params (from the fp32 PyTorch model)."""
+    """Held-out frames (the per-frame model's inputs: images or landmark features) with labels, and held-out
+    sequences of per-frame params (from the fp32 PyTorch model)."""
 
-    def __init__(self, images: torch.Tensor, labels: dict, seq_params: torch.Tensor, seq_labels: dict,
+    def __init__(self, inputs: torch.Tensor, labels: dict, seq_params: torch.Tensor, seq_labels: dict,
                  frame_ids: list[str] | None = None):
-        self.images, self.labels = images, labels
+        self.inputs, self.labels = inputs, labels
         self.seq_params, self.seq_labels = seq_params, seq_labels  # (n, T, D), (n, T, ...)
-        self.frame_ids = frame_ids  # "test sequence S frame F" per image, to name a frame that amplifies noise
+        self.frame_ids = frame_ids  # "test sequence S frame F" per input, to name a frame that amplifies noise
 
 
 def _as_pred(outputs: list) -> dict[str, torch.Tensor]:
@@ -57,8 +58,8 @@ def _compare(names, ref: list[np.ndarray], got: list[np.ndarray], labels: dict, 
 
 @torch.no_grad()
 def per_frame_parity(graph: torch.nn.Module, runner, data: ParityData, space) -> dict:
-    ref = [o.numpy() for o in graph(data.images)]
-    rows = [runner.run(data.images[i : i + 1].numpy()) for i in range(len(data.images))]
+    ref = [o.numpy() for o in graph(data.inputs)]
+    rows = [runner.run(data.inputs[i : i + 1].numpy()) for i in range(len(data.inputs))]
     got = [np.concatenate([r[k] for r in rows]) for k in range(len(PER_FRAME_OUTPUTS))]
     return _compare(PER_FRAME_OUTPUTS, ref, got, data.labels, space, data.frame_ids)
 

@@ -24,7 +24,8 @@ class InferModelError(ValueError):
 
 @dataclass
 class StreamModel:
-    """``step(image)`` -> decoded outputs of one frame (numpy, batch 1); ``reset()`` restarts the head's state."""
+    """``step(x)`` -> decoded outputs of one frame (numpy, batch 1); ``reset()`` restarts the head's state. ``x`` is
+    what the per-frame model takes (``input_kind``): an RGB crop, or the landmark features."""
 
     name: str
     runtime: str
@@ -39,12 +40,18 @@ class StreamModel:
     def __post_init__(self) -> None:
         self.reset()
 
+    @property
+    def input_kind(self) -> str:
+        """``image`` or ``landmarks`` (read from the model's metadata)."""
+        return "landmarks" if self.metadata.get("input", {}).get("name") == "landmarks" else "image"
+
     def reset(self) -> None:
         self._state = [s.copy() for s in self._state0]
 
-    def run_frame(self, image: np.ndarray) -> list[np.ndarray]:
-        """The per-frame model on ``image`` (1, 3, S, S) float32 RGB in [0, 1]: params, then the decoded outputs."""
-        return self._frame(image)
+    def run_frame(self, x: np.ndarray) -> list[np.ndarray]:
+        """The per-frame model on ``x``: an image (1, 3, S, S) float32 RGB in [0, 1], or landmark features (1, 135);
+        returns params, then the decoded outputs."""
+        return self._frame(x)
 
     def run_head(self, frame_out: list[np.ndarray]) -> dict[str, np.ndarray]:
         """The step head on one frame's outputs (state carried); without a head the per-frame outputs."""
@@ -111,9 +118,10 @@ def _artefact_model(path: Path, head: str, threads: int | None) -> StreamModel:
                               f"(per_frame_*{path.suffix}) — its step head is taken from beside it (--head)")
     size = int(meta["model"]["input_size"])
     shape = meta["inputs"][0]["shape"]
-    if list(shape) != [1, 3, size, size]:
-        raise InferModelError(f"'{path}' takes an input of shape {shape}, not [1, 3, {size}, {size}] as its metadata "
-                              "says: the artefact is damaged or not from this toolkit")
+    want = [1, size] if meta["inputs"][0]["name"] == "landmarks" else [1, 3, size, size]
+    if list(shape) != want:
+        raise InferModelError(f"'{path}' takes an input of shape {shape}, not {want} as its metadata says: the "
+                              "artefact is damaged or not from this toolkit")
     steps = sorted(p.stem.removeprefix("step_") for p in path.parent.glob(f"step_*{path.suffix}"))
     head = _pick_head(head, steps, f"'{path.parent}' (step_<head>{path.suffix})")
     step, state0, head_fps = None, [], None

@@ -4,7 +4,7 @@
   camera-aligned ground frame (``infer.ground``); the header says how the translation was obtained.
 - ``markers.trc``: the model's markers in the same ground frame, millimetres; frames without a person are empty.
 - ``frames.jsonl``: one line per frame read: time, status (ok / no_person / corrupt), box, person score, the 33
-  BlazePose landmarks (x, y, visibility), root position, the per-frame model's parameters (before the head) and
+  BlazePose landmarks (x, y, visibility, presence), root position, the per-frame model's parameters (before the head) and
   the outputs (after it).
 - ``overlay.mp4`` (written while reading), ``angles.png`` (the panel's angles over time), ``summary.json``.
 """
@@ -126,7 +126,7 @@ def _write_staged(res: InferResult) -> dict[str, Path]:
         files["overlay.mp4"] = stage / "overlay.mp4"
     summary = {
         "video": str(cfg.video), "model": res.model_name, "runtime": res.runtime, "head": res.head,
-        "head_frame_rate_hz": res.head_fps, "landmark_every": cfg.landmark_every, "every": cfg.every,
+        "head_frame_rate_hz": res.head_fps, "landmark_every": res.landmark_every, "every": cfg.every,
         "fps": res.fps, "size": list(res.size), "rotation_deg": res.rotation, "hfov_deg": cfg.hfov,
         "frames": len(res.frames), "tracked": len(ok), "corrupt": res.corrupt, "tracking": res.track,
         "root_solve_residual": residual, "translation": TRANSLATION_NOTE, "speed": speed_table(res),

@@ -46,7 +46,9 @@ class InferConfig:
     start: float = 0.0
     end: float | None = None
     every: int = 1
-    landmark_every: int = 2  # BlazePose on every N-th processed frame; the box is extrapolated in between
+    # BlazePose on every N-th processed frame, the box extrapolated in between (image models); None: 2 for image
+    # models, 1 for landmark models (their input is the landmarks: they need them on every frame)
+    landmark_every: int | None = None
     search_frames: int = 90  # no person in this many first frames: stop with an error
     angles: tuple[str, ...] = ()  # overlay panel and plot; () = the large joints the model has
     osim: Path | None = None  # the model's skeleton when it is not the built-in one
@@ -58,7 +60,7 @@ class InferConfig:
 
         if self.every < 1:
             raise ValueError(f"--every must be >= 1, got {self.every}")
-        if self.landmark_every < 1:
+        if self.landmark_every is not None and self.landmark_every < 1:
             raise ValueError(f"--landmark-every must be >= 1, got {self.landmark_every}")
         if self.search_frames < 1:
             raise ValueError(f"--search-frames must be >= 1, got {self.search_frames}")
@@ -90,6 +92,7 @@ class InferResult:
     corrupt: list[int] = field(default_factory=list)
     stage_ms: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in STAGES})
     track: dict = field(default_factory=dict)
+    landmark_every: int = 1  # what ran (the config's, or the model kind's default)
     wall_s: float = 0.0
     staging: Path | None = None
 
@@ -102,7 +105,9 @@ def _frame_record(fr, lm, box, frame_params: np.ndarray, out: dict, root: np.nda
     """One frame's line of frames.jsonl (``lm`` None: a frame between landmark runs, its box extrapolated)."""
     return {"frame": fr.index, "time": round(fr.time, 6), "status": "ok",
             "box": [float(v) for v in box], "person_score": None if lm is None else round(float(lm.pose_score), 4),
-            "landmarks": None if lm is None else np.round(np.concatenate([lm.xy, lm.visibility[:, None]], 1), 2).tolist(),
+            # x, y (pixels), visibility, presence: enough digits to remake a landmark model's input exactly
+            "landmarks": None if lm is None else np.round(np.concatenate(
+                [lm.xy, lm.visibility[:, None], lm.presence[:, None]], 1), 4).tolist(),
             "root_cam": root, "frame_params": frame_params[0], "outputs": {k: v[0] for k, v in out.items()}}
 
 
@@ -115,7 +120,14 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
     from .model import load_stream_model
     from .overlay import OverlayWriter
 
+    from ..data.landmark_input import landmark_features
+
     model = load_stream_model(cfg.model, cfg.runtime, cfg.precision, cfg.head, cfg.threads)
+    landmarks_in = model.input_kind == "landmarks"
+    if landmarks_in and (cfg.landmark_every or 1) > 1:
+        raise InferError(f"--landmark-every {cfg.landmark_every}: the landmark model '{model.name}' takes BlazePose's "
+                         "landmarks as its input, so it needs them on every frame; leave --landmark-every out")
+    landmark_every = cfg.landmark_every or (1 if landmarks_in else 2)
     skeleton = resolve_skeleton(model.metadata, cfg.osim)
     blaze = fetch_models(progress=say)
     tracker = PoseTracker(blaze["pose_detection.tflite"], blaze["pose_landmark_full.tflite"], cfg.person, cfg.tiles,
@@ -129,7 +141,8 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
     cfg.out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".infer-", dir=cfg.out))  # same file system: the final moves are atomic
     res = InferResult(cfg, model.name, model.runtime, model.head, model.head_fps, model.metadata, skeleton, angles,
-                      reader.fps, (reader.width, reader.height), reader.rotation, K, staging=staging)
+                      reader.fps, (reader.width, reader.height), reader.rotation, K, staging=staging,
+                      landmark_every=landmark_every)
     overlay = None
     smoother, gap, seen = BoxSmoother(), True, 0
     t_start = time.perf_counter()
@@ -144,7 +157,7 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
             if fr is None:
                 break
             t1 = time.perf_counter()
-            between = not gap and cfg.landmark_every > 1 and seen % cfg.landmark_every != 0
+            between = not gap and landmark_every > 1 and seen % landmark_every != 0
             lm = None if between else tracker.track(fr.rgb)
             t2 = time.perf_counter()
             if lm is None and not between:
@@ -166,8 +179,11 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
                 gap = False
             seen += 1
             box = smoother.predict(fr.time) if between else smoother(box_from_landmarks(lm.xy), fr.time)
-            crop, box = cut_crop(fr.rgb, box, model.input_size)
-            image = (crop.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+            if landmarks_in:  # the model's input is the landmarks; the box still places the root and the overlay
+                image = landmark_features(lm.xy, lm.visibility, lm.presence, K)[None].numpy()
+            else:
+                crop, box = cut_crop(fr.rgb, box, model.input_size)
+                image = (crop.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
             t3 = time.perf_counter()
             frame_out = model.run_frame(image)
             t4 = time.perf_counter()

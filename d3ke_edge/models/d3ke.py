@@ -23,6 +23,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class D3KE(nn.Module):
+    input_key = "image"  # the batch key and exported input name
+
     def __init__(self, backbone: str, skeleton: Skeleton | None = None, input_size: int = 256,
                  backbone_weights: str | None = None):
         super().__init__()
@@ -48,6 +50,10 @@ class D3KE(nn.Module):
         out = self.space.decode(rot6d, p)
         out.update(rot6d=rot6d, params=p)
         return out
+
+    def example_input(self, batch: int = 1, seed: int = 0) -> torch.Tensor:
+        """A random image for tracing (B, 3, S, S) in [0, 1]."""
+        return torch.rand(batch, 3, self.input_size, self.input_size, generator=torch.Generator().manual_seed(seed))
 
     def config(self) -> dict:
         """Constructor arguments, stored in checkpoints so a model is rebuilt from its file alone."""

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import torch.nn as nn
 
-__all__ = ["register_model", "get_model", "list_models"]
+__all__ = ["register_model", "get_model", "list_models", "input_kind"]
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -30,8 +30,13 @@ def list_models(include: str | None = None) -> list[str]:
 
 def get_model(name: str, **kwargs) -> nn.Module:
     """Build a registered model; unknown names list the choices."""
-    from . import d3ke, temporal  # noqa: F401  (registration happens on import)
+    from . import d3ke, lift, temporal  # noqa: F401  (registration happens on import)
 
     if name not in _BUILDERS:
         raise ValueError(f"unknown model '{name}'; choose from {list_models()}")
     return _BUILDERS[name](**kwargs)
+
+
+def input_kind(name: str) -> str:
+    """What a per-frame model takes: ``image`` (an RGB crop) or ``landmarks`` (BlazePose's, ``d3ke_lift_*``)."""
+    return "landmarks" if name.startswith("d3ke_lift_") else "image"

@@ -16,17 +16,40 @@ __all__ = ["ModelConfig", "DataConfig", "LossConfig", "OptimConfig", "TemporalCo
 @dataclass(frozen=True)
 class ModelConfig:
     name: str = "d3ke_mnv3_small"
-    input_size: int = 192
+    input_size: int | None = None  # image models: the crop side (default 192); landmark models: their 135 features
     backbone_weights: str | None = None  # a local torchvision state_dict (hub downloads are not used)
 
     def __post_init__(self) -> None:
+        from ..data.landmark_input import FEATURES
+
+        if self.landmarks:
+            if self.input_size not in (None, FEATURES):
+                raise ValueError(f"model.input_size: the landmark model '{self.name}' takes {FEATURES} features; "
+                                 f"leave input_size out (got {self.input_size})")
+            if self.backbone_weights is not None:
+                raise ValueError(f"model.backbone_weights: the landmark model '{self.name}' has no pretrained backbone")
+            object.__setattr__(self, "input_size", FEATURES)
+            return
+        if self.input_size is None:
+            object.__setattr__(self, "input_size", 192)
         if not 64 <= self.input_size <= 512 and self.input_size != 32:
             raise ValueError(f"model.input_size must be within 64..512, got {self.input_size}")
+
+    @property
+    def landmarks(self) -> bool:
+        """Whether this is a landmark model (BlazePose landmarks in) rather than an image model."""
+        from ..models.registry import input_kind
+
+        return input_kind(self.name) == "landmarks"
+
+    def kwargs(self) -> dict:
+        """The builder's arguments (what a checkpoint stores to rebuild the model)."""
+        return {} if self.landmarks else {"input_size": self.input_size}
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    source: str = "synth"  # synth (rendered on the fly, no disk) | shards (a written dataset) | bmlmovi
+    source: str = "synth"  # synth (rendered on the fly, no disk) | shards (a written dataset) | bmlmovi | landmarks
     root: str | None = None  # dataset directory for shards / bmlmovi
     sequence_seconds: float = 2.0
     fps: float = 30.0
@@ -44,6 +67,11 @@ class DataConfig:
     augment: tuple[str, ...] = ()
     augment_p: float = 0.5
     augment_max_severity: int = 3
+    # landmarks (the landmark models' data, data.landmark_synth): motions in the training pose bank, and the noise
+    # that makes projected markers BlazePose-like (measured: the shipped rows; none; or a noise .npz)
+    bank_sequences: int = 256
+    landmark_noise: str = "measured"
+    landmark_swaps: float = 1.0  # x the measured left/right swap rates (0: none)
 
     def __post_init__(self) -> None:
         from ..data.conditions import CONDITIONS
@@ -54,9 +82,17 @@ class DataConfig:
         if not 0.0 <= self.augment_p <= 1.0 or not 1 <= self.augment_max_severity <= 5:
             raise ValueError(f"data.augment_p must be within 0-1 and data.augment_max_severity within 1-5; got "
                              f"{self.augment_p}, {self.augment_max_severity}")
-        if self.source not in ("synth", "shards", "bmlmovi"):
-            raise ValueError(f"data.source must be synth, shards or bmlmovi, got '{self.source}'")
-        if self.source != "synth" and not self.root:
+        if self.source not in ("synth", "shards", "bmlmovi", "landmarks"):
+            raise ValueError(f"data.source must be synth, shards, bmlmovi or landmarks, got '{self.source}'")
+        if self.source == "landmarks" and self.augment:
+            raise ValueError("data.augment acts on images; the landmark data has its own measured noise "
+                             "(data.landmark_noise)")
+        if self.source == "landmarks":
+            from ..data.landmark_synth import LandmarkSynthConfig
+
+            LandmarkSynthConfig(self.bank_sequences, self.sequence_seconds, self.fps, self.families,
+                                self.yaw_range_deg, self.landmark_noise, self.landmark_swaps)  # validates
+        if self.source not in ("synth", "landmarks") and not self.root:
             raise ValueError(f"data.root is required for data.source '{self.source}'")
         if self.render_batch < 1 or self.pool < 1:
             raise ValueError(f"data.render_batch and data.pool must be >= 1, got {self.render_batch}, {self.pool}")

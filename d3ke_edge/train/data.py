@@ -16,7 +16,8 @@ from ..data.datasets import sequence_to_batch
 from ..data.synth import LABEL_KEYS, SynthConfig, SynthEngine
 from .config import DataConfig
 
-__all__ = ["StepBatches", "SynthSource", "validation_set", "sequence_seed", "synth_config"]
+__all__ = ["StepBatches", "SynthSource", "LandmarkSource", "validation_set", "sequence_seed", "synth_config",
+           "landmark_synth"]
 
 
 def sequence_seed(seed: int, kind: int, index: int) -> int:
@@ -93,6 +94,32 @@ class SynthSource:
         return {k: torch.stack([c[k] for c in out]) for k in out[0]}
 
 
+def landmark_synth(cfg: DataConfig, seed: int, kind: int, sequences: int, seconds: float | None = None,
+                   skeleton=None, first: int = 0):
+    """The landmark data of a training data config: a pose bank of ``sequences`` motions of stream ``kind`` (1 train,
+    2 val, 3 test, 4 calib; their own seeds, from index ``first``) and its sampler."""
+    from ..data.landmark_synth import LandmarkSynth, LandmarkSynthConfig, PoseBank
+
+    lcfg = LandmarkSynthConfig(sequences, seconds or cfg.sequence_seconds, cfg.fps, cfg.families, cfg.yaw_range_deg,
+                               cfg.landmark_noise, cfg.landmark_swaps)
+    bank = PoseBank.build(lcfg, [sequence_seed(seed, kind, first + i) for i in range(sequences)], skeleton)
+    return LandmarkSynth(bank, lcfg)
+
+
+class LandmarkSource:
+    """Landmark batches: fresh cameras and noise draws on one training pose bank, a function of (seed, step)."""
+
+    def __init__(self, cfg: DataConfig, batch: int, seed: int, skeleton=None):
+        self.cfg, self.batch, self.seed, self.skeleton = cfg, batch, seed, skeleton
+        self.synth = None
+
+    def __call__(self, step: int) -> dict[str, torch.Tensor]:
+        if self.synth is None:  # built in the data process, once
+            self.synth = landmark_synth(self.cfg, self.seed, 1, self.cfg.bank_sequences, skeleton=self.skeleton)
+        gen = torch.Generator().manual_seed(sequence_seed(self.seed, 6, step))
+        return self.synth.batch(self.batch, gen)
+
+
 class _DatasetSource:
     def __init__(self, dataset, batch: int, seed: int):
         self.dataset, self.batch, self.seed = dataset, batch, seed
@@ -126,6 +153,8 @@ class StepBatches(IterableDataset):
     def _source(self):
         if self.cfg.source == "synth":
             return SynthSource(self.cfg, self.size, self.batch, self.seed, self.device)
+        if self.cfg.source == "landmarks":
+            return LandmarkSource(self.cfg, self.batch, self.seed, self.skeleton)
         return _DatasetSource(_dataset(self.cfg, "train", self.skeleton), self.batch, self.seed)
 
     def __iter__(self):
@@ -154,9 +183,16 @@ def validation_set(cfg: DataConfig, size: int, seed: int, split: str = "val", de
 
     ``split``: val, test, or calib (training-distribution frames for BatchNorm recalibration).
     """
+    kind = {"val": 2, "test": 3, "calib": 4}[split]
+    if cfg.source == "landmarks":  # every frame of the split's own motions, each with a random camera (seeded)
+        synth = landmark_synth(cfg, seed, kind, max(8, cfg.val_sequences), skeleton=skeleton)
+        gen = torch.Generator().manual_seed(sequence_seed(seed, kind, 900_001))
+        idx = torch.arange(len(synth.bank))
+        if len(idx) > max_frames:
+            idx = idx[torch.randperm(len(idx), generator=gen)[:max_frames]]
+        return synth.views(idx, gen)
     if cfg.source == "synth":
         engine = SynthEngine(synth_config(cfg, size, device))
-        kind = {"val": 2, "test": 3, "calib": 4}[split]
         n_seq = max(8, cfg.val_sequences) if split == "calib" else cfg.val_sequences
         ids = list(range(n_seq))
         seqs = _render(engine, [sequence_seed(seed, kind, i) for i in ids], ids, cfg.render_batch)

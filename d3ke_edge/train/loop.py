@@ -41,7 +41,8 @@ def evaluate(model: torch.nn.Module, val: dict, batch: int = 64) -> dict[str, fl
     """Metrics over a fixed validation batch, in chunks."""
     was = model.training
     model.eval()
-    preds = [model(val["image"][i : i + batch]) for i in range(0, len(val["image"]), batch)]
+    x = val[_inner(model).input_key]
+    preds = [model(x[i : i + batch]) for i in range(0, len(x), batch)]
     model.train(was)
     pred = {k: torch.cat([p[k] for p in preds]) for k in preds[0]}
     return metrics(pred, val, _space(model))
@@ -71,8 +72,12 @@ def recalibrate_bn(model: torch.nn.Module, images: list[torch.Tensor]) -> None:
     model.train(was)
 
 
+def _inner(model):
+    return model.module if hasattr(model, "module") else model
+
+
 def _space(model):
-    return (model.module if hasattr(model, "module") else model).space
+    return _inner(model).space
 
 
 def _setup(exp: Experiment) -> tuple[torch.device, int, int]:
@@ -96,9 +101,11 @@ def train(exp: Experiment, resume: bool = False, on_step: Callable[[int, dict], 
     dev, rank, world = _setup(exp)
     cuda = dev.type == "cuda"
     # --- model, optimiser, optional teacher, resume
-    model = get_model(exp.model.name, input_size=exp.model.input_size, backbone_weights=exp.model.backbone_weights)
+    model = get_model(exp.model.name, **exp.model.kwargs(),
+                      **({"backbone_weights": exp.model.backbone_weights} if exp.model.backbone_weights else {}))
+    key = model.input_key  # image | landmarks
     model.to(dev).train()
-    if o.channels_last:
+    if o.channels_last and key == "image":
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
     teacher = model_from_checkpoint(o.teacher).to(dev) if o.teacher else None
@@ -122,7 +129,7 @@ def train(exp: Experiment, resume: bool = False, on_step: Callable[[int, dict], 
     writer, log = _loggers(out, rank, resume and start > 0, o.tensorboard)
     # BN recalibration uses a fixed set of training-distribution frames, so a resumed run recalibrates identically.
     calib = validation_set(exp.data, exp.model.input_size, o.seed, "calib", render_dev, model.space.skeleton,
-                           max_frames=4 * o.batch)["image"].to(dev)
+                           max_frames=4 * o.batch)[key].to(dev)
     calib = list(calib.split(o.batch))
     t0, seen, history = time.perf_counter(), 0, []
     for step, batch in loader:
@@ -131,7 +138,9 @@ def train(exp: Experiment, resume: bool = False, on_step: Callable[[int, dict], 
         for g in opt.param_groups:
             g["lr"] = lr
         batch = _to(batch, dev)
-        image = batch["image"].to(memory_format=torch.channels_last) if o.channels_last else batch["image"]
+        image = batch[key]
+        if o.channels_last and image.dim() == 4:
+            image = image.to(memory_format=torch.channels_last)
         amp = torch.autocast("cuda", torch.bfloat16) if cuda and o.bf16 else contextlib.nullcontext()
         with amp:
             pred = step_fn(image)
@@ -181,7 +190,7 @@ def _to(batch: dict, dev: torch.device) -> dict:
 
 def _save(path: Path, model, opt, step: int, best: dict, exp: Experiment) -> None:
     save_checkpoint(path, kind="per_frame", model_name=exp.model.name,
-                    model_kwargs={"input_size": exp.model.input_size}, model=model.state_dict(),
+                    model_kwargs=exp.model.kwargs(), model=model.state_dict(),
                     optimizer=opt.state_dict(), step=step, best=best, config=exp.to_dict(), metadata=model.metadata())
 
 

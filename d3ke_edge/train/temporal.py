@@ -43,9 +43,18 @@ def head_kwargs(name: str, dim: int, cfg) -> dict:
 
 @torch.no_grad()
 def per_frame_outputs(model, exp: Experiment, n: int, kind: int, seconds: float) -> dict[str, torch.Tensor]:
-    """Render ``n`` sequences and run the frozen per-frame model: x (n, T, D) and the labels (n, T, ...)."""
+    """Render ``n`` sequences and run the frozen per-frame model: x (n, T, D) and the labels (n, T, ...).
+
+    Landmark models: the same motions' landmarks, one camera per sequence, the measured noise drawn along it."""
     from ..data.synth import SynthEngine
-    from .data import synth_config
+    from .data import landmark_synth, synth_config
+
+    if model.input_key == "landmarks":
+        synth = landmark_synth(exp.data, exp.optim.seed, kind, n, seconds, model.space.skeleton, first=10_000)
+        seqs = synth.sequences(list(range(n)), torch.Generator().manual_seed(sequence_seed(exp.optim.seed, kind, 900_002)))
+        rot6d, p, _ = model.encode(seqs["landmarks"].flatten(0, 1))
+        x = model.space.join(rot6d, p).unflatten(0, seqs["landmarks"].shape[:2])
+        return {"x": x, **{k: seqs[k] for k in TARGETS}}
 
     engine = SynthEngine(synth_config(exp.data, exp.model.input_size, "cpu", seconds))
     xs, labels = [], {k: [] for k in TARGETS}

@@ -46,7 +46,8 @@ _SIDE_CHECK = {"left_shoulder": "shoulder_l", "right_shoulder": "shoulder_r", "l
 class Observations:
     """Tracked frames of rendered clips: landmarks (N, 33, 2) px, visibility (N, 33), the bodies' camera-frame
     rotations (N, B, 3, 3) and origins (N, B, 3), scales (N, B, 3), intrinsics (N, 3, 3), joint centres (N, J, 2) px,
-    and how many frames BlazePose's labels were mirrored (``swapped``) / not tracked (``missed``)."""
+    presence (N, 33), which clip and frame each row is, whether its labels were mirrored back (``flipped``, N), and
+    how many frames BlazePose's labels were mirrored (``swapped``) / not tracked (``missed``)."""
 
     xy: np.ndarray
     visibility: np.ndarray
@@ -55,6 +56,10 @@ class Observations:
     scales: np.ndarray
     K: np.ndarray
     joints_2d: np.ndarray
+    presence: np.ndarray
+    clip: np.ndarray
+    frame: np.ndarray
+    flipped: np.ndarray
     swapped: int = 0
     missed: int = 0
 
@@ -78,9 +83,10 @@ def collect(skel: Skeleton, clips, tracker_factory) -> Observations:
     mirror = mirror_order()
     check = [LANDMARK_NAMES.index(n) for n in _SIDE_CHECK]
     check_j = [skel.joint_names.index(j) for j in _SIDE_CHECK.values()]
-    parts = {k: [] for k in ("xy", "visibility", "rot", "origin", "scales", "K", "joints_2d")}
+    parts = {k: [] for k in ("xy", "visibility", "rot", "origin", "scales", "K", "joints_2d", "presence", "clip",
+                             "frame", "flipped")}
     swapped = missed = 0
-    for clip in clips:
+    for c, clip in enumerate(clips):
         tracker = tracker_factory()
         rot, origin = _pose_in_camera(skel, clip.labels)
         j = clip.labels["joints_cam"]
@@ -90,13 +96,14 @@ def collect(skel: Skeleton, clips, tracker_factory) -> Observations:
             if lm is None:
                 missed += 1
                 continue
-            xy, vis = lm.xy, lm.visibility
+            xy, vis, pres = lm.xy, lm.visibility, lm.presence
             keep = np.linalg.norm(xy[check] - j2[t, check_j], axis=-1).sum()
             flip = np.linalg.norm(xy[mirror][check] - j2[t, check_j], axis=-1).sum()
             if flip < keep:
-                xy, vis, swapped = xy[mirror], vis[mirror], swapped + 1
+                xy, vis, pres, swapped = xy[mirror], vis[mirror], pres[mirror], swapped + 1
             for k, v in (("xy", xy), ("visibility", vis), ("rot", rot[t]), ("origin", origin[t]),
-                         ("scales", clip.labels["scales"][t]), ("K", clip.K), ("joints_2d", j2[t])):
+                         ("scales", clip.labels["scales"][t]), ("K", clip.K), ("joints_2d", j2[t]),
+                         ("presence", pres), ("clip", c), ("frame", t), ("flipped", flip < keep)):
                 parts[k].append(v)
     return Observations(**{k: np.stack(v) for k, v in parts.items()}, swapped=swapped, missed=missed)
 

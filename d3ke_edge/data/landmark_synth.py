@@ -1,0 +1,261 @@
+"""Training data for the landmark model without rendering: the engine's motions and subjects through FK once (a
+pose bank), seen by a fresh random phone camera per sample, projected, made BlazePose-like by the measured noise
+model, and turned into the model's input features. Labels are the image engine's (same keys, same frames).
+
+A pose bank is a function of (config, seed); the cameras and noise of a batch are a function of a torch generator
+seeded by the caller (the training stream seeds it by step), so a resumed run replays its batches. Cameras follow
+``data.camera.sample_camera``'s distribution (frame sizes, HFOV 50-75 deg, 2-6 m, height 0.3-2.2 m, roll +-5 deg,
+yaw all around or ``yaw_range_deg``), vectorised; the aim wanders off the person by up to half the half-field of view
+so the camera features cover people anywhere in the frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..skeleton.builtin import builtin_skeleton
+from ..skeleton.fk import ForwardKinematics
+from ..skeleton.markersets import landmark_markers, load_named_marker_set
+from ..skeleton.model import Skeleton
+from .camera import FRAME_SIZES
+from .landmark_input import landmark_features, landmark_box
+from .landmark_noise import LandmarkNoise, facing_yaw, yaw_sector
+from .motion import generate_motion
+from .subjects import sample_subject
+
+__all__ = ["LandmarkSynthConfig", "PoseBank", "Corruptor", "LandmarkSynth", "landmark_skeleton"]
+
+
+@dataclass(frozen=True)
+class LandmarkSynthConfig:
+    """What the landmark data holds; every default lives here."""
+
+    sequences: int = 256  # motions (each with its own subject) in the pose bank
+    seconds: float = 2.0
+    fps: float = 30.0
+    families: tuple[str, ...] | None = None  # None: all
+    yaw_range_deg: tuple[float, float] | None = None  # camera yaw around the subject (0: front); None: all around
+    noise: str = "measured"  # measured (the shipped BlazePose noise rows) | none | a path to a noise .npz
+    swaps: float = 1.0  # x the measured left/right swap rate per yaw sector (0: labels never mirrored)
+
+    def __post_init__(self) -> None:
+        from .synth import FAMILY_NAMES
+
+        if self.sequences < 1 or self.seconds <= 0 or self.fps <= 0:
+            raise ValueError(f"sequences, seconds and fps must be positive, got {self.sequences}, {self.seconds}, "
+                             f"{self.fps}")
+        unknown = sorted(set(self.families or ()) - set(FAMILY_NAMES))
+        if unknown:
+            raise ValueError(f"unknown motion families {unknown}; choose from {list(FAMILY_NAMES)}")
+        if self.noise not in ("measured", "none") and not Path(self.noise).is_file():
+            raise ValueError(f"landmark noise must be 'measured', 'none' or a noise .npz file; '{self.noise}' is "
+                             "neither")
+        if not 0.0 <= self.swaps <= 2.0:
+            raise ValueError(f"swaps scales the measured swap rates: within 0..2, got {self.swaps}")
+
+
+def landmark_skeleton(skeleton: Skeleton | None = None) -> tuple[Skeleton, list[str]]:
+    """The skeleton with its landmark markers (the shipped BlazePose set merged into the built-in one when missing)."""
+    from ..video.landmarks import LANDMARK_NAMES
+
+    skel = skeleton or builtin_skeleton()
+    if not any(m.startswith("bp_") for m in skel.marker_names):
+        skel = skel.with_markers(load_named_marker_set("blazepose", skel))
+    return skel, landmark_markers(skel, LANDMARK_NAMES)
+
+
+@dataclass
+class PoseBank:
+    """World-frame FK of every frame of ``sequences`` motions: (N, ...) tensors plus each frame's sequence/frame."""
+
+    coordinates: torch.Tensor  # (N, n_coords)
+    scales: torch.Tensor  # (S, n_bodies, 3) per sequence
+    height: torch.Tensor  # (S,) subject heights
+    pelvis_rot: torch.Tensor  # (N, 3, 3) pelvis -> world
+    pelvis_origin: torch.Tensor  # (N, 3)
+    joints: torch.Tensor  # (N, J, 3) world
+    markers: torch.Tensor  # (N, M, 3) world, the skeleton's own markers
+    landmarks: torch.Tensor  # (N, 33, 3) world
+    sequence: torch.Tensor  # (N,)
+    frame: torch.Tensor  # (N,)
+    family: torch.Tensor  # (S,)
+
+    @classmethod
+    def build(cls, cfg: LandmarkSynthConfig, seeds: list[int], skeleton: Skeleton | None = None) -> "PoseBank":
+        from .synth import FAMILY_NAMES
+
+        base = skeleton or builtin_skeleton()
+        skel, lm_names = landmark_skeleton(base)
+        own = [skel.marker_names.index(m) for m in base.marker_names]
+        lm = [skel.marker_names.index(m) for m in lm_names]
+        families = cfg.families or FAMILY_NAMES
+        fk64 = ForwardKinematics(skel, torch.float64)
+        qs, scales, heights, fams = [], [], [], []
+        for seed in seeds:
+            rng = np.random.default_rng(seed)
+            subject = sample_subject(skel, rng)
+            family = families[rng.integers(len(families))]
+            qs.append(generate_motion(skel, family, rng, cfg.seconds, cfg.fps, subject.scales, fk64))
+            scales.append(subject.scales)
+            heights.append(subject.height_m)
+            fams.append(FAMILY_NAMES.index(family))
+        T = [len(q) for q in qs]
+        q = torch.as_tensor(np.concatenate(qs), dtype=torch.float32)
+        s = torch.as_tensor(np.stack(scales), dtype=torch.float32)
+        seq = torch.repeat_interleave(torch.arange(len(seeds)), torch.as_tensor(T))
+        fk = ForwardKinematics(skel, torch.float32)
+        with torch.no_grad():
+            res = [fk(qc, s[sc]) for qc, sc in zip(q.split(4096), seq.split(4096))]
+        cat = lambda i: torch.cat([r[i] for r in res])  # noqa: E731
+        rot, origin, joints, markers = cat(0), cat(1), cat(2), cat(3)
+        pelvis = skel.body_index("pelvis")
+        return cls(q, s, torch.as_tensor(heights, dtype=torch.float32), rot[:, pelvis].contiguous(),
+                   origin[:, pelvis].contiguous(), joints, markers[:, own].contiguous(), markers[:, lm].contiguous(),
+                   seq, torch.cat([torch.arange(t) for t in T]), torch.as_tensor(fams))
+
+    def __len__(self) -> int:
+        return len(self.coordinates)
+
+
+def _look_at(pos: torch.Tensor, target: torch.Tensor, roll: torch.Tensor) -> torch.Tensor:
+    """World->camera rotations (N, 3, 3) for cameras at ``pos`` looking at ``target`` with world y up (as look_at)."""
+    f = torch.nn.functional.normalize(target - pos, dim=-1)
+    up = torch.tensor([0.0, 1.0, 0.0]).expand_as(f)
+    r = torch.nn.functional.normalize(torch.cross(f, up, dim=-1), dim=-1)
+    d = torch.cross(f, r, dim=-1)
+    rot = torch.stack([r, d, f], -2)
+    c, s = torch.cos(roll), torch.sin(roll)
+    z, o = torch.zeros_like(c), torch.ones_like(c)
+    roll_m = torch.stack([torch.stack([c, -s, z], -1), torch.stack([s, c, z], -1), torch.stack([z, z, o], -1)], -2)
+    return roll_m @ rot
+
+
+class Corruptor:
+    """Projected landmarks -> BlazePose-like ones, per the config's noise (measured rows, or none) and swap scale."""
+
+    def __init__(self, cfg: LandmarkSynthConfig):
+        from ..video.tracker import mirror_order
+
+        self.cfg = cfg
+        self.noise = None if cfg.noise == "none" else LandmarkNoise.load() if cfg.noise == "measured" else \
+            LandmarkNoise.load(cfg.noise)
+        self.mirror = torch.as_tensor(mirror_order())
+
+    def corrupt(self, xy: torch.Tensor, pelvis_rot_cam: torch.Tensor, gen: torch.Generator, noise_state=None):
+        """Projected landmarks (N, 33, 2) px made BlazePose-like: a measured frame's residuals (scaled by the landmark
+        box), visibilities and presences from the body's yaw sector, and the sector's left/right swap rate.
+        ``noise_state``: a function that turns this frame's draw into a correlated one (sequences). -> xy, vis, pres."""
+        n = len(xy)
+        if self.noise is None:
+            return xy, torch.ones(n, 33), torch.ones(n, 33)
+        sector = yaw_sector(facing_yaw(pelvis_rot_cam))
+        res, vis, pres = self.noise.draw(sector, gen)
+        if noise_state is not None:
+            res = noise_state(res)
+        _, side = landmark_box(xy)
+        xy = xy + res * side[:, None]
+        swap = self.noise.swaps(sector, gen, self.cfg.swaps)
+        mirrored = lambda a: torch.where(swap.view(-1, *([1] * (a.dim() - 1))), a[:, self.mirror], a)  # noqa: E731
+        return mirrored(xy), mirrored(vis), mirrored(pres)
+
+    def ar_noise(self):
+        """A fresh noise state for one batch of sequences: AR(1) with the measured lag-1 autocorrelation per landmark
+        (e_t = rho e_t-1 + sqrt(1 - rho^2) d_t, d_t this frame's draw; the marginal spread is kept)."""
+        rho = (self.noise.rho if self.noise is not None else torch.zeros(33))[None, :, None]
+        prev: list[torch.Tensor] = []
+
+        def step(d: torch.Tensor) -> torch.Tensor:
+            e = d if not prev else rho * prev[-1] + torch.sqrt(1 - rho**2) * d
+            prev[:] = [e]
+            return e
+
+        return step
+
+
+class LandmarkSynth:
+    """Samples (``batch``) and whole sequences (``sequences``) of landmark inputs with labels from one pose bank."""
+
+    def __init__(self, bank: PoseBank, cfg: LandmarkSynthConfig):
+        self.bank, self.cfg = bank, cfg
+        self.corruptor = Corruptor(cfg)
+        self.sizes = torch.tensor(FRAME_SIZES, dtype=torch.float32)
+
+    # --- cameras ---------------------------------------------------------------------------------------------------
+    def cameras(self, idx: torch.Tensor, gen: torch.Generator, per_sequence: torch.Tensor | None = None):
+        """Random cameras for bank frames ``idx`` (N,): K (N, 3, 3), R (N, 3, 3), position (N, 3).
+
+        ``per_sequence``: an index (N,) into the first frames' cameras to share one camera along a sequence.
+        """
+        b, n = self.bank, len(idx)
+        u = lambda lo, hi: lo + (hi - lo) * torch.rand(n, generator=gen)  # noqa: E731
+        wh = self.sizes[torch.randint(len(self.sizes), (n,), generator=gen)]
+        hfov = torch.deg2rad(u(50.0, 75.0))
+        f = wh[:, 0] / 2 / torch.tan(hfov / 2)
+        if self.cfg.yaw_range_deg is None:
+            yaw = u(0.0, 2 * math.pi)
+        else:
+            yaw = torch.deg2rad(u(*self.cfg.yaw_range_deg))
+        dist, cam_h, roll = u(2.0, 6.0), u(0.3, 2.2), torch.deg2rad(u(-5.0, 5.0))
+        seq = b.sequence[idx]
+        centre = b.pelvis_origin[idx]
+        target = torch.stack([centre[:, 0], 0.9 * b.height[seq] / 1.75, centre[:, 2]], -1)
+        pos = torch.stack([target[:, 0] + dist * torch.cos(yaw), cam_h, target[:, 2] + dist * torch.sin(yaw)], -1)
+        # aim off the person: up to half the half-field of view sideways and half the vertical one up/down
+        R0 = _look_at(pos, target, torch.zeros(n))
+        half_w = dist * torch.tan(hfov / 2)
+        half_h = half_w * wh[:, 1] / wh[:, 0]
+        shift = torch.stack([u(-0.5, 0.5) * half_w, u(-0.5, 0.5) * half_h], -1)
+        aim = target + shift[:, :1] * R0[:, 0] + shift[:, 1:] * R0[:, 1]
+        R = _look_at(pos, aim, roll)
+        K = torch.zeros(n, 3, 3)
+        K[:, 0, 0] = K[:, 1, 1] = f
+        K[:, 0, 2], K[:, 1, 2], K[:, 2, 2] = wh[:, 0] / 2, wh[:, 1] / 2, 1.0
+        if per_sequence is not None:
+            K, R, pos = K[per_sequence], R[per_sequence], pos[per_sequence]
+        return K, R, pos
+
+    # --- samples ---------------------------------------------------------------------------------------------------
+    def _views(self, idx: torch.Tensor, K, R, pos, gen, noise_state=None):
+        b = self.bank
+        to_cam = lambda x: (x - pos[:, None]) @ R.transpose(1, 2)  # noqa: E731
+        lm = to_cam(b.landmarks[idx])
+        xy = lm[..., :2] / lm[..., 2:].clamp_min(1e-3) * torch.stack([K[:, 0, 0], K[:, 1, 1]], -1)[:, None] \
+            + K[:, None, :2, 2]
+        pelvis_rot_cam = R @ b.pelvis_rot[idx]
+        xy, vis, pres = self.corruptor.corrupt(xy, pelvis_rot_cam, gen, noise_state)
+        root = b.pelvis_origin[idx][:, None]
+        rel = lambda x: (x - root) @ R.transpose(1, 2)  # noqa: E731
+        return {"landmarks": landmark_features(xy, vis, pres, K),
+                "coordinates": b.coordinates[idx], "coordinates_valid": torch.ones_like(b.coordinates[idx], dtype=torch.bool),
+                "scales": b.scales[b.sequence[idx]], "pelvis_rot_cam": pelvis_rot_cam,
+                "joints_rel": rel(b.joints[idx]), "markers_rel": rel(b.markers[idx]),
+                "landmarks_2d": xy, "K": K, "sequence": b.sequence[idx], "frame": b.frame[idx]}
+
+    def views(self, idx: torch.Tensor, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        """Bank frames ``idx`` (N,), each through its own random camera and noise draw."""
+        return self._views(idx, *self.cameras(idx, gen), gen)
+
+    def batch(self, n: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        """``n`` independent samples: a random bank frame, camera and noise draw each."""
+        return self.views(torch.randint(len(self.bank), (n,), generator=gen), gen)
+
+    def sequences(self, which: list[int], gen: torch.Generator, frames: int | None = None) -> dict[str, torch.Tensor]:
+        """Whole bank sequences ``which`` (each seen by one camera), (n, T, ...); ``frames`` cuts them to T frames."""
+        b = self.bank
+        starts = torch.cumsum(torch.bincount(b.sequence), 0) - torch.bincount(b.sequence)
+        lengths = torch.bincount(b.sequence)[which]
+        T = int(lengths.min()) if frames is None else frames
+        if T > int(lengths.min()):
+            raise ValueError(f"sequences have {int(lengths.min())} frames, fewer than the {T} asked for")
+        idx = (starts[which][:, None] + torch.arange(T)).T.reshape(-1)  # time-major: (T * n,)
+        n = len(which)
+        K, R, pos = self.cameras(idx[:n], gen)
+        outs, state = [], self.corruptor.ar_noise()
+        for t in range(T):
+            outs.append(self._views(idx[t * n : (t + 1) * n], K, R, pos, gen, state))
+        return {k: torch.stack([o[k] for o in outs], 1) for k in outs[0]}

@@ -1,0 +1,108 @@
+"""The landmark model's data: projected markers equal the image engine's labels for the same motion, subject and
+camera; the features are invariant to where the person stands and how large; noise draws come from the measured rows
+of the body's yaw sector; sequences share one camera and carry correlated noise."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from d3ke_edge.data.camera import project
+from d3ke_edge.data.landmark_input import FEATURES, landmark_features
+from d3ke_edge.data.landmark_noise import YAW_SECTORS, LandmarkNoise, facing_yaw, yaw_sector
+from d3ke_edge.data.landmark_synth import LandmarkSynth, LandmarkSynthConfig, PoseBank, landmark_skeleton
+from d3ke_edge.data.synth import SynthConfig, SynthEngine
+
+
+def test_projected_landmarks_and_labels_equal_the_engine_s():
+    skel, lm_names = landmark_skeleton()
+    engine = SynthEngine(SynthConfig(size=32, seconds=0.5), skeleton=skel)
+    seq = engine.sequence(7)
+    cfg = LandmarkSynthConfig(sequences=1, seconds=0.5, noise="none")
+    synth = LandmarkSynth(PoseBank.build(cfg, [7]), cfg)
+    np.testing.assert_allclose(synth.bank.coordinates.numpy(), seq["coordinates"], atol=1e-6)
+    T = len(seq["frame"])
+    R = torch.as_tensor(seq["cam_R"][:1]).expand(T, 3, 3)
+    t = torch.as_tensor(seq["cam_t"][0])
+    pos = (-R[0].T @ t).expand(T, 3)
+    K = torch.as_tensor(seq["K_full"][:1]).expand(T, 3, 3)
+    out = synth._views(torch.arange(T), K, R, pos, torch.Generator())
+    own = len(skel.marker_names) - len(lm_names)
+    np.testing.assert_allclose(out["joints_rel"].numpy(), seq["joints_rel"], atol=2e-5)
+    np.testing.assert_allclose(out["markers_rel"].numpy(), seq["markers_rel"][:, :own], atol=2e-5)
+    np.testing.assert_allclose(out["pelvis_rot_cam"].numpy(), seq["pelvis_rot_cam"], atol=1e-5)
+    lm = [skel.marker_names.index(m) for m in lm_names]
+    truth = project(torch.as_tensor(seq["markers_cam"][:, lm]), K)
+    np.testing.assert_allclose(out["landmarks_2d"].numpy(), truth.numpy(), atol=2e-3)  # pixels
+    assert out["landmarks"].shape == (T, FEATURES)
+
+
+def test_features_ignore_where_the_person_stands_and_how_large():
+    g = torch.Generator().manual_seed(0)
+    xy = torch.rand(4, 33, 2, generator=g) * 300 + 100
+    vis, pres = torch.rand(4, 33, generator=g), torch.rand(4, 33, generator=g)
+    K = torch.tensor([[1000.0, 0, 640], [0, 1000.0, 360], [0, 0, 1]])
+    a = landmark_features(xy, vis, pres, K)
+    b = landmark_features(xy * 2.5 + torch.tensor([50.0, -30.0]), vis, pres, K)
+    np.testing.assert_allclose(a[:, :132].numpy(), b[:, :132].numpy(), atol=1e-5)
+    assert a[:, :66].abs().max() <= 1.0 + 1e-6 and math.isclose(float(a[:, :66].abs().amax(1).min()), 1.0, rel_tol=1e-5)
+    lo, hi = xy.amin(1), xy.amax(1)
+    np.testing.assert_allclose(a[:, 132].numpy(), (((lo + hi) / 2)[:, 0] - 640).numpy() / 1000, rtol=1e-5)
+    np.testing.assert_allclose(a[:, 134].numpy(), (hi - lo).amax(-1).numpy() / 1000, rtol=1e-5)
+    with pytest.raises(ValueError, match="NaN"):
+        landmark_features(torch.full((33, 2), float("nan")), vis[0], pres[0], K)
+    with pytest.raises(ValueError, match="expected landmarks"):
+        landmark_features(xy[:, :17], vis, pres, K)
+
+
+def _rows(n_per: int = 20) -> dict[str, np.ndarray]:
+    """Synthetic noise rows whose residual encodes the sector they were measured in."""
+    yaw = np.repeat(np.arange(YAW_SECTORS) * 2 * np.pi / YAW_SECTORS, n_per) - np.pi
+    yaw = (yaw + np.pi) % (2 * np.pi) - np.pi
+    sector = yaw_sector(torch.as_tensor(yaw)).numpy()
+    res = np.zeros((len(yaw), 33, 2), np.float32)
+    res[..., 0] = sector[:, None]
+    frame = np.tile(np.arange(n_per), YAW_SECTORS)
+    res[..., 1] = np.where(frame % 2, 0.01, -0.01)[:, None]  # alternating: lag-1 correlation -1
+    return {"residual": res, "visibility": np.full((len(yaw), 33), 0.5, np.float32),
+            "presence": np.ones((len(yaw), 33), np.float32), "yaw": yaw.astype(np.float32),
+            "flipped": (sector == 2) & (frame < n_per // 2), "clip": np.repeat(np.arange(YAW_SECTORS), n_per),
+            "frame": frame, "missed": np.array(5), "frames": np.array(len(yaw) + 5)}
+
+
+def test_noise_draws_come_from_the_body_s_yaw_sector():
+    noise = LandmarkNoise.from_rows(_rows())
+    sector = torch.arange(YAW_SECTORS).repeat(50)
+    res, vis, pres = noise.draw(sector, torch.Generator().manual_seed(1))
+    assert torch.equal(res[:, 0, 0].long(), sector)
+    assert noise.swap_rate[2] == pytest.approx(0.5) and float(noise.swap_rate.sum()) == pytest.approx(0.5)
+    assert noise.missed_rate == pytest.approx(5 / 165)
+    # facing the camera (pelvis x towards -z of the camera) is sector 0; turned 90 deg, sector 2 or 6
+    facing = torch.tensor([[0.0, 0, -1], [0, 1, 0], [1, 0, 0]]).T  # columns: pelvis x, y, z in the camera frame
+    assert int(yaw_sector(facing_yaw(facing))) == 0
+    side = torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 1]])
+    assert int(yaw_sector(facing_yaw(side))) in (2, 6)
+
+
+def test_measured_noise_ships_and_is_plausible():
+    noise = LandmarkNoise.load()
+    assert int(noise.count.min()) >= 50  # every yaw sector measured
+    err = noise.residual.norm(dim=-1).median(0).values  # per landmark, in landmark-box sides
+    assert 0.003 < float(err.min()) and float(err.max()) < 0.06
+    assert 0.0 < float(noise.swap_rate.mean()) < 0.5
+    assert bool(((noise.rho > 0.0) & (noise.rho < 1.0)).all())
+
+
+def test_sequences_share_a_camera_and_batches_replay_from_their_seed():
+    cfg = LandmarkSynthConfig(sequences=3, seconds=1.0)
+    synth = LandmarkSynth(PoseBank.build(cfg, [1, 2, 3]), cfg)
+    a = synth.batch(64, torch.Generator().manual_seed(9))
+    b = synth.batch(64, torch.Generator().manual_seed(9))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    seqs = synth.sequences([0, 2], torch.Generator().manual_seed(3))
+    assert seqs["landmarks"].shape == (2, 30, FEATURES)
+    assert torch.equal(seqs["K"][:, :1].expand_as(seqs["K"]), seqs["K"])
+    assert torch.isfinite(seqs["landmarks"]).all()

@@ -1,0 +1,132 @@
+"""The landmark model (``d3ke_lift_*``): the quickstart trains it on projected motions with the measured BlazePose
+noise, its causal heads step exactly as their sequence form, every export passes parity, and infer runs it on
+BlazePose's landmarks of the quickstart's rendered clip — reproducibly from the logged landmarks — within a bound of
+the truth. Bad configurations are named."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+
+@pytest.fixture(scope="module")
+def lift(quickstart_out):
+    summary = json.loads((quickstart_out / "summary.json").read_text())
+    if "landmark" not in summary:
+        pytest.fail("the quickstart has no landmark stage")
+    return quickstart_out / "landmark", summary["landmark"]
+
+
+def test_the_landmark_model_learns_in_the_quickstart(lift):
+    folder, s = lift
+    # the full task (every motion family, cameras all around, measured noise) in about 1.5 minutes
+    assert s["val_angle_mae_deg"] < 0.7 * s["mean_pose_angle_mae_deg"], s
+    assert s["train_seconds"] < 240
+    # a causal head smooths the noisy landmarks' frame-to-frame jitter without losing accuracy
+    head, per_frame = s["temporal"]["gru_causal"], s["per_frame_test"]
+    assert head["marker_accel_err_mm"] < 0.7 * per_frame["marker_accel_err_mm"], (head, per_frame)
+    assert head["angle_mae_deg"] < per_frame["angle_mae_deg"] + 0.3
+
+
+def test_the_step_head_equals_its_sequence_form_on_landmark_outputs(lift):
+    from d3ke_edge.export.bundle import load_bundle
+
+    folder, _ = lift
+    bundle = load_bundle(folder / "train" / "checkpoint_best.pt")
+    head = bundle.heads["gru_causal"]
+    x = bundle.model.space.join(*bundle.model.encode(bundle.model.example_input(20, seed=3))[:2])[None]
+    with torch.no_grad():
+        seq = head(x)[0]
+        state, steps = head.init_state(1), []
+        for t in range(x.shape[1]):
+            y, *state = head.step(x[:, t], *state)
+            steps.append(y[0])
+    torch.testing.assert_close(torch.stack(steps), seq, atol=1e-5, rtol=0)
+
+
+def test_every_export_of_the_landmark_model_passes_parity(lift):
+    folder, s = lift
+    rows = json.loads((folder / "export" / "parity.json").read_text())
+    targets = {r["target"] for r in rows}
+    assert targets == {"tflite", "coreml", "torchscript", "onnx"}
+    assert {(r["kind"], r["precision"]) for r in rows} >= {("per_frame", "fp32"), ("per_frame", "int8"), ("step", "fp32")}
+    bad = [(r["artefact"], r["reason"]) for r in rows if not r["pass"]]
+    assert not bad, bad
+    for r in rows:
+        if r["kind"] == "per_frame" and r["precision"] == "int8":
+            assert r["angle_mae_delta_deg"] < 1.0
+    meta = json.loads((folder / "export" / "tflite" / "per_frame_fp32.json").read_text())
+    assert meta["inputs"][0]["name"] == "landmarks" and meta["inputs"][0]["shape"] == [1, 135]
+    assert meta["model"]["input"]["features"] == 135 and "normalisation" in meta["model"]["input"]
+
+
+def test_infer_runs_the_landmark_model_on_blazepose_s_landmarks(lift, quickstart_out):
+    from d3ke_edge.data.landmark_input import landmark_features
+    from d3ke_edge.infer.synthetic import render_from_recipe
+    from d3ke_edge.runtime import load_runtime
+    from d3ke_edge.video.crop import frame_intrinsics
+
+    folder, s = lift
+    if "infer" not in s or "skipped" in s["infer"]:
+        pytest.skip(f"the landmark stage's infer did not run: {s.get('infer')}")
+    inf = folder / "infer"
+    summary = json.loads((inf / "summary.json").read_text())
+    frames = [json.loads(line) for line in (inf / "frames.jsonl").read_text().splitlines()]
+    ok = [f for f in frames if f["status"] == "ok"]
+    assert len(ok) == len(frames) == 60 and summary["landmark_every"] == 1
+    # the artefact on features made from the logged landmarks gives the logged per-frame parameters
+    runner = load_runtime(folder / "export" / summary["model"])
+    K = frame_intrinsics(*summary["size"], summary["hfov_deg"])
+    lm = np.array([f["landmarks"] for f in ok])
+    assert lm.shape == (60, 33, 4)
+    # against the truth: the same clip as the image model's infer stage
+    clip = render_from_recipe(json.loads((quickstart_out / "infer" / "clip.json").read_text()))
+    assert s["infer"]["tracked_frames"] == len(clip.frames)
+    assert s["infer"]["angle_mae_deg"] < 9.0, s["infer"]
+    x = landmark_features(lm[..., :2], lm[..., 2], lm[..., 3], K).numpy()
+    params = np.stack([runner.run(x[i : i + 1])[0][0] for i in range(len(x))])
+    np.testing.assert_allclose(params, np.array([f["frame_params"] for f in ok]), atol=2e-3)
+
+
+def test_landmark_configurations_that_cannot_work_are_named(lift, tmp_path):
+    from d3ke_edge.infer.run import InferConfig, InferError, run_infer
+    from d3ke_edge.train.config import DataConfig, ModelConfig
+
+    folder, s = lift
+    with pytest.raises(ValueError, match="takes 135 features"):
+        ModelConfig(name="d3ke_lift_mlp", input_size=64)
+    with pytest.raises(ValueError, match="augment acts on images"):
+        DataConfig(source="landmarks", augment=("blur",))
+    with pytest.raises(ValueError, match="landmark noise"):
+        DataConfig(source="landmarks", landmark_noise="/nope.npz")
+    assert ModelConfig(name="d3ke_lift_mlp").input_size == 135 and ModelConfig().input_size == 192
+    clip = next((folder.parent / "infer").glob("clip.avi"), None)
+    if clip is None:
+        pytest.skip("no rendered clip")
+    with pytest.raises(InferError, match="needs them on every frame"):
+        run_infer(InferConfig(video=clip, model=folder / "train" / "checkpoint_best.pt", out=tmp_path / "x",
+                              landmark_every=2), say=lambda m: None)
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+
+
+def test_the_robustness_benchmark_runs_landmark_models_through_blazepose_on_the_conditioned_crops(lift, blazepose):
+    from d3ke_edge.bench.metrics import sequence_errors
+    from d3ke_edge.bench.robustness import LABELS, load_predictor
+    from d3ke_edge.data.conditions import apply_condition
+    from d3ke_edge.data.datasets import sequence_to_batch
+    from d3ke_edge.data.synth import SynthConfig, SynthEngine
+
+    folder, _ = lift
+    pred = load_predictor(folder / "export" / "tflite" / "per_frame_fp32.tflite")
+    assert pred.size == 256  # BlazePose's ROI size: the crops are rendered for BlazePose, not for the model
+    engine = SynthEngine(SynthConfig(size=pred.size, seconds=1.0, families=("walk", "squat"),
+                                     yaw_range_deg=(-45.0, 45.0)))
+    sample = sequence_to_batch(engine.sequence(4242, as_numpy=False))
+    clean = sequence_errors(pred.predict(sample), {k: sample[k] for k in LABELS}, pred.space)
+    dark = apply_condition(sample, "brightness", 5)
+    worse = sequence_errors(pred.predict(dark), {k: sample[k] for k in LABELS}, pred.space)
+    assert clean["angle_mae_deg"] < 12.0, clean
+    assert np.isfinite(worse["angle_mae_deg"]) and worse["angle_mae_deg"] != clean["angle_mae_deg"]
