@@ -106,3 +106,22 @@ def test_sequences_share_a_camera_and_batches_replay_from_their_seed():
     assert seqs["landmarks"].shape == (2, 30, FEATURES)
     assert torch.equal(seqs["K"][:, :1].expand_as(seqs["K"]), seqs["K"])
     assert torch.isfinite(seqs["landmarks"]).all()
+
+
+def test_pose_spread_moves_limbs_within_their_ranges_and_leaves_the_root():
+    from d3ke_edge.data.landmark_synth import spread_pose
+    from d3ke_edge.data.motion import generate_motion
+
+    skel, _ = landmark_skeleton()
+    rng = np.random.default_rng(0)
+    q = generate_motion(skel, "walk", rng, 2.0, 30.0)
+    out = spread_pose(skel, q, 20.0, 30.0, np.random.default_rng(1))
+    d = np.degrees(np.abs(out - q))
+    names = skel.coordinate_names
+    root = [names.index(n) for n in ("pelvis_tilt", "pelvis_list", "pelvis_rotation", "pelvis_tx", "pelvis_ty",
+                                     "pelvis_tz")]
+    assert d[:, root].max() == 0.0
+    assert d.max() <= 30.0 + 1e-9 and d.max() > 5.0
+    assert (out >= skel.ranges[:, 0] - 1e-12).all() and (out <= skel.ranges[:, 1] + 1e-12).all()
+    # smooth: frame-to-frame change of the offset is small (it is a slow wander, not noise)
+    assert np.degrees(np.abs(np.diff(out - q, axis=0))).max() < 3.0

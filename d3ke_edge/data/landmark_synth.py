@@ -21,7 +21,7 @@ import torch
 from ..skeleton.builtin import builtin_skeleton
 from ..skeleton.fk import ForwardKinematics
 from ..skeleton.markersets import landmark_markers, load_named_marker_set
-from ..skeleton.model import Skeleton
+from ..skeleton.model import GROUND, Skeleton
 from .camera import FRAME_SIZES
 from .landmark_input import landmark_features, landmark_box
 from .landmark_noise import LandmarkNoise, facing_yaw, yaw_sector
@@ -42,6 +42,10 @@ class LandmarkSynthConfig:
     yaw_range_deg: tuple[float, float] | None = None  # camera yaw around the subject (0: front); None: all around
     noise: str = "measured"  # measured (the shipped BlazePose noise rows) | none | a path to a noise .npz
     swaps: float = 1.0  # x the measured left/right swap rate per yaw sector (0: labels never mirrored)
+    # Poses beyond the 15 families' styles: every limb/trunk coordinate of a motion gets a smooth random offset of up
+    # to this many degrees (a per-sequence constant plus a slow wander, clipped to the coordinate's range). Cheap
+    # without rendering; it covers strides and arm positions the families do not make (the Pose2Sim lunge).
+    pose_spread_deg: float = 0.0
 
     def __post_init__(self) -> None:
         from .synth import FAMILY_NAMES
@@ -55,6 +59,8 @@ class LandmarkSynthConfig:
         if self.noise not in ("measured", "none") and not Path(self.noise).is_file():
             raise ValueError(f"landmark noise must be 'measured', 'none' or a noise .npz file; '{self.noise}' is "
                              "neither")
+        if not 0.0 <= self.pose_spread_deg <= 90.0:
+            raise ValueError(f"pose_spread_deg must be within 0..90 degrees, got {self.pose_spread_deg}")
         if not 0.0 <= self.swaps <= 2.0:
             raise ValueError(f"swaps scales the measured swap rates: within 0..2, got {self.swaps}")
 
@@ -67,6 +73,20 @@ def landmark_skeleton(skeleton: Skeleton | None = None) -> tuple[Skeleton, list[
     if not any(m.startswith("bp_") for m in skel.marker_names):
         skel = skel.with_markers(load_named_marker_set("blazepose", skel))
     return skel, landmark_markers(skel, LANDMARK_NAMES)
+
+
+def spread_pose(skel: Skeleton, q: np.ndarray, spread_deg: float, fps: float, rng: np.random.Generator) -> np.ndarray:
+    """``q`` (T, n) with a smooth random offset on every rotational coordinate but the root's: a constant of up to
+    ``spread_deg`` plus a wander of half that over 1-3 s, clipped to the coordinate's range."""
+    root = set(next(j for j in skel.joints if j.parent == GROUND).coordinates)
+    cols = [i for i, c in enumerate(skel.coordinates) if c.is_rotational and c.name not in root and not c.locked
+            and c.name not in skel.dependent_coordinates]
+    t = np.arange(len(q))[:, None] / fps
+    n = len(cols)
+    offset = rng.uniform(-1, 1, n) + 0.5 * np.sin(2 * np.pi * t / rng.uniform(1.0, 3.0, n) + rng.uniform(0, 6.3, n))
+    out = q.copy()
+    out[:, cols] = np.clip(q[:, cols] + np.radians(spread_deg) * offset, skel.ranges[cols, 0], skel.ranges[cols, 1])
+    return out
 
 
 @dataclass
@@ -100,7 +120,8 @@ class PoseBank:
             rng = np.random.default_rng(seed)
             subject = sample_subject(skel, rng)
             family = families[rng.integers(len(families))]
-            qs.append(generate_motion(skel, family, rng, cfg.seconds, cfg.fps, subject.scales, fk64))
+            q = generate_motion(skel, family, rng, cfg.seconds, cfg.fps, subject.scales, fk64)
+            qs.append(spread_pose(skel, q, cfg.pose_spread_deg, cfg.fps, rng) if cfg.pose_spread_deg else q)
             scales.append(subject.scales)
             heights.append(subject.height_m)
             fams.append(FAMILY_NAMES.index(family))

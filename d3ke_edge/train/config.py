@@ -72,6 +72,7 @@ class DataConfig:
     bank_sequences: int = 256
     landmark_noise: str = "measured"
     landmark_swaps: float = 1.0  # x the measured left/right swap rates (0: none)
+    landmark_pose_spread_deg: float = 0.0  # smooth random offsets on the motions' coordinates (LandmarkSynthConfig)
 
     def __post_init__(self) -> None:
         from ..data.conditions import CONDITIONS
@@ -91,7 +92,8 @@ class DataConfig:
             from ..data.landmark_synth import LandmarkSynthConfig
 
             LandmarkSynthConfig(self.bank_sequences, self.sequence_seconds, self.fps, self.families,
-                                self.yaw_range_deg, self.landmark_noise, self.landmark_swaps)  # validates
+                                self.yaw_range_deg, self.landmark_noise, self.landmark_swaps,
+                                self.landmark_pose_spread_deg)  # validates
         if self.source not in ("synth", "landmarks") and not self.root:
             raise ValueError(f"data.root is required for data.source '{self.source}'")
         if self.render_batch < 1 or self.pool < 1:

@@ -101,7 +101,7 @@ def landmark_synth(cfg: DataConfig, seed: int, kind: int, sequences: int, second
     from ..data.landmark_synth import LandmarkSynth, LandmarkSynthConfig, PoseBank
 
     lcfg = LandmarkSynthConfig(sequences, seconds or cfg.sequence_seconds, cfg.fps, cfg.families, cfg.yaw_range_deg,
-                               cfg.landmark_noise, cfg.landmark_swaps)
+                               cfg.landmark_noise, cfg.landmark_swaps, cfg.landmark_pose_spread_deg)
     bank = PoseBank.build(lcfg, [sequence_seed(seed, kind, first + i) for i in range(sequences)], skeleton)
     return LandmarkSynth(bank, lcfg)
 
