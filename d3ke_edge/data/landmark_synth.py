@@ -186,7 +186,8 @@ class Corruptor:
 
     def ar_noise(self):
         """A fresh noise state for one batch of sequences: AR(1) with the measured lag-1 autocorrelation per landmark
-        (e_t = rho e_t-1 + sqrt(1 - rho^2) d_t, d_t this frame's draw; the marginal spread is kept)."""
+        (e_t = rho e_t-1 + sqrt(1 - rho^2) d_t, d_t this frame's draw: the variance is kept, the heavy tails of the
+        measured rows are softened; visibility and presence are the current draw's)."""
         rho = (self.noise.rho if self.noise is not None else torch.zeros(33))[None, :, None]
         prev: list[torch.Tensor] = []
 
@@ -207,11 +208,8 @@ class LandmarkSynth:
         self.sizes = torch.tensor(FRAME_SIZES, dtype=torch.float32)
 
     # --- cameras ---------------------------------------------------------------------------------------------------
-    def cameras(self, idx: torch.Tensor, gen: torch.Generator, per_sequence: torch.Tensor | None = None):
-        """Random cameras for bank frames ``idx`` (N,): K (N, 3, 3), R (N, 3, 3), position (N, 3).
-
-        ``per_sequence``: an index (N,) into the first frames' cameras to share one camera along a sequence.
-        """
+    def cameras(self, idx: torch.Tensor, gen: torch.Generator):
+        """Random cameras for bank frames ``idx`` (N,): K (N, 3, 3), R (N, 3, 3), position (N, 3)."""
         b, n = self.bank, len(idx)
         u = lambda lo, hi: lo + (hi - lo) * torch.rand(n, generator=gen)  # noqa: E731
         wh = self.sizes[torch.randint(len(self.sizes), (n,), generator=gen)]
@@ -236,8 +234,6 @@ class LandmarkSynth:
         K = torch.zeros(n, 3, 3)
         K[:, 0, 0] = K[:, 1, 1] = f
         K[:, 0, 2], K[:, 1, 2], K[:, 2, 2] = wh[:, 0] / 2, wh[:, 1] / 2, 1.0
-        if per_sequence is not None:
-            K, R, pos = K[per_sequence], R[per_sequence], pos[per_sequence]
         return K, R, pos
 
     # --- samples ---------------------------------------------------------------------------------------------------
