@@ -117,6 +117,7 @@ def through_infer(lift_ckpt: Path, image_ckpt: Path, cfg: DataConfig, clips: int
     out: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for label, ckpt in (("image model", image_ckpt), ("landmark model", lift_ckpt)):
+            space = load_bundle(ckpt).model.space
             per_head: dict[str, list] = {}
             for i in range(clips):
                 folder = Path(tmp) / f"clip{i}"
@@ -132,7 +133,6 @@ def through_infer(lift_ckpt: Path, image_ckpt: Path, cfg: DataConfig, clips: int
                     pred = {k: torch.as_tensor(np.stack([f["outputs"][k] for f in ok]), dtype=torch.float32)
                             for k in DECODED_OUTPUTS}
                     truth = {k: torch.as_tensor(clip.labels[k][rows], dtype=torch.float32) for k in DECODED_OUTPUTS}
-                    space = load_bundle(ckpt).model.space
                     per_head.setdefault("per-frame" if head == "none" else head, []).append(
                         sequence_errors(pred, truth, space))
             out[label] = {h: {k: float(np.nanmean([e[k] for e in errs])) for k in KEYS if k in errs[0]}

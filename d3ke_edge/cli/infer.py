@@ -98,5 +98,6 @@ def _print_summary(res, files: dict) -> None:
                       "matches the training rate[/]")
     for name, path in files.items():
         console.print(f"  {name}: {path}", highlight=False)
-    kind = "landmarks" if res.metadata.get("input", {}).get("name") == "landmarks" else "image"
-    console.print(f"[yellow]{HONESTY[kind]}[/]")
+    from ..infer.model import input_kind
+
+    console.print(f"[yellow]{HONESTY[input_kind(res.metadata)]}[/]")

@@ -10,12 +10,18 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["InferModelError", "StreamModel", "load_stream_model", "RUNTIME_FOLDERS", "HEAD_PREFERENCE"]
+__all__ = ["InferModelError", "StreamModel", "load_stream_model", "input_kind", "RUNTIME_FOLDERS", "HEAD_PREFERENCE"]
 
 # --runtime -> the export folder and file suffix that hold its artefacts
 RUNTIME_FOLDERS = {"litert": ("tflite", ".tflite"), "onnx": ("onnx", ".onnx"), "torchscript": ("torchscript", ".pt"),
                    "coreml": ("coreml", ".mlpackage")}
 HEAD_PREFERENCE = ("gru_causal", "tcn_causal", "transformer_causal")  # --head auto takes the first one present
+
+
+def input_kind(metadata: dict) -> str:
+    """``image`` or ``landmarks``: what a per-frame model takes, read from its metadata (landmark models carry an
+    ``input`` layout)."""
+    return "landmarks" if metadata.get("input", {}).get("name") == "landmarks" else "image"
 
 
 class InferModelError(ValueError):
@@ -43,7 +49,7 @@ class StreamModel:
     @property
     def input_kind(self) -> str:
         """``image`` or ``landmarks`` (read from the model's metadata)."""
-        return "landmarks" if self.metadata.get("input", {}).get("name") == "landmarks" else "image"
+        return input_kind(self.metadata)
 
     def reset(self) -> None:
         self._state = [s.copy() for s in self._state0]

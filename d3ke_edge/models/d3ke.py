@@ -51,10 +51,6 @@ class D3KE(nn.Module):
         out.update(rot6d=rot6d, params=p)
         return out
 
-    def example_input(self, batch: int = 1, seed: int = 0) -> torch.Tensor:
-        """A random image for tracing (B, 3, S, S) in [0, 1]."""
-        return torch.rand(batch, 3, self.input_size, self.input_size, generator=torch.Generator().manual_seed(seed))
-
     def config(self) -> dict:
         """Constructor arguments, stored in checkpoints so a model is rebuilt from its file alone."""
         return {"backbone": self.backbone_name, "input_size": self.input_size}
