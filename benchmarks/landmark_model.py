@@ -73,7 +73,8 @@ def lift_on_its_distribution(lift, n: int, seed: int = 0) -> dict:
     for label, swaps, noise in (("measured noise", 1.0, "measured"), ("measured noise, no swaps", 0.0, "measured"),
                                 ("clean projections", 0.0, "none")):
         dcfg = dataclasses.replace(cfg, landmark_swaps=swaps, landmark_noise=noise, landmark_pose_spread_deg=0.0)
-        synth = landmark_synth(dcfg, seed, 3, n, skeleton=lift.model.space.skeleton, first=20_000)
+        synth = landmark_synth(dcfg, seed, 3, n, skeleton=lift.model.space.skeleton, first=20_000,
+                               features=lift.model.input_size)
         seqs = synth.sequences(list(range(n)), torch.Generator().manual_seed(sequence_seed(seed, 3, 900_003)))
         out[label] = _errors(_predict(lift, seqs["landmarks"]), seqs, lift.model.space)
     return out
@@ -87,7 +88,8 @@ def same_sequences(lift, image, n: int, seed: int = 0) -> dict:
     engine = SynthEngine(synth_config(cfg, size, "cpu", seconds=2.0), skeleton=skel)
     own = len(skel.marker_names) - len(lm_names)
     lm = [skel.marker_names.index(m) for m in lm_names]
-    noise = Corruptor(LandmarkSynthConfig(fps=cfg.fps))  # the measured noise, swaps included
+    world = lift.model.world
+    noise = Corruptor(LandmarkSynthConfig(fps=cfg.fps, world=world))  # the measured noise, swaps included
     gen = torch.Generator().manual_seed(sequence_seed(seed, 3, 900_004))
     imgs, feats, truth = [], [], {k: [] for k in TARGETS}
     for i in range(n):
@@ -96,9 +98,10 @@ def same_sequences(lift, image, n: int, seed: int = 0) -> dict:
         cam = s["markers_cam"][:, lm]
         xy = cam[..., :2] / cam[..., 2:] * torch.stack([K[:, 0, 0], K[:, 1, 1]], -1)[:, None] + K[:, None, :2, 2]
         state = noise.ar_noise()
-        frames = [noise.corrupt(xy[t : t + 1], s["pelvis_rot_cam"][t : t + 1], gen, state) for t in range(len(xy))]
+        frames = [noise.corrupt(xy[t : t + 1], s["pelvis_rot_cam"][t : t + 1], gen, state,
+                                cam[t : t + 1] if world else None) for t in range(len(xy))]
         xy_n, vis, pres = (torch.cat([f[j] for f in frames]) for j in range(3))
-        feats.append(landmark_features(xy_n, vis, pres, K))
+        feats.append(landmark_features(xy_n, vis, pres, K, torch.cat([f[3] for f in frames]) if world else None))
         imgs.append(image_to_float(s["image"]))
         for k in TARGETS:
             truth[k].append(s[k][..., :own, :] if k == "markers_rel" else s[k])

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -47,21 +51,56 @@ def zoo_osim(tmp_path_factory) -> Path:
     return write_osim(zoo_skeleton(), tmp_path_factory.mktemp("zoo") / "zoo.osim")
 
 
+def _needs_quickstart(item: pytest.Item) -> bool:
+    return "quickstart_run" in getattr(item, "fixturenames", ())
+
+
+_QUICKSTART: dict = {}  # the background quickstart: process, folder, log files
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """Tests of the trained model run last, and the README's main command starts now in a background process: the
+    other tests (mostly one core) run while it trains and exports (the test session's largest cost)."""
+    items.sort(key=_needs_quickstart)  # stable: files and tests keep their order within each group
+    if not any(_needs_quickstart(i) for i in items) or os.environ.get("D3KE_QUICKSTART_DIR"):
+        return
+    out = Path(tempfile.mkdtemp(prefix="d3ke_quickstart_"))
+    logs = [open(out.parent / f"{out.name}.{k}.log", "w+") for k in ("stdout", "stderr")]
+    cli = [sys.executable, "-c", "from d3ke_edge.cli import app; app()"]
+    proc = subprocess.Popen([*cli, "quickstart", "--out", str(out / "run")], stdout=logs[0], stderr=logs[1],
+                            stdin=subprocess.DEVNULL)
+    _QUICKSTART.update(proc=proc, out=out, logs=logs)
+
+
+def pytest_unconfigure(config) -> None:
+    proc = _QUICKSTART.get("proc")
+    if proc is None:
+        return
+    if proc.poll() is None:  # interrupted: do not leave a training process behind
+        proc.kill()
+        proc.wait()
+    for f in _QUICKSTART["logs"]:
+        f.close()
+        Path(f.name).unlink(missing_ok=True)
+    shutil.rmtree(_QUICKSTART["out"], ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def quickstart_run(tmp_path_factory):
-    """The README's main command, run once per test session in a subprocess (train + export are the slow part of
-    the suite; every test of the trained model and its export reads this run)."""
-    import subprocess
-
-    import os
-
-    reuse = os.environ.get("D3KE_QUICKSTART_DIR")  # a developer's finished quickstart folder, to skip the 8 minutes
+def quickstart_run():
+    """The README's main command, run once per test session in a background subprocess started at collection (train
+    + export are the slow part of the suite; every test of the trained model and its export reads this run).
+    ``D3KE_QUICKSTART_DIR``: a developer's finished quickstart folder, used instead."""
+    reuse = os.environ.get("D3KE_QUICKSTART_DIR")
     if reuse:
         return Path(reuse), subprocess.CompletedProcess([], 0, "(reused)", "")
-    out = tmp_path_factory.mktemp("quickstart")
-    cli = [sys.executable, "-c", "from d3ke_edge.cli import app; app()"]
-    res = subprocess.run([*cli, "quickstart", "--out", str(out)], capture_output=True, text=True)
-    return out, res
+    proc = _QUICKSTART["proc"]
+    code = proc.wait()
+    text = []
+    for f in _QUICKSTART["logs"]:
+        f.flush()
+        f.seek(0)
+        text.append(f.read())
+    return _QUICKSTART["out"] / "run", subprocess.CompletedProcess(proc.args, code, *text)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from d3ke_edge.data.camera import project
-from d3ke_edge.data.landmark_input import FEATURES, landmark_features
+from d3ke_edge.data.landmark_input import FEATURES, FEATURES_WORLD, landmark_features, world_normalise
 from d3ke_edge.data.landmark_noise import YAW_SECTORS, LandmarkNoise, facing_yaw, yaw_sector
 from d3ke_edge.data.landmark_synth import LandmarkSynth, LandmarkSynthConfig, PoseBank, landmark_skeleton
 from d3ke_edge.data.synth import SynthConfig, SynthEngine
@@ -38,6 +38,15 @@ def test_projected_landmarks_and_labels_equal_the_engine_s():
     truth = project(torch.as_tensor(seq["markers_cam"][:, lm]), K)
     np.testing.assert_allclose(out["landmarks_2d"].numpy(), truth.numpy(), atol=2e-3)  # pixels
     assert out["landmarks"].shape == (T, FEATURES)
+    # with the world landmarks: the same features, then the camera-frame landmarks, hip-centred, unit RMS radius
+    wcfg = LandmarkSynthConfig(sequences=1, seconds=0.5, noise="none", world=True)
+    world = LandmarkSynth(synth.bank, wcfg)._views(torch.arange(T), K, R, pos, torch.Generator())["landmarks"]
+    assert world.shape == (T, FEATURES_WORLD)
+    np.testing.assert_allclose(world[:, :FEATURES].numpy(), out["landmarks"].numpy(), atol=1e-6)
+    cam = torch.as_tensor(seq["markers_cam"][:, lm], dtype=torch.float32)
+    hips = (cam[:, 23] + cam[:, 24]) / 2
+    expect = (cam - hips[:, None]) / (cam - hips[:, None]).norm(dim=-1).square().mean(-1).sqrt()[:, None, None]
+    np.testing.assert_allclose(world[:, FEATURES:].numpy(), expect.flatten(1).numpy(), atol=1e-5)
 
 
 def test_features_ignore_where_the_person_stands_and_how_large():
@@ -56,6 +65,17 @@ def test_features_ignore_where_the_person_stands_and_how_large():
         landmark_features(torch.full((33, 2), float("nan")), vis[0], pres[0], K)
     with pytest.raises(ValueError, match="expected landmarks"):
         landmark_features(xy[:, :17], vis, pres, K)
+    # world landmarks: free of where the hips are and of the person's size (metres are BlazePose's guess)
+    w = torch.randn(4, 33, 3, generator=g)
+    c = landmark_features(xy, vis, pres, K, w)
+    d = landmark_features(xy, vis, pres, K, w * 1.3 + torch.tensor([0.2, -0.1, 3.0]))
+    assert c.shape == (4, FEATURES_WORLD) and torch.equal(c[:, :FEATURES], a)
+    np.testing.assert_allclose(c.numpy(), d.numpy(), atol=1e-5)
+    n = world_normalise(w)
+    np.testing.assert_allclose(n[:, [23, 24]].mean(1).numpy(), 0.0, atol=1e-6)
+    np.testing.assert_allclose(n.norm(dim=-1).square().mean(-1).numpy(), 1.0, rtol=1e-5)
+    with pytest.raises(ValueError, match="world landmarks"):
+        landmark_features(xy, vis, pres, K, w[..., :2])
 
 
 def _rows(n_per: int = 20) -> dict[str, np.ndarray]:
@@ -76,7 +96,7 @@ def _rows(n_per: int = 20) -> dict[str, np.ndarray]:
 def test_noise_draws_come_from_the_body_s_yaw_sector():
     noise = LandmarkNoise.from_rows(_rows())
     sector = torch.arange(YAW_SECTORS).repeat(50)
-    res, vis, pres = noise.draw(sector, torch.Generator().manual_seed(1))
+    res, vis, pres, _ = noise.draw(sector, torch.Generator().manual_seed(1))
     assert torch.equal(res[:, 0, 0].long(), sector)
     assert noise.swap_rate[2] == pytest.approx(0.5) and float(noise.swap_rate.sum()) == pytest.approx(0.5)
     assert noise.missed_rate == pytest.approx(5 / 165)
@@ -94,6 +114,10 @@ def test_measured_noise_ships_and_is_plausible():
     assert 0.003 < float(err.min()) and float(err.max()) < 0.06
     assert 0.0 < float(noise.swap_rate.mean()) < 0.5
     assert bool(((noise.rho > 0.0) & (noise.rho < 1.0)).all())
+    # BlazePose's world landmarks, normalised (unit RMS radius): off by a few to a few tens of percent of it
+    werr = noise.world_residual.norm(dim=-1).median(0).values
+    assert noise.world_residual.shape == (*noise.residual.shape[:2], 3)
+    assert 0.02 < float(werr.min()) and float(werr.max()) < 0.5
 
 
 def test_sequences_share_a_camera_and_batches_replay_from_their_seed():

@@ -16,7 +16,7 @@ def _observations(truth: dict[str, np.ndarray], noise_px: float, outliers: float
     engine = SynthEngine(SynthConfig(size=32, seconds=1.0))
     rng = np.random.default_rng(seed)
     parts = {k: [] for k in ("xy", "visibility", "rot", "origin", "scales", "K", "joints_2d", "presence", "clip",
-                             "frame", "flipped")}
+                             "frame", "flipped", "world")}
     for c, s in enumerate(engine.sequence(seed + k) for k in range(6)):
         rot, origin = _pose_in_camera(engine.skel, s)
         K = s["K_full"][0].astype(np.float64)
@@ -32,7 +32,8 @@ def _observations(truth: dict[str, np.ndarray], noise_px: float, outliers: float
             j = s["joints_cam"][t]
             for k, v in (("xy", xy), ("visibility", np.ones(33)), ("rot", rot[t]), ("origin", origin[t]),
                          ("scales", s["scales"][t]), ("K", K), ("joints_2d", K[:2, :2] @ (j[:, :2] / j[:, 2:]).T),
-                         ("presence", np.ones(33)), ("clip", c), ("frame", t), ("flipped", False)):
+                         ("presence", np.ones(33)), ("clip", c), ("frame", t), ("flipped", False),
+                         ("world", np.zeros((33, 3)))):
                 parts[k].append(v if k != "joints_2d" else v.T + K[:2, 2])
     return Observations(**{k: np.stack(v) for k, v in parts.items()})
 

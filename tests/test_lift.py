@@ -130,3 +130,54 @@ def test_the_robustness_benchmark_runs_landmark_models_through_blazepose_on_the_
     worse = sequence_errors(pred.predict(dark), {k: sample[k] for k in LABELS}, pred.space)
     assert clean["angle_mae_deg"] < 12.0, clean
     assert np.isfinite(worse["angle_mae_deg"]) and worse["angle_mae_deg"] != clean["angle_mae_deg"]
+
+
+def test_a_world_landmark_model_trains_exports_and_runs_through_infer(blazepose, tmp_path):
+    """``model.world_landmarks``: BlazePose's world landmarks as 99 more inputs, end to end — the data make 234
+    features, the artefact says so in its metadata and passes parity, and infer logs the world landmarks it fed, so
+    the artefact on the logged values reproduces the logged parameters."""
+    import dataclasses
+
+    from d3ke_edge.cli.quickstart import LIFT_CONFIG
+    from d3ke_edge.data.landmark_input import FEATURES_WORLD, landmark_features
+    from d3ke_edge.export.api import ExportConfig, export
+    from d3ke_edge.infer.outputs import write_outputs
+    from d3ke_edge.infer.run import InferConfig, run_infer
+    from d3ke_edge.infer.synthetic import write_test_clip
+    from d3ke_edge.runtime import load_runtime
+    from d3ke_edge.train.config import ModelConfig, load_config
+    from d3ke_edge.train.loop import train
+    from d3ke_edge.video.crop import frame_intrinsics
+
+    clip, _ = write_test_clip(tmp_path / "clip", 11, ("walk",), (-30.0, 30.0), seconds=1.0)
+    exp = load_config(LIFT_CONFIG, out=str(tmp_path / "train"))
+    exp = dataclasses.replace(
+        exp, model=ModelConfig(name="d3ke_lift_mlp", world_landmarks=True), temporal=None,
+        data=dataclasses.replace(exp.data, bank_sequences=8, val_sequences=8, workers=0),
+        optim=dataclasses.replace(exp.optim, steps=40, ckpt_every=40, val_every=40, log_every=20))
+    summary = train(exp)
+    assert summary["best"]["angle_mae_deg"] < summary["mean_pose"]["angle_mae_deg"] + 2.0  # 40 steps: it runs
+    rows = export(tmp_path / "train" / "checkpoint_best.pt",
+                  ExportConfig(targets=("tflite",), out=str(tmp_path / "export"), steps=False, parity_frames=16,
+                               stream_sequences=1))
+    assert [r["pass"] for r in rows] == [True], rows
+    meta = json.loads((tmp_path / "export" / "tflite" / "per_frame_fp32.json").read_text())
+    assert meta["inputs"][0]["shape"] == [1, FEATURES_WORLD] and meta["model"]["input"]["world"] is True
+    assert "world" in meta["model"]["input"]["order"][-1]
+    res = run_infer(InferConfig(video=clip, model=tmp_path / "export", out=tmp_path / "infer"), say=lambda m: None)
+    write_outputs(res, tmp_path / "infer")
+    frames = [json.loads(line) for line in (tmp_path / "infer" / "frames.jsonl").read_text().splitlines()]
+    ok = [f for f in frames if f["status"] == "ok"]
+    assert len(ok) >= 27
+    lm, world = np.array([f["landmarks"] for f in ok]), np.array([f["world_landmarks"] for f in ok])
+    assert world.shape == (len(ok), 33, 3)
+    summary = json.loads((tmp_path / "infer" / "summary.json").read_text())
+    K = frame_intrinsics(*summary["size"], summary["hfov_deg"])
+    x = landmark_features(lm[..., :2], lm[..., 2], lm[..., 3], K, world).numpy()
+    runner = load_runtime(tmp_path / "export" / "tflite" / "per_frame_fp32.tflite")
+    params = np.stack([runner.run(x[i : i + 1])[0][0] for i in range(len(x))])
+    np.testing.assert_allclose(params, np.array([f["frame_params"] for f in ok]), atol=2e-3)
+    with pytest.raises(ValueError, match="only landmark models"):
+        ModelConfig(name="d3ke_mnv3_small", world_landmarks=True)
+    with pytest.raises(ValueError, match="takes 234 features"):
+        ModelConfig(name="d3ke_lift_mlp", world_landmarks=True, input_size=135)

@@ -135,6 +135,19 @@ def test_landmarks_on_a_real_frame_checked_by_eye(blazepose):
     assert tracked.visibility[LANDMARK_NAMES.index("left_hip")] > 0.5
     hips = tracked.world[[23, 24]].mean(0)
     assert np.abs(hips).max() < 0.05  # world landmarks are hip-centred (metres)
+    # ... in the camera's axes: the same ROI on the frame turned 90 deg clockwise gives the same crop, so the image
+    # landmarks turn with the frame and so must the world ones (BlazePose's output is in the crop's axes)
+    from d3ke_edge.video.landmarks import ROI
+
+    roi = first.next_roi()
+    h = frame.shape[0]
+    turn = lambda p: np.stack([h - 1 - p[..., 1], p[..., 0]], -1)  # noqa: E731  frame pixel -> turned frame pixel
+    turned = model.run(np.ascontiguousarray(np.rot90(frame, k=-1)), ROI(turn(roi.centre), roi.side, roi.rotation + np.pi / 2))
+    np.testing.assert_allclose(turned.xy, turn(tracked.xy), atol=3.0)
+    np.testing.assert_allclose(turned.world[:, :2], np.stack([-tracked.world[:, 1], tracked.world[:, 0]], -1), atol=0.02)
+    np.testing.assert_allclose(turned.world[:, 2], tracked.world[:, 2], atol=0.02)
+    # upright person: the head above the hips (camera y down) and the world landmarks about a person's size
+    assert tracked.world[0, 1] < -0.4 and 0.3 < np.sqrt((tracked.world**2).sum(-1).mean()) < 0.8
 
 
 def _frames(video: Path, n: int, start: int = 0):

@@ -107,10 +107,10 @@ class _CropLandmarks:
     """Landmark models on the benchmark's crops: BlazePose's landmark model on each (conditioned) crop taken as its
     ROI, then the landmark features with the crop's intrinsics — the conditions act on the image before BlazePose."""
 
-    def __init__(self):
+    def __init__(self, world: bool = False):
         from ..video.models import fetch_models
 
-        self.model = None
+        self.model, self.world = None, world
         self._path = fetch_models()["pose_landmark_full.tflite"]
 
     def __call__(self, sample: dict) -> torch.Tensor:
@@ -126,9 +126,9 @@ class _CropLandmarks:
         for img in images:
             frame = (img.permute(1, 2, 0).numpy() * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
             lm = self.model.run(frame, roi)
-            rows.append((lm.xy, lm.visibility, lm.presence))
-        xy, vis, pres = (np.stack([r[i] for r in rows]) for i in range(3))
-        return landmark_features(xy, vis, pres, K)
+            rows.append((lm.xy, lm.visibility, lm.presence, lm.world))
+        xy, vis, pres, world = (np.stack([r[i] for r in rows]) for i in range(4))
+        return landmark_features(xy, vis, pres, K, world if self.world else None)
 
 
 def _torch_predictor(path: Path, key: str, head_name: str | None) -> Predictor:
@@ -148,7 +148,7 @@ def _torch_predictor(path: Path, key: str, head_name: str | None) -> Predictor:
 
         head = bundle.heads.get(head_name) or model_from_checkpoint(load_checkpoint(head_file)).eval()
     space = bundle.model.space
-    landmarks = _CropLandmarks() if bundle.model.input_key == "landmarks" else None
+    landmarks = _CropLandmarks(bundle.model.world) if bundle.model.input_key == "landmarks" else None
 
     @torch.no_grad()
     def run(sample: dict) -> dict:
@@ -181,7 +181,7 @@ def _artefact_predictor(path: Path, key: str, head_name: str | None) -> Predicto
     if head_name is not None:
         key += _file_hash(path.with_name(f"step_{head_name}{path.suffix}"))
 
-    landmarks = _CropLandmarks() if model.input_kind == "landmarks" else None
+    landmarks = _CropLandmarks(model.world_landmarks) if model.input_kind == "landmarks" else None
 
     def run(sample: dict) -> dict:
         model.reset()

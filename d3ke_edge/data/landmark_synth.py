@@ -23,7 +23,7 @@ from ..skeleton.fk import ForwardKinematics
 from ..skeleton.markersets import landmark_markers, load_named_marker_set
 from ..skeleton.model import GROUND, Skeleton
 from .camera import FRAME_SIZES
-from .landmark_input import landmark_features, landmark_box
+from .landmark_input import landmark_box, landmark_features, world_normalise
 from .landmark_noise import LandmarkNoise, facing_yaw, yaw_sector
 from .motion import generate_motion
 from .subjects import sample_subject
@@ -46,6 +46,7 @@ class LandmarkSynthConfig:
     # to this many degrees (a per-sequence constant plus a slow wander, clipped to the coordinate's range). Cheap
     # without rendering; it covers strides and arm positions the families do not make (the Pose2Sim lunge).
     pose_spread_deg: float = 0.0
+    world: bool = False  # the features include BlazePose's world landmarks (truth + their measured residuals)
 
     def __post_init__(self) -> None:
         from .synth import FAMILY_NAMES
@@ -166,23 +167,35 @@ class Corruptor:
         self.noise = None if cfg.noise == "none" else LandmarkNoise.load() if cfg.noise == "measured" else \
             LandmarkNoise.load(cfg.noise)
         self.mirror = torch.as_tensor(mirror_order())
+        if cfg.world and self.noise is not None and self.noise.world_residual is None:
+            raise ValueError(f"the noise model '{self.noise.source}' has no world landmark residuals; measure it again "
+                             "with python benchmarks/blazepose_on_renders.py")
 
-    def corrupt(self, xy: torch.Tensor, pelvis_rot_cam: torch.Tensor, gen: torch.Generator, noise_state=None):
+    def corrupt(self, xy: torch.Tensor, pelvis_rot_cam: torch.Tensor, gen: torch.Generator, noise_state=None,
+                world: torch.Tensor | None = None):
         """Projected landmarks (N, 33, 2) px made BlazePose-like: a measured frame's residuals (scaled by the landmark
         box), visibilities and presences from the body's yaw sector, and the sector's left/right swap rate.
-        ``noise_state``: a function that turns this frame's draw into a correlated one (sequences). -> xy, vis, pres."""
+        ``noise_state``: a function that turns this frame's draw into a correlated one (sequences). ``world``: the
+        landmarks in camera coordinates (N, 33, 3), made into BlazePose-like world landmarks (normalised, plus the
+        same measured frame's world residuals). -> xy, vis, pres, world (or None)."""
         n = len(xy)
+        if world is not None:
+            world = world_normalise(world)
         if self.noise is None:
-            return xy, torch.ones(n, 33), torch.ones(n, 33)
+            return xy, torch.ones(n, 33), torch.ones(n, 33), world
         sector = yaw_sector(facing_yaw(pelvis_rot_cam))
-        res, vis, pres = self.noise.draw(sector, gen)
+        res, vis, pres, wres = self.noise.draw(sector, gen)
+        if world is not None:
+            res = torch.cat([res, wres], -1)  # image and world residuals drift together (one AR state)
         if noise_state is not None:
             res = noise_state(res)
         _, side = landmark_box(xy)
-        xy = xy + res * side[:, None]
+        xy = xy + res[..., :2] * side[:, None]
+        if world is not None:
+            world = world + res[..., 2:]
         swap = self.noise.swaps(sector, gen, self.cfg.swaps)
         mirrored = lambda a: torch.where(swap.view(-1, *([1] * (a.dim() - 1))), a[:, self.mirror], a)  # noqa: E731
-        return mirrored(xy), mirrored(vis), mirrored(pres)
+        return mirrored(xy), mirrored(vis), mirrored(pres), None if world is None else mirrored(world)
 
     def ar_noise(self):
         """A fresh noise state for one batch of sequences: AR(1) with the measured lag-1 autocorrelation per landmark
@@ -244,10 +257,11 @@ class LandmarkSynth:
         xy = lm[..., :2] / lm[..., 2:].clamp_min(1e-3) * torch.stack([K[:, 0, 0], K[:, 1, 1]], -1)[:, None] \
             + K[:, None, :2, 2]
         pelvis_rot_cam = R @ b.pelvis_rot[idx]
-        xy, vis, pres = self.corruptor.corrupt(xy, pelvis_rot_cam, gen, noise_state)
+        xy, vis, pres, world = self.corruptor.corrupt(xy, pelvis_rot_cam, gen, noise_state,
+                                                      lm if self.cfg.world else None)
         root = b.pelvis_origin[idx][:, None]
         rel = lambda x: (x - root) @ R.transpose(1, 2)  # noqa: E731
-        return {"landmarks": landmark_features(xy, vis, pres, K),
+        return {"landmarks": landmark_features(xy, vis, pres, K, world),
                 "coordinates": b.coordinates[idx], "coordinates_valid": torch.ones_like(b.coordinates[idx], dtype=torch.bool),
                 "scales": b.scales[b.sequence[idx]], "pelvis_rot_cam": pelvis_rot_cam,
                 "joints_rel": rel(b.joints[idx]), "markers_rel": rel(b.markers[idx]),

@@ -116,7 +116,7 @@ def parity_data(bundle: Bundle, cfg: ExportConfig, size: int) -> ParityData:
     pick = torch.linspace(0, len(test[key]) - 1, min(cfg.parity_frames, len(test[key]))).long()
     ids = [f"test sequence {int(test['sequence'][i])} frame {int(test['frame'][i])}" for i in pick]
     if key == "landmarks":
-        synth = landmark_synth(data_cfg, cfg.seed, 3, cfg.stream_sequences, skeleton=skel, first=50_000)
+        synth = landmark_synth(data_cfg, cfg.seed, 3, cfg.stream_sequences, skeleton=skel, first=50_000, features=size)
         both = synth.sequences(list(range(cfg.stream_sequences)),
                                torch.Generator().manual_seed(sequence_seed(cfg.seed, 3, 900_005)))
         inputs = list(both[key])

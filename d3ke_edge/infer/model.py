@@ -51,11 +51,16 @@ class StreamModel:
         """``image`` or ``landmarks`` (read from the model's metadata)."""
         return input_kind(self.metadata)
 
+    @property
+    def world_landmarks(self) -> bool:
+        """Whether a landmark model also takes BlazePose's world landmarks (its metadata's input layout says)."""
+        return bool(self.metadata.get("input", {}).get("world", False))
+
     def reset(self) -> None:
         self._state = [s.copy() for s in self._state0]
 
     def run_frame(self, x: np.ndarray) -> list[np.ndarray]:
-        """The per-frame model on ``x``: an image (1, 3, S, S) float32 RGB in [0, 1], or landmark features (1, 135);
+        """The per-frame model on ``x``: an image (1, 3, S, S) float32 RGB in [0, 1], or landmark features (1, 135 or 234);
         returns params, then the decoded outputs."""
         return self._frame(x)
 

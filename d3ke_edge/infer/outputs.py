@@ -4,8 +4,8 @@
   camera-aligned ground frame (``infer.ground``); the header says how the translation was obtained.
 - ``markers.trc``: the model's markers in the same ground frame, millimetres; frames without a person are empty.
 - ``frames.jsonl``: one line per frame read: time, status (ok / no_person / corrupt), box, person score, the 33
-  BlazePose landmarks (x, y, visibility, presence), root position, the per-frame model's parameters (before the head) and
-  the outputs (after it).
+  BlazePose landmarks (x, y, visibility, presence; and their world landmarks when the model takes them), root
+  position, the per-frame model's parameters (before the head) and the outputs (after it).
 - ``overlay.mp4`` (written while reading), ``angles.png`` (the panel's angles over time), ``summary.json``.
 """
 

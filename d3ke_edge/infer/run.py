@@ -101,14 +101,16 @@ class InferResult:
         return [f for f in self.frames if f["status"] == "ok"]
 
 
-def _frame_record(fr, lm, box, frame_params: np.ndarray, out: dict, root: np.ndarray) -> dict:
-    """One frame's line of frames.jsonl (``lm`` None: a frame between landmark runs, its box extrapolated)."""
+def _frame_record(fr, lm, box, frame_params: np.ndarray, out: dict, root: np.ndarray, world: bool = False) -> dict:
+    """One frame's line of frames.jsonl (``lm`` None: a frame between landmark runs, its box extrapolated;
+    ``world``: the model takes BlazePose's world landmarks, so they are logged too)."""
+    extra = {"world_landmarks": np.round(lm.world, 5).tolist()} if world and lm is not None else {}
     return {"frame": fr.index, "time": round(fr.time, 6), "status": "ok",
             "box": [float(v) for v in box], "person_score": None if lm is None else round(float(lm.pose_score), 4),
             # x, y (pixels), visibility, presence: enough digits to remake a landmark model's input exactly
             "landmarks": None if lm is None else np.round(np.concatenate(
                 [lm.xy, lm.visibility[:, None], lm.presence[:, None]], 1), 4).tolist(),
-            "root_cam": root, "frame_params": frame_params[0], "outputs": {k: v[0] for k, v in out.items()}}
+            **extra, "root_cam": root, "frame_params": frame_params[0], "outputs": {k: v[0] for k, v in out.items()}}
 
 
 def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
@@ -180,7 +182,8 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
             seen += 1
             box = smoother.predict(fr.time) if between else smoother(box_from_landmarks(lm.xy), fr.time)
             if landmarks_in:  # the model's input is the landmarks; the box still places the root and the overlay
-                image = landmark_features(lm.xy, lm.visibility, lm.presence, K)[None].numpy()
+                image = landmark_features(lm.xy, lm.visibility, lm.presence, K,
+                                          lm.world if model.world_landmarks else None)[None].numpy()
             else:
                 crop, box = cut_crop(fr.rgb, box, model.input_size)
                 image = (crop.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
@@ -191,7 +194,7 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
             t5 = time.perf_counter()
             pts = np.concatenate([out["joints_rel"][0], out["markers_rel"][0]])
             root = root_translation(box, K, pts)
-            rec = _frame_record(fr, lm, box, frame_out[0], out, root)
+            rec = _frame_record(fr, lm, box, frame_out[0], out, root, model.world_landmarks)
             res.frames.append(rec)
             if overlay is not None:
                 overlay.write(fr.rgb, rec)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..data.landmark_input import FEATURES, input_layout
+from ..data.landmark_input import FEATURES, FEATURES_WORLD, input_layout
 from ..skeleton.builtin import builtin_skeleton
 from ..skeleton.model import Skeleton
 from .kinematic_space import KinematicSpace
@@ -33,22 +33,24 @@ class ResidualBlock(nn.Module):
 class D3KELift(nn.Module):
     input_key = "landmarks"  # the batch key and exported input name
 
-    def __init__(self, width: int = 512, blocks: int = 2, skeleton: Skeleton | None = None,
-                 input_size: int = FEATURES):
+    def __init__(self, width: int = 512, blocks: int = 2, skeleton: Skeleton | None = None, world: bool = False,
+                 input_size: int | None = None):
         super().__init__()
-        if input_size != FEATURES:
-            raise ValueError(f"the landmark model takes {FEATURES} input features, not {input_size}")
-        self.width, self.blocks, self.input_size = width, blocks, FEATURES
+        n = FEATURES_WORLD if world else FEATURES
+        if input_size not in (None, n):
+            raise ValueError(f"the landmark model{' with world landmarks' if world else ''} takes {n} input features, "
+                             f"not {input_size}")
+        self.width, self.blocks, self.world, self.input_size = width, blocks, world, n
         self.space = KinematicSpace(skeleton or builtin_skeleton())
-        self.backbone = nn.Sequential(nn.Sequential(nn.Linear(FEATURES, width), nn.ReLU()),
+        self.backbone = nn.Sequential(nn.Sequential(nn.Linear(n, width), nn.ReLU()),
                                       *(ResidualBlock(width) for _ in range(blocks)))
         self.head = nn.Linear(width, self.space.dim)
         self.feature_dim = width
-        self.register_buffer("mean", torch.zeros(1, FEATURES), persistent=False)
-        self.register_buffer("std", torch.ones(1, FEATURES), persistent=False)
+        self.register_buffer("mean", torch.zeros(1, n), persistent=False)
+        self.register_buffer("std", torch.ones(1, n), persistent=False)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(B, 135) features -> rot6d (B, 6), p (B, D-6) in (-1, 1), trunk features (B, width)."""
+        """(B, 135 or 234) features -> rot6d (B, 6), p (B, D-6) in (-1, 1), trunk features (B, width)."""
         feat = self.backbone((x - self.mean) / self.std)
         rot6d, bounded = self.space.split(self.head(feat))
         return rot6d, torch.sigmoid(bounded) * 2.0 - 1.0, feat
@@ -62,22 +64,24 @@ class D3KELift(nn.Module):
     def example_input(self, batch: int = 1, seed: int = 0) -> torch.Tensor:
         """A plausible input for tracing: random landmarks in the box, probabilities in 0..1, a centred camera."""
         g = torch.Generator().manual_seed(seed)
-        x = torch.rand(batch, FEATURES, generator=g)
+        x = torch.rand(batch, self.input_size, generator=g)
         x[:, :66] = x[:, :66] * 2 - 1
-        x[:, -3:] = torch.tensor([0.0, 0.0, 0.6])
+        x[:, FEATURES - 3 : FEATURES] = torch.tensor([0.0, 0.0, 0.6])
+        if self.world:
+            x[:, FEATURES:] = x[:, FEATURES:] * 2 - 1
         return x
 
     def config(self) -> dict:
-        return {"width": self.width, "blocks": self.blocks, "input_size": self.input_size}
+        return {"width": self.width, "blocks": self.blocks, "world": self.world, "input_size": self.input_size}
 
     def metadata(self) -> dict:
-        return {**self.config(), "input": input_layout(), **self.space.metadata()}
+        return {**self.config(), "input": input_layout(self.world), **self.space.metadata()}
 
 
 def _builder(width: int, blocks: int):
-    def build(width: int = width, blocks: int = blocks, skeleton: Skeleton | None = None,
-              input_size: int = FEATURES) -> D3KELift:
-        return D3KELift(width, blocks, skeleton, input_size)
+    def build(width: int = width, blocks: int = blocks, skeleton: Skeleton | None = None, world: bool = False,
+              input_size: int | None = None) -> D3KELift:
+        return D3KELift(width, blocks, skeleton, world, input_size)
 
     return build
 

@@ -16,20 +16,25 @@ __all__ = ["ModelConfig", "DataConfig", "LossConfig", "OptimConfig", "TemporalCo
 @dataclass(frozen=True)
 class ModelConfig:
     name: str = "d3ke_mnv3_small"
-    input_size: int | None = None  # image models: the crop side (default 192); landmark models: their 135 features
+    input_size: int | None = None  # image models: the crop side (default 192); landmark models: their 135 / 234 features
     backbone_weights: str | None = None  # a local torchvision state_dict (hub downloads are not used)
+    world_landmarks: bool = False  # landmark models: BlazePose's world landmarks as an extra input (234 features)
 
     def __post_init__(self) -> None:
-        from ..data.landmark_input import FEATURES
+        from ..data.landmark_input import FEATURES, FEATURES_WORLD
 
         if self.landmarks:
-            if self.input_size not in (None, FEATURES):
-                raise ValueError(f"model.input_size: the landmark model '{self.name}' takes {FEATURES} features; "
+            n = FEATURES_WORLD if self.world_landmarks else FEATURES
+            if self.input_size not in (None, n):
+                raise ValueError(f"model.input_size: the landmark model '{self.name}' takes {n} features; "
                                  f"leave input_size out (got {self.input_size})")
             if self.backbone_weights is not None:
                 raise ValueError(f"model.backbone_weights: the landmark model '{self.name}' has no pretrained backbone")
-            object.__setattr__(self, "input_size", FEATURES)
+            object.__setattr__(self, "input_size", n)
             return
+        if self.world_landmarks:
+            raise ValueError(f"model.world_landmarks: '{self.name}' is an image model; only landmark models "
+                             "(d3ke_lift_*) take BlazePose's world landmarks")
         if self.input_size is None:
             object.__setattr__(self, "input_size", 192)
         if not 64 <= self.input_size <= 512 and self.input_size != 32:
@@ -44,7 +49,9 @@ class ModelConfig:
 
     def kwargs(self) -> dict:
         """The builder's arguments (what a checkpoint stores to rebuild the model)."""
-        return {} if self.landmarks else {"input_size": self.input_size}
+        if self.landmarks:
+            return {"world": True} if self.world_landmarks else {}
+        return {"input_size": self.input_size}
 
 
 @dataclass(frozen=True)

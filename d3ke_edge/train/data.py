@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import IterableDataset
 
 from ..data.datasets import sequence_to_batch
+from ..data.landmark_input import FEATURES, FEATURES_WORLD
 from ..data.synth import LABEL_KEYS, SynthConfig, SynthEngine
 from .config import DataConfig
 
@@ -95,13 +96,17 @@ class SynthSource:
 
 
 def landmark_synth(cfg: DataConfig, seed: int, kind: int, sequences: int, seconds: float | None = None,
-                   skeleton=None, first: int = 0):
+                   skeleton=None, first: int = 0, features: int = FEATURES):
     """The landmark data of a training data config: a pose bank of ``sequences`` motions of stream ``kind`` (1 train,
-    2 val, 3 test, 4 calib; their own seeds, from index ``first``) and its sampler."""
+    2 val, 3 test, 4 calib; their own seeds, from index ``first``) and its sampler, making the model's input
+    ``features`` (135, or 234 with the world landmarks)."""
     from ..data.landmark_synth import LandmarkSynth, LandmarkSynthConfig, PoseBank
 
+    if features not in (FEATURES, FEATURES_WORLD):
+        raise ValueError(f"landmark models take {FEATURES} or {FEATURES_WORLD} features, not {features}")
     lcfg = LandmarkSynthConfig(sequences, seconds or cfg.sequence_seconds, cfg.fps, cfg.families, cfg.yaw_range_deg,
-                               cfg.landmark_noise, cfg.landmark_swaps, cfg.landmark_pose_spread_deg)
+                               cfg.landmark_noise, cfg.landmark_swaps, cfg.landmark_pose_spread_deg,
+                               world=features == FEATURES_WORLD)
     bank = PoseBank.build(lcfg, [sequence_seed(seed, kind, first + i) for i in range(sequences)], skeleton)
     return LandmarkSynth(bank, lcfg)
 
@@ -109,13 +114,14 @@ def landmark_synth(cfg: DataConfig, seed: int, kind: int, sequences: int, second
 class LandmarkSource:
     """Landmark batches: fresh cameras and noise draws on one training pose bank, a function of (seed, step)."""
 
-    def __init__(self, cfg: DataConfig, batch: int, seed: int, skeleton=None):
-        self.cfg, self.batch, self.seed, self.skeleton = cfg, batch, seed, skeleton
+    def __init__(self, cfg: DataConfig, batch: int, seed: int, skeleton=None, features: int = FEATURES):
+        self.cfg, self.batch, self.seed, self.skeleton, self.features = cfg, batch, seed, skeleton, features
         self.synth = None
 
     def __call__(self, step: int) -> dict[str, torch.Tensor]:
         if self.synth is None:  # built in the data process, once
-            self.synth = landmark_synth(self.cfg, self.seed, 1, self.cfg.bank_sequences, skeleton=self.skeleton)
+            self.synth = landmark_synth(self.cfg, self.seed, 1, self.cfg.bank_sequences, skeleton=self.skeleton,
+                                        features=self.features)
         gen = torch.Generator().manual_seed(sequence_seed(self.seed, 6, step))
         return self.synth.batch(self.batch, gen)
 
@@ -154,7 +160,7 @@ class StepBatches(IterableDataset):
         if self.cfg.source == "synth":
             return SynthSource(self.cfg, self.size, self.batch, self.seed, self.device)
         if self.cfg.source == "landmarks":
-            return LandmarkSource(self.cfg, self.batch, self.seed, self.skeleton)
+            return LandmarkSource(self.cfg, self.batch, self.seed, self.skeleton, self.size)
         return _DatasetSource(_dataset(self.cfg, "train", self.skeleton), self.batch, self.seed)
 
     def __iter__(self):
@@ -185,7 +191,7 @@ def validation_set(cfg: DataConfig, size: int, seed: int, split: str = "val", de
     """
     kind = {"val": 2, "test": 3, "calib": 4}[split]
     if cfg.source == "landmarks":  # every frame of the split's own motions, each with a random camera (seeded)
-        synth = landmark_synth(cfg, seed, kind, max(8, cfg.val_sequences), skeleton=skeleton)
+        synth = landmark_synth(cfg, seed, kind, max(8, cfg.val_sequences), skeleton=skeleton, features=size)
         gen = torch.Generator().manual_seed(sequence_seed(seed, kind, 900_001))
         idx = torch.arange(len(synth.bank))
         if len(idx) > max_frames:

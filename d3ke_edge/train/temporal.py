@@ -50,7 +50,8 @@ def per_frame_outputs(model, exp: Experiment, n: int, kind: int, seconds: float)
     from .data import landmark_synth, synth_config
 
     if model.input_key == "landmarks":
-        synth = landmark_synth(exp.data, exp.optim.seed, kind, n, seconds, model.space.skeleton, first=10_000)
+        synth = landmark_synth(exp.data, exp.optim.seed, kind, n, seconds, model.space.skeleton, first=10_000,
+                               features=model.input_size)
         seqs = synth.sequences(list(range(n)), torch.Generator().manual_seed(sequence_seed(exp.optim.seed, kind, 900_002)))
         rot6d, p, _ = model.encode(seqs["landmarks"].flatten(0, 1))
         x = model.space.join(rot6d, p).unflatten(0, seqs["landmarks"].shape[:2])

@@ -46,8 +46,9 @@ _SIDE_CHECK = {"left_shoulder": "shoulder_l", "right_shoulder": "shoulder_r", "l
 class Observations:
     """Tracked frames of rendered clips: landmarks (N, 33, 2) px, visibility (N, 33), the bodies' camera-frame
     rotations (N, B, 3, 3) and origins (N, B, 3), scales (N, B, 3), intrinsics (N, 3, 3), joint centres (N, J, 2) px,
-    presence (N, 33), which clip and frame each row is, whether its labels were mirrored back (``flipped``, N), and
-    how many frames BlazePose's labels were mirrored (``swapped``) / not tracked (``missed``)."""
+    presence (N, 33), which clip and frame each row is, whether its labels were mirrored back (``flipped``, N),
+    BlazePose's world landmarks (N, 33, 3; metres, hip-centred, camera axes), and how many frames BlazePose's labels
+    were mirrored (``swapped``) / not tracked (``missed``)."""
 
     xy: np.ndarray
     visibility: np.ndarray
@@ -60,6 +61,7 @@ class Observations:
     clip: np.ndarray
     frame: np.ndarray
     flipped: np.ndarray
+    world: np.ndarray
     swapped: int = 0
     missed: int = 0
 
@@ -84,7 +86,7 @@ def collect(skel: Skeleton, clips, tracker_factory) -> Observations:
     check = [LANDMARK_NAMES.index(n) for n in _SIDE_CHECK]
     check_j = [skel.joint_names.index(j) for j in _SIDE_CHECK.values()]
     parts = {k: [] for k in ("xy", "visibility", "rot", "origin", "scales", "K", "joints_2d", "presence", "clip",
-                             "frame", "flipped")}
+                             "frame", "flipped", "world")}
     swapped = missed = 0
     for c, clip in enumerate(clips):
         tracker = tracker_factory()
@@ -96,14 +98,16 @@ def collect(skel: Skeleton, clips, tracker_factory) -> Observations:
             if lm is None:
                 missed += 1
                 continue
-            xy, vis, pres = lm.xy, lm.visibility, lm.presence
+            xy, vis, pres, world = lm.xy, lm.visibility, lm.presence, lm.world
             keep = np.linalg.norm(xy[check] - j2[t, check_j], axis=-1).sum()
             flip = np.linalg.norm(xy[mirror][check] - j2[t, check_j], axis=-1).sum()
             if flip < keep:
-                xy, vis, pres, swapped = xy[mirror], vis[mirror], pres[mirror], swapped + 1
+                xy, vis, pres, world = xy[mirror], vis[mirror], pres[mirror], world[mirror]
+                swapped += 1
             for k, v in (("xy", xy), ("visibility", vis), ("rot", rot[t]), ("origin", origin[t]),
                          ("scales", clip.labels["scales"][t]), ("K", clip.K), ("joints_2d", j2[t]),
-                         ("presence", pres), ("clip", c), ("frame", t), ("flipped", flip < keep)):
+                         ("presence", pres), ("clip", c), ("frame", t), ("flipped", flip < keep),
+                         ("world", world)):
                 parts[k].append(v)
     return Observations(**{k: np.stack(v) for k, v in parts.items()}, swapped=swapped, missed=missed)
 

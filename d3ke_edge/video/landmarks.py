@@ -3,8 +3,10 @@
 ``pose_landmark_full.tflite`` takes the 256x256 RGB crop of the ROI in [0, 1] and returns 39 points x (x, y, z,
 visibility, presence) in crop pixels (33 body landmarks, then 6 auxiliary: 33 = hip centre and 34 = scale point
 define the next ROI exactly as the detector's keypoints 0 and 1 do), a pose-presence probability, a segmentation
-mask, heatmaps and 39 x 3 world landmarks (metres, hip-centred). One affine map takes crop pixels to frame pixels;
-the crop is sampled through it and the landmarks are projected back through it, so the two agree by construction.
+mask, heatmaps and 39 x 3 world landmarks (metres, hip-centred, in the crop's rotated axes). One affine map takes
+crop pixels to frame pixels; the crop is sampled through it and the landmarks are projected back through it, so the two
+agree by construction. The world landmarks are turned by the ROI's rotation too (as MediaPipe's world landmark
+projection does), so their axes are the camera's: x right, y down, z away from the camera.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class Landmarks:
     visibility: np.ndarray  # (33,) probability
     presence: np.ndarray  # (33,) probability
     pose_score: float  # the model's pose-presence probability (the tracker's "still there" flag)
-    world: np.ndarray  # (33, 3) metres, hip-centred
+    world: np.ndarray  # (33, 3) metres, hip-centred, camera axes (x right, y down, z forward)
     roi: ROI
     aux: np.ndarray  # (6, 2) frame pixels: 0 hip centre and 1 scale point define the next ROI
 
@@ -81,6 +83,14 @@ def open_model(model: str | Path, threads: int | None, size: int, what: str):
     if list(inp["shape"]) != [1, size, size, 3]:
         raise ValueError(f"'{model}' takes {list(inp['shape'])}, not BlazePose's [1, {size}, {size}, 3] {what} input")
     return interpreter, inp["index"]
+
+
+def _world_to_camera(world: np.ndarray, roi: ROI) -> np.ndarray:
+    """World landmarks in the rotated crop's axes -> the camera's: x and y turned by the ROI's rotation."""
+    c, s = math.cos(roi.rotation), math.sin(roi.rotation)
+    out = np.array(world, np.float64)
+    out[:, :2] = out[:, :2] @ np.array([[c, -s], [s, c]]).T
+    return out
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -114,5 +124,5 @@ class LandmarkModel:
         return Landmarks(xy=xy[:33], z=raw[:33, 2] * roi.side / SIZE, visibility=_sigmoid(raw[:33, 3]),
                          presence=_sigmoid(raw[:33, 4]),
                          pose_score=float(np.asarray(self.interpreter.get_tensor(self._flag)).reshape(-1)[0]),
-                         world=self.interpreter.get_tensor(self._world).reshape(39, 3)[:33].copy(), roi=roi,
-                         aux=xy[33:])
+                         world=_world_to_camera(self.interpreter.get_tensor(self._world).reshape(39, 3)[:33], roi),
+                         roi=roi, aux=xy[33:])
