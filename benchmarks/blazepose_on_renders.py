@@ -33,6 +33,32 @@ from d3ke_edge.video.models import fetch_models
 from d3ke_edge.video.tracker import PoseTracker
 
 
+def markdown(summary: dict) -> str:
+    """The report of a run's summary (``blazepose_on_renders.json``)."""
+    noise = summary["noise_model"]
+    lines = [f"# BlazePose on {summary['clips']} engine clips ({summary['frames']} frames, all motion families and "
+             "yaws)", "",
+             f"tracked {summary['tracked']} / {summary['frames']} frames; left/right labels mirrored in "
+             f"{summary['swapped']} ({100 * summary['swap_rate']:.0f} %) of them", "",
+             "| landmark | body | median px | p90 px | median % height | p90 % height | visible | outliers |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, s in summary["landmarks"].items():
+        lines.append(f"| {name} | {s['body']} | {s['median_px']:.1f} | {s['p90_px']:.1f} | "
+                     f"{s['median_pct_height']:.1f} | {s['p90_pct_height']:.1f} | {100 * s['visible_frac']:.0f} % | "
+                     f"{100 * s['outlier_frac']:.0f} % |")
+    lines += ["", "## The noise model (residual in % of the landmark box's larger side; rho: lag-1 autocorrelation; "
+              "world: the world landmarks' residual in % of their RMS distance from the hips' midpoint)", "",
+              "| landmark | median % | p90 % | mean visibility | rho | world median % | world p90 % |",
+              "|---|---|---|---|---|---|---|"]
+    for name, s in noise["landmarks"].items():
+        lines.append(f"| {name} | {s['median_pct_box']:.2f} | {s['p90_pct_box']:.2f} | {s['visibility_mean']:.2f} | "
+                     f"{s['rho']:.2f} | {s.get('world_median_pct_rms', float('nan')):.1f} | "
+                     f"{s.get('world_p90_pct_rms', float('nan')):.1f} |")
+    lines += ["", "| body yaw to camera (deg) | frames | left/right mirrored |", "|---|---|---|"]
+    lines += [f"| {s['yaw_deg']} | {s['frames']} | {100 * s['swap_rate']:.0f} % |" for s in noise["sectors"]]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=32)
@@ -63,24 +89,9 @@ def main() -> None:
         NOISE_FILE.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(args.out / "blazepose_noise.npz", NOISE_FILE)
     atomic_write_text(args.out / "blazepose_on_renders.json", json.dumps(summary, indent=2) + "\n")
-    lines = [f"# BlazePose on {args.clips} engine clips ({frames} frames, all motion families and yaws)", "",
-             f"tracked {len(obs.xy)} / {frames} frames; left/right labels mirrored in {obs.swapped} "
-             f"({100 * summary['swap_rate']:.0f} %) of them", "",
-             "| landmark | body | median px | p90 px | median % height | p90 % height | visible | outliers |",
-             "|---|---|---|---|---|---|---|---|"]
-    for name, s in stats.items():
-        lines.append(f"| {name} | {s['body']} | {s['median_px']:.1f} | {s['p90_px']:.1f} | "
-                     f"{s['median_pct_height']:.1f} | {s['p90_pct_height']:.1f} | {100 * s['visible_frac']:.0f} % | "
-                     f"{100 * s['outlier_frac']:.0f} % |")
-    lines += ["", "## The noise model (residual in % of the landmark box's larger side; rho: lag-1 autocorrelation)", "",
-              "| landmark | median % | p90 % | mean visibility | rho |", "|---|---|---|---|---|"]
-    for name, s in noise["landmarks"].items():
-        lines.append(f"| {name} | {s['median_pct_box']:.2f} | {s['p90_pct_box']:.2f} | {s['visibility_mean']:.2f} | "
-                     f"{s['rho']:.2f} |")
-    lines += ["", "| body yaw to camera (deg) | frames | left/right mirrored |", "|---|---|---|"]
-    lines += [f"| {s['yaw_deg']} | {s['frames']} | {100 * s['swap_rate']:.0f} % |" for s in noise["sectors"]]
-    atomic_write_text(args.out / "blazepose_on_renders.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    md = markdown(summary)
+    atomic_write_text(args.out / "blazepose_on_renders.md", md)
+    print(md)
 
 
 if __name__ == "__main__":

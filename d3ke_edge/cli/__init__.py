@@ -9,6 +9,7 @@ from .export import export, verify
 from .infer import infer
 from .models import app as models_app
 from .quickstart import quickstart
+from .reference import reference
 from .skeleton import app as skeleton_app
 from .synth import app as synth_app
 from .train import train
@@ -29,6 +30,7 @@ app.command("export", help="Export a checkpoint to TFLite, Core ML, TorchScript 
 app.command("verify", help="Check an existing export again on this machine, under every kernel family of each "
                             "runtime.")(verify)
 app.command("infer", help="A video in, OpenSim kinematics out: BlazePose tracking, the model and its causal head, frame by frame as on the phone.")(infer)
+app.command("reference", help="A multi-camera reference from synchronised videos and their calibration: triangulated BlazePose landmarks, OpenSim scaling and IK.")(reference)
 app.command("quickstart")(quickstart)
 
 __all__ = ["app"]

@@ -1,0 +1,69 @@
+"""``d3ke-edge reference --videos cam01.mp4 cam02.mp4 ... --calib FILE --out DIR``: a multi-camera reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .common import console, err_console, fail, third_party_log
+
+
+def reference(
+    videos: Annotated[list[Path], typer.Option("--videos", help="Synchronised videos, one per camera (give the option once per video, or several paths after it).")],
+    calib: Annotated[Path, typer.Option("--calib", help="The cameras' calibration: Qualisys .qca.txt, Pose2Sim/Anipose .toml or OpenCV .yml.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (landmarks.trc, reference.mot, reference.json/.md, angles.png).")],
+    osim: Annotated[Optional[Path], typer.Option("--osim", help="The .osim to scale and run IK on (default: the built-in skeleton with its BlazePose markers).")] = None,
+    markers: Annotated[Optional[Path], typer.Option("--markers", help="A BlazePose marker set for --osim (e.g. Pose2Sim's Markers_BlazePose.xml).")] = None,
+    gate: Annotated[float, typer.Option("--gate", help="Pixels: a camera further off than this is left out of a point's triangulation.")] = 25.0,
+    cutoff: Annotated[float, typer.Option("--cutoff", help="Low-pass cut-off of the trajectories, Hz (zero-lag Butterworth).")] = 6.0,
+    no_sync: Annotated[bool, typer.Option("--no-sync", help="Do not estimate frame offsets between the cameras.")] = False,
+    person: Annotated[str, typer.Option("--person", help="auto/largest | INDEX | x,y in every view (one person).")] = "largest",
+) -> None:
+    """BlazePose in every view, the views' left/right labelling and frame offsets chosen by the triangulation,
+    robust triangulation and a zero-lag filter, then OpenSim's ScaleTool and InverseKinematicsTool: the reference a
+    single camera is measured against (``d3ke-edge bench reference``)."""
+    from ..reference.build import ReferenceConfig, build_reference
+    from ..reference.calibration import CalibrationError
+    from ..reference.views import ReferenceInputError
+    from ..video.models import ModelFetchError
+    from ..video.reader import VideoError
+    from .common import progress
+
+    try:
+        cfg = ReferenceConfig(tuple(videos), calib, out, gate_px=gate, cutoff_hz=cutoff, sync=not no_sync,
+                              person=person)
+    except (ReferenceInputError, ValueError) as exc:
+        fail(str(exc))
+    for p, what in ((osim, "--osim"), (markers, "--markers")):
+        if p is not None and not p.is_file():
+            fail(f"{what} '{p}' does not exist")
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with third_party_log(out / "reference.log"), progress("BlazePose, all views", 1) as advance:
+            advance.set_total(_frame_total(videos))
+            report = build_reference(cfg, say=lambda m: err_console.print(f"[dim]{m}[/]", highlight=False),
+                                     advance=advance, osim=osim, markers=markers)
+    except (ReferenceInputError, CalibrationError, VideoError, ModelFetchError) as exc:
+        fail(str(exc))
+    except RuntimeError as exc:
+        fail(f"{exc}; OpenSim's messages are in {out / 'reference.log'}", code=1)
+    ik = report["ik"]
+    console.print(f"reference: {report['frames']} frames, reprojection median {report['reprojection_median_px']:.1f} px "
+                  f"(p90 per camera " + ", ".join(f"{n} {c['reprojection_p90_px']:.0f}" for n, c in report["cameras"].items())
+                  + f"), IK marker RMS median {ik['marker_rms_median_mm']:.1f} mm; "
+                  + "thigh/shank std " + ", ".join(f"{k} {v['std_mm']:.0f}" for k, v in report["bones_filtered"].items()
+                                                   if k.startswith(("thigh", "shank"))) + " mm")
+    console.print(f"written to {out}: reference.mot, landmarks.trc, reference.md, angles.png")
+
+
+def _frame_total(videos: list[Path]) -> int:
+    import cv2
+
+    total = 0
+    for v in videos:
+        cap = cv2.VideoCapture(str(v))
+        total += int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        cap.release()
+    return max(total, 1)

@@ -1,0 +1,272 @@
+"""A multi-camera reference from synchronised videos and their calibration: BlazePose in every view, the left/right
+labelling of each view chosen by the triangulation, frame offsets between cameras estimated, robust triangulation,
+gap filling and a zero-lag low-pass, and a ``.trc`` of the landmarks in an OpenSim (Y-up) frame.
+
+The joint angles come from OpenSim's own tools on that ``.trc`` (``reference.opensim_tools``), not from ours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .calibration import Camera, fit_to_video, load_calibration
+from .views import ReferenceInputError, ViewLandmarks, check_views
+
+__all__ = ["ReferenceConfig", "Reference", "label_groups", "match_cameras", "up_rotation", "triangulate_views"]
+
+
+@dataclass(frozen=True)
+class ReferenceConfig:
+    videos: tuple[Path, ...]
+    calib: Path
+    out: Path
+    gate_px: float = 25.0  # a camera whose reprojection error is above this is left out of a point's triangulation
+    cutoff_hz: float = 6.0  # zero-lag low-pass of the trajectories (4th order: 2nd-order Butterworth both ways)
+    max_gap: int = 10  # frames: shorter gaps are interpolated before filtering
+    sync: bool = True  # estimate integer frame offsets between the cameras
+    max_offset: int = 6  # frames, either way
+    person: str = "largest"
+    min_visibility: float = 0.3  # observations BlazePose rates less visible are not used
+
+    def __post_init__(self) -> None:
+        if len(self.videos) < 2:
+            raise ReferenceInputError(f"a reference needs at least two videos, got {len(self.videos)}")
+        for v in self.videos:
+            if not Path(v).is_file():
+                raise ReferenceInputError(f"video '{v}' does not exist")
+        if not self.gate_px > 0 or not self.cutoff_hz > 0 or self.max_gap < 0 or self.max_offset < 0:
+            raise ReferenceInputError("gate_px and cutoff_hz must be positive, max_gap and max_offset >= 0")
+
+
+@dataclass
+class Reference:
+    """What the triangulation made: landmarks (T, 33, 3) in the OpenSim frame (metres, filtered), the raw ones, and
+    the figures of its quality."""
+
+    time: np.ndarray
+    points: np.ndarray  # filtered, OpenSim frame (Y up)
+    raw: np.ndarray  # unfiltered, OpenSim frame
+    cameras: list[Camera]
+    views: list[ViewLandmarks]
+    flips: np.ndarray  # (T, V, G) the views whose left/right labels were mirrored back, per label group
+    offsets: np.ndarray  # (V,) frames: view v's frame t + offset[v] is the reference's frame t
+    errors: np.ndarray  # (T, V, 33) reprojection error (px) of the raw points in every view that saw them
+    used: np.ndarray  # (T, V, 33) the views each point was triangulated from
+    up: np.ndarray  # (3, 3) calibration world -> OpenSim frame
+    notes: list[str] = field(default_factory=list)
+
+
+def label_groups() -> dict[str, np.ndarray]:
+    """The sided landmarks in groups whose left/right labels BlazePose mirrors together (the trunk with the face,
+    the arms, the legs)."""
+    from ..video.landmarks import LANDMARK_NAMES
+
+    part = lambda n: n.removeprefix("left_").removeprefix("right_")  # noqa: E731
+    arms = {"elbow", "wrist", "pinky", "index", "thumb"}
+    legs = {"knee", "ankle", "heel", "foot_index"}
+    sided = [i for i, n in enumerate(LANDMARK_NAMES) if n.startswith(("left_", "right_"))]
+    pick = lambda f: np.array([i for i in sided if f(part(LANDMARK_NAMES[i]))])  # noqa: E731
+    return {"trunk": pick(lambda p: p not in arms | legs), "arms": pick(lambda p: p in arms),
+            "legs": pick(lambda p: p in legs)}
+
+
+def match_cameras(cameras: list[Camera], videos: list[Path]) -> tuple[list[Camera], str]:
+    """The calibration's camera for each video: by name (the video's file stem) when every stem is a camera's name,
+    else by order. Fewer cameras than videos is an error."""
+    if len(cameras) < len(videos):
+        raise ReferenceInputError(f"the calibration has {len(cameras)} cameras ({[c.name for c in cameras]}) but "
+                                  f"{len(videos)} videos were given; give one calibrated camera per video")
+    by_name = {c.name: c for c in cameras}
+    stems = [Path(v).stem for v in videos]
+    if all(s in by_name for s in stems):
+        return [by_name[s] for s in stems], "by name"
+    return cameras[: len(videos)], f"by order (video names {stems} are not the calibration's {list(by_name)})"
+
+
+def up_rotation(cameras: list[Camera]) -> np.ndarray:
+    """World -> OpenSim (Y up) rotation. The world's up axis is taken as the coordinate axis closest to the
+    cameras' mean 'image up' direction (cameras stand upright); the other axes keep a right-handed order."""
+    up_dirs = np.stack([-c.R.T @ np.array([0.0, 1.0, 0.0]) for c in cameras])  # image up in world coordinates
+    mean = up_dirs.mean(0)
+    k = int(np.argmax(np.abs(mean)))
+    sign = np.sign(mean[k])
+    y = np.zeros(3)
+    y[k] = sign
+    x = np.zeros(3)
+    x[(k + 1) % 3] = 1.0
+    z = np.cross(x, y)
+    return np.stack([x, y, z])  # rows: the new axes in world coordinates
+
+
+def triangulate_views(cfg: ReferenceConfig, views: list[ViewLandmarks], cameras: list[Camera],
+                      say: Callable[[str], object] = print) -> Reference:
+    from ..video.tracker import mirror_order
+    from .filter import fill_gaps, lowpass
+    from .triangulate import choose_labelling, estimate_offsets, robust_triangulate, shift_views
+
+    check_views(views)
+    notes = []
+    cams = []
+    for c, v in zip(cameras, views):
+        fitted = fit_to_video(c, *v.size)
+        notes += fitted.notes[len(c.notes):] + c.notes
+        cams.append(fitted)
+    xy = np.stack([v.xy for v in views], 1)  # (T, V, 33, 2)
+    w = np.stack([np.where(v.visibility >= cfg.min_visibility, v.visibility, 0.0) for v in views], 1)
+    mirror = mirror_order()
+    # BlazePose mirrors the whole body, or only the legs or the arms: each group's labelling is chosen on its own
+    groups = label_groups()
+    flips = np.stack([choose_labelling(cams, xy, w, mirror, g) for g in groups.values()], -1)  # (T, V, G)
+    per_landmark = np.zeros((*flips.shape[:2], 33), bool)
+    for k, g in enumerate(groups.values()):
+        per_landmark[..., g] = flips[..., k : k + 1]
+    xy = np.where(per_landmark[..., None], xy[:, :, mirror], xy)
+    w = np.where(per_landmark, w[:, :, mirror], w)
+    offsets = estimate_offsets(cams, xy, w, cfg.max_offset) if cfg.sync else np.zeros(len(views), int)
+    if offsets.any():
+        say(f"frame offsets against {views[0].name}: " + ", ".join(f"{v.name} {o:+d}" for v, o in zip(views, offsets)))
+        xy, w, flips = shift_views(offsets, xy, w, flips)
+    T, V = xy.shape[:2]
+    flat_xy = xy.transpose(1, 0, 2, 3).reshape(V, T * 33, 2)
+    tri = robust_triangulate(cams, flat_xy, w.transpose(1, 0, 2).reshape(V, T * 33), cfg.gate_px)
+    up = up_rotation(cams)
+    raw = tri.points.reshape(T, 33, 3) @ up.T
+    fps = views[0].fps
+    points = lowpass(fill_gaps(raw, cfg.max_gap), fps, cfg.cutoff_hz)
+    t0 = max(0, -int(offsets.min()))
+    time = (np.arange(T) + t0) / fps
+    return Reference(time, points, raw, cams, views, flips, offsets,
+                     tri.errors.reshape(V, T, 33).transpose(1, 0, 2), tri.used.reshape(V, T, 33).transpose(1, 0, 2),
+                     up, notes)
+
+
+def _bone_stats(points: np.ndarray) -> dict[str, dict[str, float]]:
+    """Length mean and std (mm) of the segments a rigid body would keep: thighs and shanks (and upper arms)."""
+    from ..video.landmarks import LANDMARK_NAMES as N
+
+    idx = lambda n: N.index(n)  # noqa: E731
+    out = {}
+    for name, a, b in (("thigh_l", "left_hip", "left_knee"), ("thigh_r", "right_hip", "right_knee"),
+                       ("shank_l", "left_knee", "left_ankle"), ("shank_r", "right_knee", "right_ankle"),
+                       ("upper_arm_l", "left_shoulder", "left_elbow"), ("upper_arm_r", "right_shoulder", "right_elbow")):
+        length = np.linalg.norm(points[:, idx(a)] - points[:, idx(b)], axis=-1) * 1000
+        out[name] = {"mean_mm": float(np.nanmean(length)), "std_mm": float(np.nanstd(length))}
+    return out
+
+
+def build_reference(cfg: ReferenceConfig, say: Callable[[str], object] = print,
+                    advance: Callable[[int], object] | None = None, osim: Path | None = None,
+                    markers: Path | None = None) -> dict:
+    """The whole reference into ``cfg.out`` (written to a staging folder, moved in when everything succeeded):
+    ``landmarks.trc`` (filtered; ``landmarks_raw.trc`` before), ``views.npz`` (every view's 2D landmarks and their
+    labelling), OpenSim's scaled model, ``reference.mot`` and marker errors, ``angles.png``, ``reference.json`` /
+    ``.md``. Returns the report."""
+    import json
+    import shutil
+    import tempfile
+
+    from ..io.trc import MarkerTable, write_trc
+    from ..utils.atomic import atomic_write_text
+    from ..video.landmarks import LANDMARK_NAMES
+    from ..video.models import fetch_models
+    from .opensim_tools import marker_names_for, run_ik, run_scale
+    from .report import angle_plot, markdown
+    from .views import track_view
+
+    cameras, how = match_cameras(load_calibration(cfg.calib), list(cfg.videos))
+    say(f"cameras matched {how}: " + ", ".join(f"{Path(v).name} -> {c.name}" for v, c in zip(cfg.videos, cameras)))
+    models = fetch_models(progress=say)
+    views = [track_view(v, models, cfg.person, advance=advance) for v in cfg.videos]
+    ref = triangulate_views(cfg, views, cameras, say)
+    for note in ref.notes:
+        say(note)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".reference-", dir=cfg.out))
+    try:
+        model_path, names = _model(stage, osim, markers)
+        trc = write_trc(MarkerTable(ref.time, [names.get(n, f"bp_{n}") for n in LANDMARK_NAMES], ref.points),
+                        stage / "landmarks.trc")
+        write_trc(MarkerTable(ref.time, [names.get(n, f"bp_{n}") for n in LANDMARK_NAMES], ref.raw),
+                  stage / "landmarks_raw.trc")
+        np.savez_compressed(stage / "views.npz", names=np.array([v.name for v in views]),
+                            xy=np.stack([v.xy for v in views]), visibility=np.stack([v.visibility for v in views]),
+                            flips=ref.flips, offsets=ref.offsets, errors=ref.errors, used=ref.used, up=ref.up)
+        valid = np.isfinite(ref.points).all((1, 2))
+        if valid.sum() < 2:
+            raise ReferenceInputError("fewer than two frames have every landmark triangulated; check the "
+                                      "calibration matches the videos")
+        span = (float(ref.time[valid][0]), float(ref.time[valid][-1]))
+        scaled, factors = run_scale(model_path, trc, stage, names, span)
+        ik = run_ik(scaled, trc, stage, names, span)
+        report = _report(cfg, ref, how, factors, ik, names)
+        angle_plot(stage / "reference.mot", stage / "angles.png")
+        atomic_write_text(stage / "reference.json", json.dumps(report, indent=2) + "\n")
+        atomic_write_text(stage / "reference.md", markdown(report))
+        for p in sorted(stage.iterdir()):
+            dest = cfg.out / p.name
+            if dest.is_dir():
+                shutil.rmtree(dest)
+            p.replace(dest)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return report
+
+
+def _model(stage: Path, osim: Path | None, markers: Path | None) -> tuple[Path, dict[str, str]]:
+    """The model OpenSim scales: the built-in skeleton with its BlazePose markers, or the user's .osim (+ marker
+    set), copied into the output with the marker set merged."""
+    from ..data.landmark_synth import landmark_skeleton
+    from ..skeleton.osim_write import write_osim
+    from .opensim_tools import marker_names_for
+
+    if osim is None:
+        skel, _ = landmark_skeleton()
+        path = write_osim(skel, stage / "model.osim")
+        return path, marker_names_for(list(skel.marker_names))
+    import opensim
+
+    model = opensim.Model(str(osim))
+    if markers is not None:
+        model.updateMarkerSet(opensim.MarkerSet(str(markers)))
+    model.finalizeConnections()
+    path = stage / "model.osim"
+    model.printToXML(str(path))
+    have = [model.getMarkerSet().get(i).getName() for i in range(model.getMarkerSet().getSize())]
+    return path, marker_names_for(have)
+
+
+def _report(cfg: ReferenceConfig, ref: Reference, how: str, factors: dict, ik, names: dict) -> dict:
+    V = len(ref.views)
+    per_cam = {}
+    for v, view in enumerate(ref.views):
+        e, u = ref.errors[:, v], ref.used[:, v]
+        per_cam[view.name] = {
+            "tracked_frames": view.tracked, "frames": len(view.xy), "offset_frames": int(ref.offsets[v]),
+            "reprojection_median_px": float(np.nanmedian(e)), "reprojection_p90_px": float(np.nanpercentile(e, 90)),
+            "used_fraction": float(u.mean()),
+            "label_fixes": {g: int(ref.flips[:, v, k].sum()) for k, g in enumerate(label_groups())}}
+    return {
+        "videos": [str(p) for p in cfg.videos], "calibration": str(cfg.calib), "camera_matching": how,
+        "notes": ref.notes, "frames": int(len(ref.time)), "fps": ref.views[0].fps,
+        "settings": {"gate_px": cfg.gate_px, "cutoff_hz": cfg.cutoff_hz, "max_gap": cfg.max_gap, "sync": cfg.sync,
+                     "min_visibility": cfg.min_visibility},
+        "cameras": per_cam,
+        "reprojection_median_px": float(np.nanmedian(ref.errors)),
+        "reprojection_median_used_px": float(np.nanmedian(np.where(ref.used, ref.errors, np.nan))),
+        "points_missing_fraction": float(np.isnan(ref.raw[..., 0]).mean()),
+        "bones_filtered": _bone_stats(ref.points), "bones_raw": _bone_stats(ref.raw),
+        "scale_factors": {k: v for k, v in factors.items() if not k.endswith("_offset") and k != "ground"},
+        "ik": {"marker_rms_median_mm": float(np.median(ik.rms_m) * 1000),
+               "marker_rms_p90_mm": float(np.percentile(ik.rms_m, 90) * 1000),
+               "marker_max_mm": float(ik.max_m.max() * 1000), "frames": int(len(ik.rms_m))},
+        "up_rotation": ref.up.tolist(), "markers": names,
+        "time_note": f"times are {ref.views[0].name}'s; camera v's frame f is the reference's time "
+                     "(f - offset_frames[v]) / fps",
+        "files": ["landmarks.trc", "landmarks_raw.trc", "views.npz", "model.osim", "scaled.osim", "scale_setup.xml",
+                  "ik_setup.xml", "reference.mot", "reference_ik_marker_errors.sto", "angles.png",
+                  "reference.json", "reference.md"],
+        "cameras_count": V}

@@ -1,0 +1,68 @@
+"""The reference's report: a Markdown summary of its quality figures and a plot of the main joint angles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["markdown", "angle_plot", "MAIN_ANGLES"]
+
+MAIN_ANGLES = (("hip_flexion_r", "hip_flexion_l"), ("knee_angle_r", "knee_angle_l"),
+               ("ankle_angle_r", "ankle_angle_l"), ("arm_flex_r", "arm_flex_l"), ("elbow_flex_r", "elbow_flex_l"),
+               ("lumbar_extension",))
+
+
+def markdown(r: dict) -> str:
+    lines = [f"# Multi-camera reference ({len(r['cameras'])} cameras, {r['frames']} frames at {r['fps']:g} fps)", "",
+             f"Calibration `{r['calibration']}`, cameras matched {r['camera_matching']}.", ""]
+    lines += [f"- {n}" for n in r["notes"]] + ([""] if r["notes"] else [])
+    lines += ["| camera | tracked | offset (frames) | reprojection median px | p90 px | used in | label fixes |",
+              "|---|---|---|---|---|---|---|"]
+    for name, c in r["cameras"].items():
+        fixes = ", ".join(f"{g} {n}" for g, n in c["label_fixes"].items() if n) or "none"
+        lines.append(f"| {name} | {c['tracked_frames']}/{c['frames']} | {c['offset_frames']:+d} | "
+                     f"{c['reprojection_median_px']:.1f} | {c['reprojection_p90_px']:.1f} | "
+                     f"{100 * c['used_fraction']:.0f} % | {fixes} |")
+    ik = r["ik"]
+    lines += ["", f"Reprojection median {r['reprojection_median_px']:.1f} px over every view that saw a point, "
+                  f"{r['reprojection_median_used_px']:.1f} px over the views each point was triangulated from; "
+                  f"{100 * r['points_missing_fraction']:.1f} % of points left out (views disagreeing), bridged by "
+                  f"interpolation up to {r['settings']['max_gap']} frames.", "",
+              f"OpenSim IK marker error: RMS median {ik['marker_rms_median_mm']:.1f} mm, p90 "
+              f"{ik['marker_rms_p90_mm']:.1f} mm, largest {ik['marker_max_mm']:.1f} mm.", "",
+              "| segment | length mm (filtered) | std mm (filtered) | std mm (raw) |", "|---|---|---|---|"]
+    for name, b in r["bones_filtered"].items():
+        lines.append(f"| {name} | {b['mean_mm']:.0f} | {b['std_mm']:.1f} | {r['bones_raw'][name]['std_mm']:.1f} |")
+    lines += ["", "Scale factors (OpenSim ScaleTool, measurements): "
+              + ", ".join(f"{k} {v:.3f}" for k, v in r["scale_factors"].items()), ""]
+    return "\n".join(lines) + "\n"
+
+
+def angle_plot(mot: Path, png: Path) -> Path:
+    """The main joint angles of a ``.mot`` (degrees) over time, right and left in one panel each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import numpy as np
+    import opensim
+
+    table = opensim.TimeSeriesTable(str(mot))  # IK writes degrees; plotted as written
+    labels = list(table.getColumnLabels())
+    time = np.array(table.getIndependentColumn())
+    col = lambda n: np.array(table.getDependentColumn(n).to_numpy())  # noqa: E731
+    panels = [p for p in MAIN_ANGLES if any(c in labels for c in p)]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 1.9 * len(panels)), sharex=True)
+    for ax, names in zip(np.atleast_1d(axes), panels):
+        for name, style in zip(names, ("-", "--")):
+            if name in labels:
+                ax.plot(time, col(name), style, label=name)
+        ax.set_ylabel("deg")
+        ax.legend(loc="upper right", fontsize=8)
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[-1].set_xlabel("time (s)")
+    fig.suptitle("Reference joint angles (OpenSim IK on the triangulated landmarks)")
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    return png

@@ -1,0 +1,237 @@
+"""The multi-camera reference: calibration readers (Qualisys, Pose2Sim/Anipose TOML, OpenCV YAML) agree on the same
+cameras; triangulation recovers known points through noise, outliers, a view with mirrored labels and a camera started
+late; the filter keeps a slow signal and removes jitter; bad inputs are named; on the Pose2Sim trial (../shared) the
+whole command meets its quality figures through OpenSim's own ScaleTool and IK."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from d3ke_edge.reference.calibration import (Camera, CalibrationError, fit_to_video, load_calibration, read_qualisys,
+                                             write_toml)
+from d3ke_edge.reference.filter import fill_gaps, lowpass
+from d3ke_edge.reference.triangulate import (choose_labelling, dlt, estimate_offsets, reprojection_errors,
+                                             robust_triangulate, shift_views)
+
+TRIAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "pose2sim" / "videos"
+
+
+def _look_at(centre: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World (z up) -> OpenCV camera rotation and translation for a camera at ``centre`` looking at ``target``."""
+    f = (target - centre) / np.linalg.norm(target - centre)
+    r = np.cross(f, [0.0, 0.0, 1.0])
+    r /= np.linalg.norm(r)
+    d = np.cross(f, r)
+    R = np.stack([r, d, f])
+    return R, -R @ centre
+
+
+def _rig(n: int = 4, dist: bool = True) -> list[Camera]:
+    cams = []
+    for i in range(n):
+        a = 2 * np.pi * i / n + 0.3
+        R, t = _look_at(np.array([4 * np.cos(a), 4 * np.sin(a), 1.6 + 0.2 * i]), np.array([0.0, 0.0, 1.0]))
+        K = np.array([[1400.0 + 20 * i, 0, 540 + 5 * i], [0, 1400.0 + 20 * i, 960 - 3 * i], [0, 0, 1]])
+        d = [-0.05, 0.12, 0.001, -0.0005, 0.0] if dist else np.zeros(5)
+        cams.append(Camera(f"cam{i + 1:02d}", K, d, R, t, (1080, 1920)))
+    return cams
+
+
+def test_the_three_calibration_formats_read_the_same_cameras(tmp_path):
+    import cv2
+
+    cams = _rig()
+    back = load_calibration(write_toml(cams, tmp_path / "calib.toml"))
+    fs = cv2.FileStorage(str(tmp_path / "intri.yml"), cv2.FILE_STORAGE_WRITE)
+    fs.write("names", [c.name for c in cams])
+    for c in cams:
+        fs.write(f"K_{c.name}", c.K)
+        fs.write(f"dist_{c.name}", c.dist[None])
+    fs.release()
+    fs = cv2.FileStorage(str(tmp_path / "extri.yml"), cv2.FILE_STORAGE_WRITE)
+    fs.write("names", [c.name for c in cams])
+    for c in cams:
+        fs.write(f"R_{c.name}", cv2.Rodrigues(c.R)[0])
+        fs.write(f"T_{c.name}", c.t[:, None])
+    fs.release()
+    yml = load_calibration(tmp_path / "intri.yml")
+    X = np.random.default_rng(0).uniform(-0.5, 0.5, (50, 3)) + [0, 0, 1]
+    for a, b, c in zip(cams, back, yml):
+        assert a.name == b.name == c.name and b.size == a.size
+        np.testing.assert_allclose(b.project(X), a.project(X), atol=1e-3)  # the rotation goes through a Rodrigues vector
+        np.testing.assert_allclose(c.project(X), a.project(X), atol=1e-3)  # YAML keeps ~9 digits
+    assert "twice the principal point" in yml[0].notes[0]
+    with pytest.raises(CalibrationError, match="lacks"):
+        (tmp_path / "bad.toml").write_text('[cam_1]\nname = "a"\nmatrix = [[1,0,0],[0,1,0],[0,0,1]]\n')
+        load_calibration(tmp_path / "bad.toml")
+    with pytest.raises(CalibrationError, match="unknown calibration format"):
+        (tmp_path / "calib.json").write_text("{}")
+        load_calibration(tmp_path / "calib.json")
+    with pytest.raises(CalibrationError, match="does not exist"):
+        load_calibration(tmp_path / "nowhere.toml")
+
+
+def test_the_qualisys_file_puts_the_cameras_around_the_person():
+    path = TRIAL / "Calib.qca.txt"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent (../shared)")
+    cams = read_qualisys(path)
+    assert [c.name for c in cams] == ["cam01", "cam02", "cam03", "cam04"] and cams[0].size == (1088, 1920)
+    np.testing.assert_allclose(cams[0].K[0, 0], 107599.671875 / 64)
+    np.testing.assert_allclose(cams[0].centre, [1.4602, -1.9092, 1.8965], atol=1e-3)  # the file's mm, in metres
+    for c in cams:  # the world origin (on the floor, where the person stands) is in front of and below each camera
+        X = c.R @ np.zeros(3) + c.t
+        assert 2.5 < X[2] < 5.0 and X[1] > 0
+        u, v = c.project(np.zeros(3))
+        assert 0 < u < c.size[0] and c.size[1] / 2 < v < c.size[1]
+    crop = fit_to_video(cams[0], 1080, 1920)
+    assert crop.size == (1080, 1920) and "crop" in crop.notes[-1]
+    with pytest.raises(CalibrationError, match="neither a small crop nor a scaled copy"):
+        fit_to_video(cams[0], 1920, 1080)
+    half = fit_to_video(cams[0], 544, 960)
+    np.testing.assert_allclose(half.K[0, 0], cams[0].K[0, 0] / 2)
+
+
+def _observe(cams, X, rng, noise=1.0):
+    xy = np.stack([c.project(X) for c in cams])
+    return xy + rng.normal(0, noise, xy.shape)
+
+
+def test_robust_triangulation_recovers_points_through_noise_and_outliers():
+    rng = np.random.default_rng(1)
+    cams = _rig()
+    X = rng.uniform(-0.4, 0.4, (400, 3)) + [0, 0, 1]
+    xy = _observe(cams, X, rng)
+    w = np.ones(xy.shape[:2])
+    bad = rng.random(xy.shape[:2]) < 0.1  # one view in ten is far off (a misplaced landmark)
+    bad[:, bad.sum(0) > 1] = False  # at most one bad view per point
+    xy[bad] += rng.choice([-1, 1], (bad.sum(), 2)) * rng.uniform(60, 150, (bad.sum(), 2))
+    plain = dlt(np.stack([c.normalise(xy[v]) for v, c in enumerate(cams)]), w, np.stack([c.P for c in cams]))
+    tri = robust_triangulate(cams, xy, w, gate_px=10.0)
+    err = np.linalg.norm(tri.points - X, axis=-1)
+    assert np.median(err) < 0.004 and err.max() < 0.015  # metres (1 px noise ~ 3 mm at 4 m)
+    assert np.linalg.norm(plain - X, axis=-1).max() > 0.03  # what the gate saves
+    assert not tri.used[bad].any() and tri.used[~bad].mean() > 0.99
+    # one view misses a point: the other three triangulate it; with one of those three off as well, the remaining
+    # pair is not trusted against the third view's disagreement (left out for the gap filler)
+    good, off = np.flatnonzero(~bad.any(0))[:10], np.flatnonzero(bad[1:].any(0))[:10]
+    xy[0, good] = xy[0, off] = np.nan
+    tri = robust_triangulate(cams, xy, w, gate_px=10.0)
+    assert np.isfinite(tri.points[good]).all() and not tri.used[0, good].any()
+    assert np.isnan(tri.points[off]).all()
+    assert reprojection_errors(cams, X[good], xy[:, good])[1:].max() < 5
+
+
+def test_mirrored_views_and_a_late_camera_are_found():
+    from d3ke_edge.reference.build import label_groups
+    from d3ke_edge.video.tracker import mirror_order
+
+    rng = np.random.default_rng(2)
+    cams = _rig()
+    T = 40
+    mirror = mirror_order()
+    base = rng.uniform(-0.3, 0.3, (33, 3))
+    base[mirror != np.arange(33)] += 0  # sided landmarks differ from their partners (random positions)
+    t = np.arange(T + 6)[:, None, None] / 30.0
+    X = base + np.array([0, 0, 1.0]) + 0.3 * np.sin(2 * np.pi * 0.8 * t + rng.uniform(0, 6, (1, 33, 3)))
+    xy = np.stack([_observe(cams, X[f], rng, 0.5) for f in range(T + 6)])  # (T+6, V, 33, 2)
+    late = xy.copy()
+    late[:, 2] = np.roll(xy[:, 2], -3, axis=0)  # camera 3 started 3 frames late: its frame f is frame f + 3
+    late = late[:T]
+    w = np.ones(late.shape[:3])
+    offsets = estimate_offsets(cams, late, w, max_offset=5)
+    assert offsets.tolist() == [0, 0, -3, 0]
+    aligned, _ = shift_views(offsets, late, w)
+    np.testing.assert_allclose(aligned[:, 2], xy[3 : 3 + len(aligned), 2])
+    # view 1 has its legs' labels mirrored in frames 5-14
+    legs = label_groups()["legs"]
+    swapped = xy[:T].copy()
+    swapped[5:15, 1][:, legs] = xy[5:15, 1][:, mirror[legs]]
+    flips = choose_labelling(cams, swapped, np.ones(swapped.shape[:3]), mirror, legs)
+    assert flips[5:15, 1].all() and flips.sum() == 10
+    trunk = choose_labelling(cams, swapped, np.ones(swapped.shape[:3]), mirror, label_groups()["trunk"])
+    assert not trunk.any()
+
+
+def test_the_filter_keeps_slow_motion_and_removes_jitter_and_fills_short_gaps():
+    fps = 60.0
+    t = np.arange(240) / fps
+    slow = np.sin(2 * np.pi * 1.0 * t)
+    jitter = 0.05 * np.random.default_rng(3).normal(size=t.shape)
+    out = lowpass(slow + jitter, fps, 6.0)
+    # 6 Hz of the 30 Hz band pass: the jitter shrinks to about sqrt(6/30) of itself, the 1 Hz motion is kept
+    assert np.std(out - slow) < 0.6 * np.std(jitter) and np.abs(out - slow)[10:-10].max() < 0.07
+    gappy = slow.copy()
+    gappy[50:55] = np.nan
+    gappy[100:130] = np.nan
+    filled = fill_gaps(gappy, 10)
+    assert np.isfinite(filled[50:55]).all() and np.isnan(filled[100:130]).all()
+    np.testing.assert_allclose(filled[50:55], slow[50:55], atol=0.01)
+    both = lowpass(filled, fps, 6.0)
+    assert np.isnan(both[100:130]).all() and np.abs(both - slow)[150:230].max() < 0.01
+    with pytest.raises(ValueError, match="half the frame rate"):
+        lowpass(slow, fps, 40.0)
+
+
+def test_bad_inputs_are_named(tmp_path):
+    import dataclasses
+
+    from d3ke_edge.reference.build import ReferenceConfig, match_cameras
+    from d3ke_edge.reference.views import ReferenceInputError, ViewLandmarks, check_views
+
+    cams = _rig(2)
+    vids = [tmp_path / f"cam0{i}.mp4" for i in range(1, 4)]
+    with pytest.raises(ReferenceInputError, match="2 cameras .* but 3 videos"):
+        match_cameras(cams, vids)
+    assert match_cameras(_rig(3), vids)[1] == "by name"
+    assert match_cameras(_rig(3), [tmp_path / "a.mp4", tmp_path / "b.mp4"])[1].startswith("by order")
+    with pytest.raises(ReferenceInputError, match="does not exist"):
+        ReferenceConfig(tuple(vids), tmp_path / "c.toml", tmp_path / "out")
+    with pytest.raises(ReferenceInputError, match="at least two videos"):
+        ReferenceConfig((vids[0],), tmp_path / "c.toml", tmp_path / "out")
+    v = ViewLandmarks("cam01", vids[0], np.zeros((100, 33, 2)), np.ones((100, 33)), 60.0, (1080, 1920))
+    with pytest.raises(ReferenceInputError, match="different frame counts"):
+        check_views([v, dataclasses.replace(v, name="cam02", xy=np.zeros((90, 33, 2)))])
+    with pytest.raises(ReferenceInputError, match="different frame rates"):
+        check_views([v, dataclasses.replace(v, name="cam02", fps=30.0)])
+    with pytest.raises(ReferenceInputError, match=r"nobody was found in \['cam02'\]"):
+        check_views([v, dataclasses.replace(v, name="cam02", xy=np.full((100, 33, 2), np.nan))])
+
+
+def test_the_reference_of_the_pose2sim_trial_meets_its_quality_figures(blazepose, tmp_path):
+    from typer.testing import CliRunner
+
+    from d3ke_edge.cli import app
+
+    videos = [TRIAL / f"cam0{i}.mp4" for i in range(1, 5)]
+    if not all(v.is_file() for v in videos):
+        pytest.skip(f"the Pose2Sim trial is absent ({TRIAL}, ../shared)")
+    out = tmp_path / "ref"
+    args = ["reference", *sum([["--videos", str(v)] for v in videos], []), "--calib", str(TRIAL / "Calib.qca.txt"),
+            "--out", str(out)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    r = json.loads((out / "reference.json").read_text())
+    assert r["reprojection_median_px"] <= 15.0
+    assert all(c["reprojection_median_px"] <= 16.0 for c in r["cameras"].values())
+    assert r["ik"]["marker_rms_median_mm"] <= 30.0 and r["ik"]["frames"] == r["frames"]
+    assert r["cameras"]["cam03"]["offset_frames"] == 3  # found: that camera started ~50 ms early
+    assert r["cameras"]["cam02"]["label_fixes"]["trunk"] >= 15  # the side view BlazePose mirrors
+    for bone in ("thigh_l", "thigh_r"):
+        assert r["bones_filtered"][bone]["std_mm"] <= 20.0 and 330 < r["bones_filtered"][bone]["mean_mm"] < 430
+    import opensim
+
+    mot = opensim.TimeSeriesTable(str(out / "reference.mot"))
+    knee = np.array(mot.getDependentColumn("knee_angle_r").to_numpy())
+    assert len(knee) == r["frames"] and 0 <= knee.min() and 40 < knee.max() < 90  # the trial's knee bends
+    assert (out / "angles.png").stat().st_size > 10_000 and (out / "scaled.osim").is_file()
+    assert not list(out.glob(".reference-*"))  # the staging folder is gone
+    # the same calibration with a camera fewer than videos: named, nothing written
+    bad = CliRunner().invoke(app, ["reference", *sum([["--videos", str(v)] for v in videos], []), "--calib",
+                                   str(write_toml(load_calibration(TRIAL / "Calib.qca.txt")[:3], tmp_path / "c.toml")),
+                                   "--out", str(tmp_path / "bad")])
+    assert bad.exit_code == 2 and "3 cameras" in bad.output and "4 videos" in bad.output
