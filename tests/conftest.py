@@ -120,3 +120,21 @@ def blazepose():
         return fetch_models()
     except ModelFetchError as exc:
         pytest.skip(f"BlazePose models unavailable: {exc}")
+
+
+@pytest.fixture(scope="session")
+def pose2sim_reference(blazepose, tmp_path_factory):
+    """``d3ke-edge reference`` on the Pose2Sim 4-camera trial of ../shared, once per session: (output folder, the
+    CLI result)."""
+    from typer.testing import CliRunner
+
+    from d3ke_edge.cli import app
+
+    trial = POSE2SIM / "videos"
+    videos = [trial / f"cam0{i}.mp4" for i in range(1, 5)]
+    if not all(v.is_file() for v in videos):
+        pytest.skip(f"the Pose2Sim trial is absent ({trial}, ../shared)")
+    out = tmp_path_factory.mktemp("reference") / "ref"
+    args = ["reference", *sum([["--videos", str(v)] for v in videos], []), "--calib", str(trial / "Calib.qca.txt"),
+            "--out", str(out)]
+    return out, CliRunner().invoke(app, args)

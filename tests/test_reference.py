@@ -202,18 +202,12 @@ def test_bad_inputs_are_named(tmp_path):
         check_views([v, dataclasses.replace(v, name="cam02", xy=np.full((100, 33, 2), np.nan))])
 
 
-def test_the_reference_of_the_pose2sim_trial_meets_its_quality_figures(blazepose, tmp_path):
+def test_the_reference_of_the_pose2sim_trial_meets_its_quality_figures(pose2sim_reference, tmp_path):
     from typer.testing import CliRunner
 
     from d3ke_edge.cli import app
 
-    videos = [TRIAL / f"cam0{i}.mp4" for i in range(1, 5)]
-    if not all(v.is_file() for v in videos):
-        pytest.skip(f"the Pose2Sim trial is absent ({TRIAL}, ../shared)")
-    out = tmp_path / "ref"
-    args = ["reference", *sum([["--videos", str(v)] for v in videos], []), "--calib", str(TRIAL / "Calib.qca.txt"),
-            "--out", str(out)]
-    res = CliRunner().invoke(app, args)
+    out, res = pose2sim_reference
     assert res.exit_code == 0, res.output
     r = json.loads((out / "reference.json").read_text())
     assert r["reprojection_median_px"] <= 15.0
@@ -231,7 +225,49 @@ def test_the_reference_of_the_pose2sim_trial_meets_its_quality_figures(blazepose
     assert (out / "angles.png").stat().st_size > 10_000 and (out / "scaled.osim").is_file()
     assert not list(out.glob(".reference-*"))  # the staging folder is gone
     # the same calibration with a camera fewer than videos: named, nothing written
-    bad = CliRunner().invoke(app, ["reference", *sum([["--videos", str(v)] for v in videos], []), "--calib",
-                                   str(write_toml(load_calibration(TRIAL / "Calib.qca.txt")[:3], tmp_path / "c.toml")),
+    videos = r["videos"]
+    bad = CliRunner().invoke(app, ["reference", *sum([["--videos", v] for v in videos], []), "--calib",
+                                   str(write_toml(load_calibration(r["calibration"])[:3], tmp_path / "c.toml")),
                                    "--out", str(tmp_path / "bad")])
     assert bad.exit_code == 2 and "3 cameras" in bad.output and "4 videos" in bad.output
+
+
+def test_compare_aligns_time_by_the_camera_offset():
+    from d3ke_edge.bench.reference import ReferenceTrial, compare
+
+    fps = 60.0
+    t = np.arange(100) / fps
+    trial = ReferenceTrial(Path("."), {}, t, {"knee_angle_r": 40 + 30 * np.sin(2 * np.pi * t)})
+    offset = 3  # this camera's frame f is the reference's time (f - 3) / fps
+    video_t = np.arange(100) / fps
+    truth = 40 + 30 * np.sin(2 * np.pi * (video_t - offset / fps))
+    per = compare(video_t - offset / fps, {"knee_angle_r": truth}, trial)
+    assert per["knee_angle_r"]["mae_deg"] < 1e-9 and per["knee_angle_r"]["frames"] == 97
+    wrong = compare(video_t, {"knee_angle_r": truth}, trial)  # not aligned: the error shows
+    assert wrong["knee_angle_r"]["mae_deg"] > 5.0
+
+
+def test_bench_reference_scores_every_camera_and_head(pose2sim_reference, quickstart_out, tmp_path):
+    from typer.testing import CliRunner
+
+    from d3ke_edge.cli import app
+
+    ref, res = pose2sim_reference
+    assert res.exit_code == 0, res.output
+    model = quickstart_out / "landmark" / "export"
+    out = tmp_path / "bench"
+    run = CliRunner().invoke(app, ["bench", "reference", "--reference", str(ref), "--model", str(model), "--out",
+                                   str(out)])
+    assert run.exit_code == 0, run.output
+    r = json.loads((out / "reference_bench.json").read_text())
+    assert {(row["camera"], row["head"]) for row in r["rows"]} == {(f"cam0{i}", h) for i in range(1, 5)
+                                                                   for h in (None, "gru_causal")}
+    for row in r["rows"]:
+        assert row["tracked"] == row["frames"] == 100
+        assert set(row["coordinates"]) >= {"knee_angle_r", "knee_angle_l", "hip_flexion_r", "elbow_flex_l"}
+        assert all(95 <= m["frames"] <= 100 and 0 < m["mae_deg"] < 90 for m in row["coordinates"].values())
+    assert len(r["summary"]) == 2 and len(list(out.glob("bland_altman_*.png"))) == 2
+    assert "| cam04 |" in (out / "reference_bench.md").read_text()
+    bad = CliRunner().invoke(app, ["bench", "reference", "--reference", str(tmp_path), "--model", str(model),
+                                   "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "not a reference folder" in bad.output

@@ -1,4 +1,5 @@
-"""``d3ke-edge bench robustness``: accuracy of checkpoints and exported artefacts under test-time conditions."""
+"""``d3ke-edge bench robustness | latency | report | reference``: accuracy under test-time conditions, latency, the
+report, and single-camera accuracy against a multi-camera reference."""
 
 from __future__ import annotations
 
@@ -220,3 +221,48 @@ def report(folder: Annotated[Path, typer.Argument(help="A folder holding robustn
     except (ValueError, FileNotFoundError) as exc:
         fail(str(exc))
     console.print(f"report: {path}")
+
+
+@app.command("reference")
+def reference(
+    reference_dir: Annotated[Path, typer.Option("--reference", help="A folder made by d3ke-edge reference.")],
+    model: Annotated[list[Path], typer.Option("--model", help="A model infer accepts (checkpoint, export folder or artefact); repeat for several.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (reference_bench.json/.md, Bland-Altman plots).")],
+    heads: Annotated[str, typer.Option("--heads", help="Comma-separated: none (per frame) and/or auto (the model's causal head).")] = "none,auto",
+) -> None:
+    """Each camera of the reference's trial through infer with each model, per frame and streaming, against the
+    reference's OpenSim angles (time-aligned): MAE, RMSE and bias per coordinate, Bland-Altman plots."""
+    from ..bench.reference import bench_reference
+    from ..infer.model import InferModelError
+    from ..infer.run import InferError
+    from ..train.checkpoint import CheckpointError
+    from ..video.models import ModelFetchError
+    import numpy as np
+    from rich.table import Table
+
+    from .common import err_console, progress
+
+    head_list = tuple(h.strip() for h in heads.split(",") if h.strip())
+    if not head_list or any(h not in ("none", "auto") for h in head_list):
+        fail(f"--heads takes none and/or auto, got '{heads}'")
+    for m in model:
+        if not m.exists():
+            fail(f"--model '{m}' does not exist")
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with third_party_log(out / "bench_reference.log"), progress("camera x model runs", 1) as advance:
+            result = bench_reference(reference_dir, model, out, head_list,
+                                     say=lambda m: err_console.print(f"[dim]{m}[/]", highlight=False),
+                                     advance=advance)
+    except (FileNotFoundError, InferError, InferModelError, CheckpointError, ModelFetchError, ValueError) as exc:
+        fail(str(exc))
+    table = Table(title="Single camera against the reference (deg, all cameras pooled)")
+    for col in ("model", "mean MAE", "mean RMSE", "knees MAE", "hips MAE", "elbows MAE"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    pair = lambda s, a, b: np.nanmean([s["coordinates"].get(c, {}).get("mae_deg", np.nan) for c in (a, b)])  # noqa: E731
+    for label, s in result["summary"].items():
+        table.add_row(label, f"{s['mae_deg']:.1f}", f"{s['rmse_deg']:.1f}",
+                      f"{pair(s, 'knee_angle_r', 'knee_angle_l'):.1f}", f"{pair(s, 'hip_flexion_r', 'hip_flexion_l'):.1f}",
+                      f"{pair(s, 'elbow_flex_r', 'elbow_flex_l'):.1f}")
+    console.print(table)
+    console.print(f"written to {out}: reference_bench.md, reference_bench.json, bland_altman_*.png")
