@@ -58,6 +58,7 @@ def _needs_quickstart(item: pytest.Item) -> bool:
 _QUICKSTART: dict = {}  # the background quickstart: process, folder, log files
 
 
+@pytest.hookimpl(trylast=True)  # after -k / -m deselection: only a session that runs such a test starts it
 def pytest_collection_modifyitems(session, config, items) -> None:
     """Tests of the trained model run last, and the README's main command starts now in a background process: the
     other tests (mostly one core) run while it trains and exports (the test session's largest cost)."""

@@ -89,6 +89,16 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs) -> ET.E
     return el
 
 
+def _fields(parent: ET.Element, **values: str) -> None:
+    """Text elements in the given order (OpenSim's setup files are order-sensitive only within lists)."""
+    for tag, text in values.items():
+        _sub(parent, tag, text)
+
+
+def _span(time_range: tuple[float, float]) -> str:
+    return f" {time_range[0]:.6f} {time_range[1]:.6f}"
+
+
 def _write_xml(root: ET.Element, path: Path) -> Path:
     ET.indent(root)
     doc = ET.Element("OpenSimDocument", Version="40000")
@@ -118,6 +128,15 @@ def _rel(path: Path, folder: Path) -> str:
     return os.path.relpath(Path(path).resolve(), Path(folder).resolve())
 
 
+def _run_tool(tool_class, root: ET.Element, setup: Path) -> None:
+    """Write an OpenSim tool's setup file and run the tool on it from its folder; a failed run is an error."""
+    _write_xml(root, setup)
+    with _inside(setup.parent):
+        ok = tool_class(str(setup)).run()
+    if not ok:
+        raise RuntimeError(f"OpenSim's {tool_class.__name__} failed on {setup} (see the log beside it)")
+
+
 def _ik_tasks(parent: ET.Element, names: dict[str, str]) -> None:
     tasks = _sub(_sub(parent, "IKTaskSet"), "objects")
     for lm, marker in names.items():
@@ -136,9 +155,7 @@ def run_scale(model: Path, trc: Path, out: Path, names: dict[str, str], time_ran
     bodies = [generic.getBodySet().get(i).getName() for i in range(generic.getBodySet().getSize())]
     measurements = scale_measurements(names, bodies)
     root = ET.Element("ScaleTool", name="reference")
-    _sub(root, "mass", f"{mass_kg:g}")
-    _sub(root, "height", "-1")
-    _sub(root, "age", "-1")
+    _fields(root, mass=f"{mass_kg:g}", height="-1", age="-1")
     gmm = _sub(root, "GenericModelMaker")
     _sub(gmm, "model_file", _rel(model, out))
     ms = _sub(root, "ModelScaler")
@@ -154,19 +171,11 @@ def run_scale(model: Path, trc: Path, out: Path, names: dict[str, str], time_ran
         bsx = _sub(_sub(m, "BodyScaleSet"), "objects")
         for b in bs:
             _sub(_sub(bsx, "BodyScale", name=b), "axes", " X Y Z")
-    _sub(ms, "marker_file", _rel(trc, out))
-    _sub(ms, "time_range", f" {time_range[0]:.6f} {time_range[1]:.6f}")
-    _sub(ms, "preserve_mass_distribution", "true")
-    _sub(ms, "output_model_file", "scaled.osim")
-    _sub(ms, "output_scale_file", "scale_factors.xml")
+    _fields(ms, marker_file=_rel(trc, out), time_range=_span(time_range), preserve_mass_distribution="true",
+            output_model_file="scaled.osim", output_scale_file="scale_factors.xml")
     # no MarkerPlacer: landmarks are not placed by hand, and moving the model's markers onto them would hide their
     # errors (opensim logs that no markers were moved)
-    setup = _write_xml(root, out / "scale_setup.xml")
-    with _inside(out):
-        tool = osim.ScaleTool(str(setup))
-        ok = tool.run()
-    if not ok:
-        raise RuntimeError(f"OpenSim's ScaleTool failed on {setup} (see the log beside it)")
+    _run_tool(osim.ScaleTool, root, out / "scale_setup.xml")
     factors = {}
     scale_file = out / "scale_factors.xml"
     if scale_file.is_file():
@@ -191,22 +200,11 @@ def run_ik(model: Path, trc: Path, out: Path, names: dict[str, str], time_range:
     import opensim as osim
 
     root = ET.Element("InverseKinematicsTool", name="reference")
-    _sub(root, "results_directory", ".")
-    _sub(root, "model_file", _rel(model, out))
-    _sub(root, "constraint_weight", "Inf")
-    _sub(root, "accuracy", "1e-05")
+    _fields(root, results_directory=".", model_file=_rel(model, out), constraint_weight="Inf", accuracy="1e-05")
     _ik_tasks(root, names)
-    _sub(root, "marker_file", _rel(trc, out))
-    _sub(root, "time_range", f" {time_range[0]:.6f} {time_range[1]:.6f}")
-    _sub(root, "output_motion_file", "reference.mot")
-    _sub(root, "report_errors", "true")
-    _sub(root, "report_marker_locations", "false")
-    setup = _write_xml(root, out / "ik_setup.xml")
-    with _inside(out):
-        tool = osim.InverseKinematicsTool(str(setup))
-        ok = tool.run()
-    if not ok:
-        raise RuntimeError(f"OpenSim's InverseKinematicsTool failed on {setup} (see the log beside it)")
+    _fields(root, marker_file=_rel(trc, out), time_range=_span(time_range), output_motion_file="reference.mot",
+            report_errors="true", report_marker_locations="false")
+    _run_tool(osim.InverseKinematicsTool, root, out / "ik_setup.xml")
     err_file = out / "reference_ik_marker_errors.sto"
     table = osim.TimeSeriesTable(str(err_file))
     col = lambda n: np.array(table.getDependentColumn(n).to_numpy())  # noqa: E731
