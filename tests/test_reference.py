@@ -247,26 +247,27 @@ def test_compare_aligns_time_by_the_camera_offset():
     assert wrong["knee_angle_r"]["mae_deg"] > 5.0
 
 
-def test_bench_reference_scores_every_camera_and_head(pose2sim_reference, quickstart_out, tmp_path):
+def test_bench_reference_scores_every_camera_and_head(pose2sim_reference, tiny_world_lift, tmp_path):
+    """A model with no causal head gets its per-frame rows only (``--heads none,auto``); any model infer runs works:
+    here a 40-step landmark model (the numbers are the bench's plumbing, not the model's accuracy)."""
     from typer.testing import CliRunner
 
     from d3ke_edge.cli import app
 
     ref, res = pose2sim_reference
     assert res.exit_code == 0, res.output
-    model = quickstart_out / "landmark" / "export"
+    model = tiny_world_lift
     out = tmp_path / "bench"
     run = CliRunner().invoke(app, ["bench", "reference", "--reference", str(ref), "--model", str(model), "--out",
                                    str(out)])
     assert run.exit_code == 0, run.output
     r = json.loads((out / "reference_bench.json").read_text())
-    assert {(row["camera"], row["head"]) for row in r["rows"]} == {(f"cam0{i}", h) for i in range(1, 5)
-                                                                   for h in (None, "gru_causal")}
+    assert {(row["camera"], row["head"]) for row in r["rows"]} == {(f"cam0{i}", None) for i in range(1, 5)}
     for row in r["rows"]:
         assert row["tracked"] == row["frames"] == 100
         assert set(row["coordinates"]) >= {"knee_angle_r", "knee_angle_l", "hip_flexion_r", "elbow_flex_l"}
-        assert all(95 <= m["frames"] <= 100 and 0 < m["mae_deg"] < 90 for m in row["coordinates"].values())
-    assert len(r["summary"]) == 2 and len(list(out.glob("bland_altman_*.png"))) == 2
+        assert all(95 <= m["frames"] <= 100 and 0 < m["mae_deg"] < 120 for m in row["coordinates"].values())
+    assert len(r["summary"]) == 1 and len(list(out.glob("bland_altman_*.png"))) == 1
     assert "| cam04 |" in (out / "reference_bench.md").read_text()
     bad = CliRunner().invoke(app, ["bench", "reference", "--reference", str(tmp_path), "--model", str(model),
                                    "--out", str(tmp_path / "x")])
