@@ -11,7 +11,7 @@ from .common import console, err_console, fail, third_party_log
 
 
 def reference(
-    videos: Annotated[list[Path], typer.Option("--videos", help="Synchronised videos, one per camera (give the option once per video, or several paths after it).")],
+    videos: Annotated[list[Path], typer.Option("--videos", help="Synchronised videos, one per camera: repeat the option for each video.")],
     calib: Annotated[Path, typer.Option("--calib", help="The cameras' calibration: Qualisys .qca.txt, Pose2Sim/Anipose .toml or OpenCV .yml.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder (landmarks.trc, reference.mot, reference.json/.md, angles.png).")],
     osim: Annotated[Optional[Path], typer.Option("--osim", help="The .osim to scale and run IK on (default: the built-in skeleton with its BlazePose markers).")] = None,
