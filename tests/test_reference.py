@@ -14,8 +14,8 @@ import pytest
 from d3ke_edge.reference.calibration import (Camera, CalibrationError, fit_to_video, load_calibration, read_qualisys,
                                              write_toml)
 from d3ke_edge.reference.filter import fill_gaps, lowpass
-from d3ke_edge.reference.triangulate import (choose_labelling, dlt, estimate_offsets, reprojection_errors,
-                                             robust_triangulate, shift_views)
+from d3ke_edge.reference.triangulate import (choose_labelling, estimate_offsets, reprojection_errors,
+                                             robust_triangulate, shift_views, triangulate_all)
 
 TRIAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "pose2sim" / "videos"
 
@@ -110,7 +110,7 @@ def test_robust_triangulation_recovers_points_through_noise_and_outliers():
     bad = rng.random(xy.shape[:2]) < 0.1  # one view in ten is far off (a misplaced landmark)
     bad[:, bad.sum(0) > 1] = False  # at most one bad view per point
     xy[bad] += rng.choice([-1, 1], (bad.sum(), 2)) * rng.uniform(60, 150, (bad.sum(), 2))
-    plain = dlt(np.stack([c.normalise(xy[v]) for v, c in enumerate(cams)]), w, np.stack([c.P for c in cams]))
+    plain = triangulate_all(cams, xy, w)
     tri = robust_triangulate(cams, xy, w, gate_px=10.0)
     err = np.linalg.norm(tri.points - X, axis=-1)
     assert np.median(err) < 0.004 and err.max() < 0.015  # metres (1 px noise ~ 3 mm at 4 m)

@@ -67,25 +67,27 @@ def compare(pred_time: np.ndarray, pred: dict[str, np.ndarray], trial: Reference
     return out
 
 
-def _hfov_deg(report: dict, camera: str) -> float | None:
-    """The camera's field of view across its long side from the trial's calibration (a phone knows its own)."""
+def _hfovs_deg(report: dict) -> dict[str, float]:
+    """Each calibrated camera's field of view across its long side (a phone knows its own); {} when the trial's
+    calibration cannot be read any more (infer's default is used then)."""
     from ..reference.calibration import load_calibration
 
     try:
-        cams = {c.name: c for c in load_calibration(report["calibration"])}
+        cams = load_calibration(report["calibration"])
     except (OSError, ValueError):
-        return None
-    cam = cams.get(camera)
-    if cam is None:
-        return None
-    w, h = cam.size
-    f = cam.K[0, 0] if w >= h else cam.K[1, 1]
-    return float(np.degrees(2 * np.arctan(max(w, h) / 2 / f)))
+        return {}
+    out = {}
+    for cam in cams:
+        w, h = cam.size
+        f = cam.K[0, 0] if w >= h else cam.K[1, 1]
+        out[cam.name] = float(np.degrees(2 * np.arctan(max(w, h) / 2 / f)))
+    return out
 
 
 def bench_reference(reference: str | Path, models: list[Path], out: Path, heads: tuple[str, ...] = ("none", "auto"),
-                    say: Callable[[str], object] = print, advance: Callable[[int], object] | None = None) -> dict:
-    """Every camera x model x head through ``infer``; returns (and writes ``reference_bench.json`` / ``.md`` and one
+                    say: Callable[[str], object] = print, advance: Callable[[int], object] | None = None,
+                    total: Callable[[int], object] | None = None) -> dict:
+    """Every camera x model x head through ``infer`` (``total``/``advance``: that many steps); returns (and writes ``reference_bench.json`` / ``.md`` and one
     Bland-Altman plot per model into ``out``) the comparison."""
     from ..infer.run import InferConfig, run_infer
     from ..utils.atomic import atomic_write_text
@@ -93,22 +95,33 @@ def bench_reference(reference: str | Path, models: list[Path], out: Path, heads:
     trial = load_reference(reference)
     fps = float(trial.report["fps"])
     out.mkdir(parents=True, exist_ok=True)
+    if total:
+        total(len(trial.report["cameras"]) * len(models) * len(heads))
     rows = []
-    for (cam, info), video in zip(trial.report["cameras"].items(), trial.report["videos"]):  # both in video order
-        video = Path(video)
+    hfovs = _hfovs_deg(trial.report)
+    order = sorted(heads, key=lambda h: h == "none")  # "auto" first: without a causal head it is the per-frame run
+    for c_index, ((cam, info), video) in enumerate(zip(trial.report["cameras"].items(), trial.report["videos"])):
+        video = Path(video)  # cameras and videos are both in video order
         if not video.is_file():
             raise FileNotFoundError(f"the reference's video '{video}' is gone; the bench runs infer on it")
-        hfov = _hfov_deg(trial.report, cam)
-        for model in models:
-            for head in heads:
+        hfov = hfovs.get(cam)
+        for m_index, model in enumerate(models):
+            per_frame_done = False
+            for head in order:
+                if advance:
+                    advance(1)
+                if head == "none" and per_frame_done:
+                    continue  # the model has no causal head: its "auto" run was this one
                 work = Path(tempfile.mkdtemp(prefix=".bench-reference-", dir=out))
                 try:
                     res = run_infer(InferConfig(video=video, model=model, out=work, head=head, overlay=False,
                                                 hfov=hfov or 65.0), say=lambda m: None)
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
-                if head != "none" and res.head is None:
-                    continue  # the model has no causal head: its per-frame row says it all
+                if res.head is None:
+                    if per_frame_done or "none" not in heads:
+                        continue
+                    per_frame_done = True
                 names = list(res.skeleton.coordinate_names)
                 ok = res.tracked
                 t = np.array([f["time"] for f in ok]) - info["offset_frames"] / fps
@@ -118,11 +131,11 @@ def bench_reference(reference: str | Path, models: list[Path], out: Path, heads:
                 where = "/".join(Path(model).resolve().parts[-2:])  # two checkpoints are often both checkpoint_best.pt
                 label = f"{where} ({res.runtime.split(' (')[0]})" + (f" + {res.head}" if res.head else "")
                 rows.append({"camera": cam, "model": label, "model_path": str(model), "head": res.head,
-                             "tracked": len(ok), "frames": len(res.frames), "hfov_deg": hfov, "coordinates": per})
+                             "tracked": len(ok), "frames": len(res.frames), "hfov_deg": hfov, "coordinates": per,
+                             "_order": (c_index, m_index, res.head is not None)})
                 maes = [v["mae_deg"] for v in per.values()]
                 say(f"{cam} {label}: angle MAE {np.nanmean(maes):.1f} deg over {len(per)} coordinates")
-                if advance:
-                    advance(1)
+    rows.sort(key=lambda r: r.pop("_order"))  # per frame before streaming, as the tables read
     result = {"reference": str(trial.folder), "compared": list(COMPARED), "rows": rows,
               "summary": _summary(rows)}
     plots = {}

@@ -253,7 +253,7 @@ def reference(
         with third_party_log(out / "bench_reference.log"), progress("camera x model runs", 1) as advance:
             result = bench_reference(reference_dir, model, out, head_list,
                                      say=lambda m: err_console.print(f"[dim]{m}[/]", highlight=False),
-                                     advance=advance)
+                                     advance=advance, total=advance.set_total)
     except (FileNotFoundError, InferError, InferModelError, CheckpointError, ModelFetchError, ValueError) as exc:
         fail(str(exc))
     table = Table(title="Single camera against the reference (deg, all cameras pooled)")

@@ -173,7 +173,7 @@ def build_reference(cfg: ReferenceConfig, say: Callable[[str], object] = print,
     from ..utils.atomic import atomic_write_text
     from ..video.landmarks import LANDMARK_NAMES
     from ..video.models import fetch_models
-    from .opensim_tools import marker_names_for, run_ik, run_scale
+    from .opensim_tools import run_ik, run_scale
     from .report import angle_plot, markdown
     from .views import track_view
 

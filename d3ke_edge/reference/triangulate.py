@@ -13,7 +13,7 @@ import numpy as np
 
 from .calibration import Camera
 
-__all__ = ["dlt", "reprojection_errors", "robust_triangulate", "choose_labelling", "Triangulation"]
+__all__ = ["dlt", "triangulate_all", "reprojection_errors", "robust_triangulate", "choose_labelling", "Triangulation"]
 
 
 def dlt(xn: np.ndarray, w: np.ndarray, P: np.ndarray) -> np.ndarray:
@@ -32,6 +32,11 @@ def dlt(xn: np.ndarray, w: np.ndarray, P: np.ndarray) -> np.ndarray:
     X = h[:, :3] / np.where(np.abs(h[:, 3:]) > 1e-12, h[:, 3:], np.nan)
     X[seen.sum(0) < 2] = np.nan
     return X
+
+
+def triangulate_all(cams: list[Camera], xy: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Every view at once (no gate): pixels ``xy`` (V, N, 2) and weights (V, N) -> X (N, 3)."""
+    return dlt(np.stack([c.normalise(xy[v]) for v, c in enumerate(cams)]), w, np.stack([c.P for c in cams]))
 
 
 def reprojection_errors(cams: list[Camera], X: np.ndarray, xy: np.ndarray) -> np.ndarray:
@@ -98,7 +103,6 @@ def choose_labelling(cams: list[Camera], xy: np.ndarray, w: np.ndarray, mirror: 
     the sided landmarks wins; mirroring every view gives the same error (a relabelled person), so of each pair the one
     that keeps more views as BlazePose labelled them is taken. -> (T, V) bool."""
     T, V = xy.shape[:2]
-    P = np.stack([c.P for c in cams])
     combos = [np.array(c, bool) for c in itertools.product([False, True], repeat=V) if sum(c) <= V / 2]
     # with half the views mirrored both halves are candidates: keep the one that leaves view 0 alone
     combos = [c for c in combos if sum(c) < V / 2 or not c[0]]
@@ -109,8 +113,7 @@ def choose_labelling(cams: list[Camera], xy: np.ndarray, w: np.ndarray, mirror: 
         ww = np.where(flip[None, :, None], w[:, :, mirror], w)[:, :, sided]
         S = pts.shape[2]
         flat = pts.transpose(1, 0, 2, 3).reshape(V, T * S, 2)
-        xn = np.stack([c.normalise(flat[v]) for v, c in enumerate(cams)])
-        X = dlt(xn, ww.transpose(1, 0, 2).reshape(V, T * S), P)
+        X = triangulate_all(cams, flat, ww.transpose(1, 0, 2).reshape(V, T * S))
         err = reprojection_errors(cams, X, flat).reshape(V, T, S)
         med = np.nanmedian(np.where(np.isfinite(err), err, np.nan).transpose(1, 0, 2).reshape(T, V * S), axis=1)
         med = np.where(np.isfinite(med), med, np.inf)
@@ -123,8 +126,7 @@ def _view_error(cams: list[Camera], xy: np.ndarray, w: np.ndarray, v: int) -> fl
     """Median reprojection error (px) of view ``v`` when all views are triangulated together; ``xy`` (T, V, N, 2)."""
     T, V, N = xy.shape[:3]
     flat = xy.transpose(1, 0, 2, 3).reshape(V, T * N, 2)
-    X = dlt(np.stack([c.normalise(flat[i]) for i, c in enumerate(cams)]), w.transpose(1, 0, 2).reshape(V, T * N),
-            np.stack([c.P for c in cams]))
+    X = triangulate_all(cams, flat, w.transpose(1, 0, 2).reshape(V, T * N))
     err = np.linalg.norm(cams[v].project(X) - flat[v], axis=-1)
     return float(np.nanmedian(err)) if np.isfinite(err).any() else np.inf
 
