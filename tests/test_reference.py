@@ -272,3 +272,41 @@ def test_bench_reference_scores_every_camera_and_head(pose2sim_reference, tiny_w
     bad = CliRunner().invoke(app, ["bench", "reference", "--reference", str(tmp_path), "--model", str(model),
                                    "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "not a reference folder" in bad.output
+
+
+def test_bench_reference_runs_the_study_conditions_on_the_real_videos(pose2sim_reference, tiny_world_lift, tmp_path):
+    """--conditions on one camera: the mirrored run is scored both ways, a condition under which BlazePose finds
+    nobody (contrast x0.1) is a reported result, not a crash, and the report gains its table and plot."""
+    from typer.testing import CliRunner
+
+    from d3ke_edge.cli import app
+
+    ref, res = pose2sim_reference
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "bench"
+    run = CliRunner().invoke(app, ["bench", "reference", "--reference", str(ref), "--model", str(tiny_world_lift),
+                                   "--out", str(out), "--heads", "none", "--cameras", "cam02",
+                                   "--conditions", "hflip,contrast", "--severities", "5"])
+    assert run.exit_code == 0, run.output
+    r = json.loads((out / "reference_bench.json").read_text())
+    assert [row["camera"] for row in r["rows"]] == ["cam02"]
+    cells = {(x["condition"], x["severity"]): x for x in r["robustness_rows"]}
+    assert set(cells) == {("hflip", 1), ("hflip_unmirrored", 1), ("contrast", 5)}
+    flip, unflip = cells[("hflip", 1)], cells[("hflip_unmirrored", 1)]
+    assert flip["tracked"] == 100 and flip["coordinates"]["knee_angle_r"]["frames"] >= 95
+    # the same run scored two ways: the unmirrored score swaps the sides of the mirrored one
+    assert flip["coordinates"]["knee_angle_r"] != unflip["coordinates"]["knee_angle_r"]
+    assert cells[("contrast", 5)]["tracked"] == 0 and "no person found" in cells[("contrast", 5)]["error"]
+    (label, summary), = r["robustness"].items()
+    assert summary["cells"]["contrast:5"]["mae_deg"] is None
+    assert summary["cells"]["hflip:1"]["delta_deg"] == pytest.approx(
+        summary["cells"]["hflip:1"]["mae_deg"] - summary["clean"]["mae_deg"])
+    md = (out / "reference_bench.md").read_text()
+    assert "## Under the test-time conditions" in md and "no person found (0/100)" in md
+    assert (out / "robustness_reference.png").stat().st_size > 10_000
+    bad = CliRunner().invoke(app, ["bench", "reference", "--reference", str(ref), "--model", str(tiny_world_lift),
+                                   "--out", str(tmp_path / "x"), "--conditions", "rotation"])
+    assert bad.exit_code == 2 and "not defined on video frames" in bad.output
+    bad = CliRunner().invoke(app, ["bench", "reference", "--reference", str(ref), "--model", str(tiny_world_lift),
+                                   "--out", str(tmp_path / "x"), "--cameras", "cam09"])
+    assert bad.exit_code == 2 and "cam09" in bad.output

@@ -18,7 +18,7 @@ import numpy as np
 from ..reference.report import MAIN_ANGLES
 
 __all__ = ["COMPARED", "ReferenceTrial", "load_reference", "compare", "bench_reference", "markdown",
-           "bland_altman_plot"]
+           "bland_altman_plot", "robustness_plot"]
 
 COMPARED = tuple(c for pair in MAIN_ANGLES for c in pair)  # the joint angles compared (not the root)
 
@@ -68,14 +68,15 @@ def compare(pred_time: np.ndarray, pred: dict[str, np.ndarray], trial: Reference
 
 
 def _hfovs_deg(report: dict) -> dict[str, float]:
-    """Each calibrated camera's field of view across its long side (a phone knows its own); {} when the trial's
-    calibration cannot be read any more (infer's default is used then)."""
-    from ..reference.calibration import load_calibration
+    """Each calibrated camera's field of view across its long side (a phone knows its own)."""
+    from ..reference.calibration import CalibrationError, load_calibration
 
+    path = report["calibration"]
     try:
-        cams = load_calibration(report["calibration"])
-    except (OSError, ValueError):
-        return {}
+        cams = load_calibration(path)
+    except (OSError, ValueError, CalibrationError) as exc:
+        raise FileNotFoundError(f"the reference's calibration '{path}' cannot be read ({exc}); the bench needs each "
+                                "camera's field of view from it: put the file back there or remake the reference") from exc
     out = {}
     for cam in cams:
         w, h = cam.size
@@ -84,59 +85,118 @@ def _hfovs_deg(report: dict) -> dict[str, float]:
     return out
 
 
+def _predictions(res, info: dict, fps: float, mirrored: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Aligned times and the compared angles (deg) of one infer run; ``mirrored``: the run saw a mirrored video, so
+    its coordinates are mirrored back (the skeleton's mirror map) — the same as scoring against the mirrored
+    reference."""
+    import torch
+
+    from ..skeleton.mirror import derive_mirror
+
+    names = list(res.skeleton.coordinate_names)
+    ok = res.tracked
+    t = np.array([f["time"] for f in ok]) - info["offset_frames"] / fps
+    q = np.array([f["outputs"]["coordinates"] for f in ok], dtype=np.float64).reshape(len(ok), len(names))
+    if mirrored:
+        q = derive_mirror(res.skeleton, strict_markers=False).pose(torch.from_numpy(q)).numpy()
+    return t, {c: np.degrees(q[:, names.index(c)]) for c in COMPARED if c in names}
+
+
+def _mean_mae(per: dict[str, dict]) -> float:
+    return float(np.nanmean([v["mae_deg"] for v in per.values()])) if per else math.nan
+
+
 def bench_reference(reference: str | Path, models: list[Path], out: Path, heads: tuple[str, ...] = ("none", "auto"),
                     say: Callable[[str], object] = print, advance: Callable[[int], object] | None = None,
-                    total: Callable[[int], object] | None = None) -> dict:
-    """Every camera x model x head through ``infer`` (``total``/``advance``: that many steps); returns (and writes ``reference_bench.json`` / ``.md`` and one
-    Bland-Altman plot per model into ``out``) the comparison."""
-    from ..infer.run import InferConfig, run_infer
+                    total: Callable[[int], object] | None = None, conditions: tuple[str, ...] = (),
+                    severities: tuple[int, ...] = (1, 3, 5), cameras: tuple[str, ...] = ()) -> dict:
+    """Every camera x model x head through ``infer`` (``total``/``advance``: that many steps); with ``conditions``
+    (``bench.video_conditions``: hflip, resize, crop, brightness, contrast) each run again on the conditioned video
+    at each of ``severities``. ``cameras``: a subset of the trial's (default all). Returns (and writes
+    ``reference_bench.json`` / ``.md``, one Bland-Altman plot per model and the robustness plot into ``out``) the
+    comparison."""
+    from ..infer.run import InferConfig, InferError, run_infer
     from ..utils.atomic import atomic_write_text
+    from .video_conditions import frame_condition
 
     trial = load_reference(reference)
     fps = float(trial.report["fps"])
+    known = list(trial.report["cameras"])
+    unknown = [c for c in cameras if c not in known]
+    if unknown:
+        raise ValueError(f"camera(s) {unknown} are not in the reference; it has {', '.join(known)}")
+    chosen = [c for c in known if not cameras or c in cameras]
+    cells = [(c, 1) if c == "hflip" else (c, s) for c in conditions for s in ((1,) if c == "hflip" else severities)]
+    for c, s in cells:
+        frame_condition(c, s, np.zeros((1, 3)))  # names and severities checked before hours of runs
+    boxes = _person_boxes(trial) if any(c == "crop" for c, _ in cells) else {}
+    hfovs = _hfovs_deg(trial.report)
     out.mkdir(parents=True, exist_ok=True)
     if total:
-        total(len(trial.report["cameras"]) * len(models) * len(heads))
-    rows = []
-    hfovs = _hfovs_deg(trial.report)
+        total(len(chosen) * len(models) * len(heads) * (1 + len(cells)))
+    rows, robust = [], []
     order = sorted(heads, key=lambda h: h == "none")  # "auto" first: without a causal head it is the per-frame run
-    for c_index, ((cam, info), video) in enumerate(zip(trial.report["cameras"].items(), trial.report["videos"])):
-        video = Path(video)  # cameras and videos are both in video order
+    videos = dict(zip(trial.report["cameras"], trial.report["videos"]))  # cameras and videos are both in video order
+    for c_index, cam in enumerate(chosen):
+        info, video = trial.report["cameras"][cam], Path(videos[cam])
         if not video.is_file():
             raise FileNotFoundError(f"the reference's video '{video}' is gone; the bench runs infer on it")
         hfov = hfovs.get(cam)
+        if hfov is None:
+            raise ValueError(f"the reference's calibration has no camera '{cam}'; remake the reference")
         for m_index, model in enumerate(models):
             per_frame_done = False
             for head in order:
-                if advance:
-                    advance(1)
                 if head == "none" and per_frame_done:
+                    if advance:
+                        advance(1 + len(cells))
                     continue  # the model has no causal head: its "auto" run was this one
-                work = Path(tempfile.mkdtemp(prefix=".bench-reference-", dir=out))
-                try:
-                    res = run_infer(InferConfig(video=video, model=model, out=work, head=head, overlay=False,
-                                                hfov=hfov or 65.0), say=lambda m: None)
-                finally:
-                    shutil.rmtree(work, ignore_errors=True)
+
+                def run(filt=None):
+                    work = Path(tempfile.mkdtemp(prefix=".bench-reference-", dir=out))
+                    try:
+                        return run_infer(InferConfig(video=video, model=model, out=work, head=head, overlay=False,
+                                                     hfov=hfov), say=lambda m: None, frame_filter=filt)
+                    finally:
+                        shutil.rmtree(work, ignore_errors=True)
+                        if advance:
+                            advance(1)
+
+                res = run()
                 if res.head is None:
                     if per_frame_done or "none" not in heads:
+                        if advance:
+                            advance(len(cells))
                         continue
                     per_frame_done = True
-                names = list(res.skeleton.coordinate_names)
-                ok = res.tracked
-                t = np.array([f["time"] for f in ok]) - info["offset_frames"] / fps
-                pred = {c: np.degrees(np.array([f["outputs"]["coordinates"][names.index(c)] for f in ok]))
-                        for c in COMPARED if c in names}
-                per = compare(t, pred, trial)
+                per = compare(*_predictions(res, info, fps), trial)
                 where = "/".join(Path(model).resolve().parts[-2:])  # two checkpoints are often both checkpoint_best.pt
                 label = f"{where} ({res.runtime.split(' (')[0]})" + (f" + {res.head}" if res.head else "")
                 rows.append({"camera": cam, "model": label, "model_path": str(model), "head": res.head,
-                             "tracked": len(ok), "frames": len(res.frames), "hfov_deg": hfov, "coordinates": per,
-                             "_order": (c_index, m_index, res.head is not None)})
-                maes = [v["mae_deg"] for v in per.values()]
-                say(f"{cam} {label}: angle MAE {np.nanmean(maes):.1f} deg over {len(per)} coordinates")
+                             "tracked": len(res.tracked), "frames": len(res.frames), "hfov_deg": hfov,
+                             "coordinates": per, "_order": (c_index, m_index, res.head is not None)})
+                say(f"{cam} {label}: angle MAE {_mean_mae(per):.1f} deg over {len(per)} coordinates")
+                for name, severity in cells:
+                    cond = frame_condition(name, severity, boxes.get(cam), seed=c_index)
+                    try:
+                        res_c = run(cond)
+                    except InferError as exc:  # nobody found under this condition: a result, not a crash
+                        robust.append({"camera": cam, "model": label, "condition": name, "severity": severity,
+                                       "describe": cond.describe, "tracked": 0, "frames": len(res.frames),
+                                       "coordinates": {}, "error": str(exc)})
+                        say(f"{cam} {label} {name} {severity} ({cond.describe}): no person found")
+                        continue
+                    scored = {name: compare(*_predictions(res_c, info, fps, mirrored=name == "hflip"), trial)}
+                    if name == "hflip":  # what forgetting to mirror the truth would report
+                        scored["hflip_unmirrored"] = compare(*_predictions(res_c, info, fps), trial)
+                    for cname, per_c in scored.items():
+                        robust.append({"camera": cam, "model": label, "condition": cname, "severity": severity,
+                                       "describe": cond.describe, "tracked": len(res_c.tracked),
+                                       "frames": len(res_c.frames), "coordinates": per_c})
+                    say(f"{cam} {label} {name} {severity} ({cond.describe}): angle MAE "
+                        f"{_mean_mae(scored[name]):.1f} deg, {len(res_c.tracked)}/{len(res_c.frames)} frames tracked")
     rows.sort(key=lambda r: r.pop("_order"))  # per frame before streaming, as the tables read
-    result = {"reference": str(trial.folder), "compared": list(COMPARED), "rows": rows,
+    result = {"reference": str(trial.folder), "compared": list(COMPARED), "cameras": chosen, "rows": rows,
               "summary": _summary(rows)}
     plots = {}
     for label in dict.fromkeys(r["model"] for r in rows):
@@ -144,11 +204,68 @@ def bench_reference(reference: str | Path, models: list[Path], out: Path, heads:
         bland_altman_plot([r for r in rows if r["model"] == label], label, png)
         plots[label] = png.name
     result["plots"] = plots
-    slim = {**result, "rows": [{**r, "coordinates": {c: {k: v for k, v in m.items() if k not in ("pred", "ref")}
-                                                      for c, m in r["coordinates"].items()}} for r in rows]}
+    if robust:
+        result["robustness"] = _robust_summary(rows, robust)
+        robustness_plot(result["robustness"], out / "robustness_reference.png")
+        result["robustness_plot"] = "robustness_reference.png"
+    slim = {**result, "rows": [_slim(r) for r in rows], "robustness_rows": [_slim(r) for r in robust]}
     atomic_write_text(out / "reference_bench.json", json.dumps(slim, indent=2) + "\n")
     atomic_write_text(out / "reference_bench.md", markdown(slim))
     return slim
+
+
+def _slim(row: dict) -> dict:
+    return {**row, "coordinates": {c: {k: v for k, v in m.items() if k not in ("pred", "ref")}
+                                   for c, m in row["coordinates"].items()}}
+
+
+def _person_boxes(trial: ReferenceTrial) -> dict[str, np.ndarray]:
+    """Per camera the person's per-frame box from the reference's own BlazePose landmarks (``views.npz``)."""
+    path = trial.folder / "views.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"'{path}' is missing: the crop condition places its window on the person's box "
+                                "from it; remake the reference with this version")
+    from .video_conditions import person_boxes
+
+    views = np.load(path)
+    return {str(n): person_boxes(xy) for n, xy in zip(views["names"], views["xy"])}
+
+
+def _pooled(rows: list[dict]) -> dict[str, float]:
+    """Mean over coordinates of the MAE over every camera's frames pooled."""
+    maes = []
+    for c in COMPARED:
+        d = np.concatenate([np.array(r["coordinates"][c]["pred"]) - np.array(r["coordinates"][c]["ref"])
+                            for r in rows if c in r["coordinates"]] or [np.zeros(0)])
+        if len(d):
+            maes.append(float(np.abs(d).mean()))
+    return {"mae_deg": float(np.mean(maes)) if maes else math.nan,
+            "tracked": int(sum(r["tracked"] for r in rows)), "frames": int(sum(r["frames"] for r in rows))}
+
+
+def _robust_summary(rows: list[dict], robust: list[dict]) -> dict[str, dict]:
+    """Per model: the clean pooled MAE and, per condition and severity, the pooled MAE and its change from clean
+    (the same cameras)."""
+    out = {}
+    for label in dict.fromkeys(r["model"] for r in robust):
+        cams = {r["camera"] for r in robust if r["model"] == label}
+        clean = _pooled([r for r in rows if r["model"] == label and r["camera"] in cams])
+        cells = {}
+        for r in robust:
+            if r["model"] != label:
+                continue
+            key = f"{r['condition']}:{r['severity']}"
+            if key not in cells:
+                same = [x for x in robust if x["model"] == label and x["condition"] == r["condition"]
+                        and x["severity"] == r["severity"]]
+                p = _pooled(same)
+                found = math.isfinite(p["mae_deg"])  # JSON has no NaN: a condition nobody was found under is null
+                cells[key] = {"condition": r["condition"], "severity": r["severity"],
+                              **p, "mae_deg": p["mae_deg"] if found else None,
+                              "delta_deg": p["mae_deg"] - clean["mae_deg"] if found else None,
+                              "describe": sorted({x["describe"] for x in same})}
+        out[label] = {"clean": clean, "cells": cells}
+    return out
 
 
 def _summary(rows: list[dict]) -> dict[str, dict]:
@@ -182,6 +299,32 @@ def markdown(result: dict) -> str:
         e = [v["rmse_deg"] for v in r["coordinates"].values()]
         lines.append(f"| {r['camera']} | {r['model']} | {r['tracked']}/{r['frames']} | {np.nanmean(m):.1f} | "
                      f"{np.nanmean(e):.1f} |")
+    if result.get("robustness"):
+        lines += ["", "## Under the test-time conditions, on the real videos", "",
+                  f"Cameras {', '.join(sorted({r['camera'] for r in result['robustness_rows']}))}. Mean angle MAE "
+                  "(deg) over the compared coordinates, every camera's tracked frames pooled; (change from the clean "
+                  "videos; frames tracked). hflip is scored against the mirrored reference, hflip_unmirrored against "
+                  "the unmirrored one (the mistake the mirroring avoids).", ""]
+        labels = list(result["robustness"])
+        lines += ["| condition | severity | what | " + " | ".join(labels) + " |", "|---|---|---|" + "---|" * len(labels)]
+        lines.append("| clean | 0 | the videos as recorded | " + " | ".join(
+            f"{result['robustness'][m]['clean']['mae_deg']:.1f}" for m in labels) + " |")
+        keys = list(dict.fromkeys(k for m in labels for k in result["robustness"][m]["cells"]))
+        for key in keys:
+            cell = next(result["robustness"][m]["cells"][key] for m in labels if key in result["robustness"][m]["cells"])
+            what = "; ".join(cell["describe"]) if cell["condition"] != "crop" else cell["describe"][0].split(" on the")[0]
+            vals = []
+            for m in labels:
+                c = result["robustness"][m]["cells"].get(key)
+                if c is None:
+                    vals.append("")
+                elif c["mae_deg"] is None:
+                    vals.append(f"no person found (0/{c['frames']})" if not c["tracked"] else "no frame to compare")
+                else:
+                    vals.append(f"{c['mae_deg']:.1f} ({c['delta_deg']:+.1f}; {c['tracked']}/{c['frames']})")
+            lines.append(f"| {cell['condition']} | {cell['severity']} | {what} | " + " | ".join(vals) + " |")
+        if result.get("robustness_plot"):
+            lines += ["", f"![robustness]({result['robustness_plot']})"]
     return "\n".join(lines) + "\n"
 
 
@@ -215,6 +358,39 @@ def bland_altman_plot(rows: list[dict], label: str, png: Path) -> Path:
     axes[0].set_ylabel("single camera - reference (deg)")
     axes[0].legend(fontsize=7, markerscale=3)
     fig.suptitle(label, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(png, dpi=90)
+    plt.close(fig)
+    return png
+
+
+def robustness_plot(summary: dict[str, dict], png: Path) -> Path:
+    """Pooled MAE against severity per condition (0 = clean), one line per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    conditions = list(dict.fromkeys(c["condition"] for s in summary.values() for c in s["cells"].values()
+                                    if c["condition"] != "hflip_unmirrored"))
+    fig, axes = plt.subplots(1, len(conditions), figsize=(3.2 * len(conditions), 3.2), sharey=True, squeeze=False)
+    for ax, cond in zip(axes[0], conditions):
+        for i, (label, s) in enumerate(summary.items()):
+            pts = sorted((c["severity"], c["mae_deg"]) for c in s["cells"].values()
+                         if c["condition"] == cond and c["mae_deg"] is not None)
+            x = [0] + [p[0] for p in pts]
+            y = [s["clean"]["mae_deg"]] + [p[1] for p in pts]
+            ax.plot(x, y, "o-", color=f"C{i}", label=label, markersize=4)
+            if cond == "hflip":
+                bad = [c["mae_deg"] for c in s["cells"].values()
+                       if c["condition"] == "hflip_unmirrored" and c["mae_deg"] is not None]
+                if bad:
+                    ax.plot([1], bad, "x", color=f"C{i}", markersize=7)
+        ax.set_title(cond + (" (x: truth not mirrored)" if cond == "hflip" else ""), fontsize=9)
+        ax.set_xlabel("severity (0 = clean)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("angle MAE vs reference (deg)")
+    axes[0][-1].legend(fontsize=6, loc="upper left")
     fig.tight_layout()
     fig.savefig(png, dpi=90)
     plt.close(fig)

@@ -229,9 +229,13 @@ def reference(
     model: Annotated[list[Path], typer.Option("--model", help="A model infer accepts (checkpoint, export folder or artefact); repeat for several.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder (reference_bench.json/.md, Bland-Altman plots).")],
     heads: Annotated[str, typer.Option("--heads", help="Comma-separated: none (per frame) and/or auto (the model's causal head).")] = "none,auto",
+    conditions: Annotated[str, typer.Option("--conditions", help="Comma-separated test-time conditions applied to the real videos before BlazePose: hflip, resize, crop, brightness, contrast ('' = none; 'study' = all five).")] = "",
+    severities: Annotated[str, typer.Option("--severities", help="Comma-separated severities 1-5 for the conditions (hflip has one).")] = "1,3,5",
+    cameras: Annotated[str, typer.Option("--cameras", help="Comma-separated camera names of the reference (default: all).")] = "",
 ) -> None:
     """Each camera of the reference's trial through infer with each model, per frame and streaming, against the
-    reference's OpenSim angles (time-aligned): MAE, RMSE and bias per coordinate, Bland-Altman plots."""
+    reference's OpenSim angles (time-aligned): MAE, RMSE and bias per coordinate, Bland-Altman plots; with
+    --conditions, again on the videos under the reproduction study's test-time conditions."""
     from ..bench.reference import bench_reference
     from ..infer.model import InferModelError
     from ..infer.run import InferError
@@ -248,12 +252,27 @@ def reference(
     for m in model:
         if not m.exists():
             fail(f"--model '{m}' does not exist")
+    from ..bench.video_conditions import VIDEO_CONDITIONS
+
+    cond_list = VIDEO_CONDITIONS if conditions.strip() == "study" else tuple(
+        c.strip() for c in conditions.split(",") if c.strip())
+    bad = [c for c in cond_list if c not in VIDEO_CONDITIONS]
+    if bad:
+        fail(f"--conditions: {bad} are not defined on video frames; choose from {', '.join(VIDEO_CONDITIONS)} or study")
+    try:
+        sev_list = tuple(int(v) for v in severities.split(",") if v.strip())
+    except ValueError:
+        fail(f"--severities takes comma-separated integers 1-5, got '{severities}'")
+    if cond_list and (not sev_list or any(not 1 <= v <= 5 for v in sev_list)):
+        fail(f"--severities must be within 1-5, got '{severities}'")
+    cam_list = tuple(c.strip() for c in cameras.split(",") if c.strip())
     out.mkdir(parents=True, exist_ok=True)
     try:
         with third_party_log(out / "bench_reference.log"), progress("camera x model runs", 1) as advance:
             result = bench_reference(reference_dir, model, out, head_list,
                                      say=lambda m: err_console.print(f"[dim]{m}[/]", highlight=False),
-                                     advance=advance, total=advance.set_total)
+                                     advance=advance, total=advance.set_total, conditions=cond_list,
+                                     severities=sev_list, cameras=cam_list)
     except (FileNotFoundError, InferError, InferModelError, CheckpointError, ModelFetchError, ValueError) as exc:
         fail(str(exc))
     table = Table(title="Single camera against the reference (deg, all cameras pooled)")
@@ -265,4 +284,19 @@ def reference(
                       f"{pair(s, 'knee_angle_r', 'knee_angle_l'):.1f}", f"{pair(s, 'hip_flexion_r', 'hip_flexion_l'):.1f}",
                       f"{pair(s, 'elbow_flex_r', 'elbow_flex_l'):.1f}")
     console.print(table)
-    console.print(f"written to {out}: reference_bench.md, reference_bench.json, bland_altman_*.png")
+    if result.get("robustness"):
+        table = Table(title="Under test-time conditions on the real videos (mean MAE, deg; change from clean)")
+        labels = list(result["robustness"])
+        table.add_column("condition")
+        for label in labels:
+            table.add_column(label, justify="right")
+        table.add_row("clean", *(f"{result['robustness'][m]['clean']['mae_deg']:.1f}" for m in labels))
+        keys = list(dict.fromkeys(k for m in labels for k in result["robustness"][m]["cells"]))
+        for key in keys:
+            cells = [result["robustness"][m]["cells"].get(key) for m in labels]
+            table.add_row(key.replace(":", " "), *(
+                "" if c is None else ("no person" if c["mae_deg"] is None else
+                                      f"{c['mae_deg']:.1f} ({c['delta_deg']:+.1f})") for c in cells))
+        console.print(table)
+    console.print(f"written to {out}: reference_bench.md, reference_bench.json, bland_altman_*.png"
+                  + (", robustness_reference.png" if result.get("robustness") else ""))

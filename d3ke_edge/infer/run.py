@@ -114,9 +114,11 @@ def _frame_record(fr, lm, box, frame_params: np.ndarray, out: dict, root: np.nda
 
 
 def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
-              advance: Callable[[int], object] | None = None, total: Callable[[int], object] | None = None
-              ) -> InferResult:
-    """Run the whole path over the video; the overlay video is left in ``result.staging`` for ``write_outputs``."""
+              advance: Callable[[int], object] | None = None, total: Callable[[int], object] | None = None,
+              frame_filter: Callable[[np.ndarray, int], np.ndarray] | None = None) -> InferResult:
+    """Run the whole path over the video; the overlay video is left in ``result.staging`` for ``write_outputs``.
+    ``frame_filter(rgb, frame_index)``, if given, changes each decoded frame before anything sees it (the benchmarks'
+    test-time conditions on real footage)."""
     from ..video.models import fetch_models
     from ..video.tracker import PoseTracker
     from .model import load_stream_model
@@ -158,6 +160,8 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
             fr = next(it, None)
             if fr is None:
                 break
+            if frame_filter is not None:
+                fr.rgb = frame_filter(fr.rgb, fr.index)
             t1 = time.perf_counter()
             between = not gap and landmark_every > 1 and seen % landmark_every != 0
             lm = None if between else tracker.track(fr.rgb)

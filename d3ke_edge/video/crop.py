@@ -10,7 +10,6 @@ video's box is the landmarks' square times both factors, centred on the landmark
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
