@@ -310,3 +310,44 @@ def test_bench_reference_runs_the_study_conditions_on_the_real_videos(pose2sim_r
     bad = CliRunner().invoke(app, ["bench", "reference", "--reference", str(ref), "--model", str(tiny_world_lift),
                                    "--out", str(tmp_path / "x"), "--cameras", "cam09"])
     assert bad.exit_code == 2 and "cam09" in bad.output
+
+
+def test_a_view_that_tracks_someone_else_is_named_with_the_fix(tmp_path):
+    """Four views of one moving person, except that the third follows a second person 1.2 m away: the triangulation
+    leaves that view out, and the reference stops naming it and the per-view --person that fixes it."""
+    from d3ke_edge.reference.build import ReferenceConfig, triangulate_views
+    from d3ke_edge.reference.views import ReferenceInputError, ViewLandmarks
+
+    rng = np.random.default_rng(4)
+    cams = _rig()
+    T = 30
+    base = rng.uniform(-0.3, 0.3, (33, 3)) + [0, 0, 1.0]
+    X = base + 0.05 * np.sin(np.arange(T)[:, None, None] / 5.0)
+    videos = []
+    for c in cams:
+        videos.append(tmp_path / f"{c.name}.mp4")
+        videos[-1].write_bytes(b"")
+
+    def views(other: np.ndarray | None) -> list[ViewLandmarks]:
+        out = []
+        for v, c in enumerate(cams):
+            pts = X if other is None or v != 2 else other
+            xy = np.stack([c.project(p) for p in pts]) + rng.normal(0, 1.0, (T, 33, 2))
+            out.append(ViewLandmarks(c.name, videos[v], xy, np.ones((T, 33)), 30.0, (1080, 1920)))
+        return out
+
+    cfg = ReferenceConfig(tuple(videos), tmp_path / "calib.toml", tmp_path / "out", sync=False)
+    ref = triangulate_views(cfg, views(None), cams, say=lambda m: None)
+    assert ref.used.mean() > 0.95
+    with pytest.raises(ReferenceInputError, match=r"cam03 \(\d % of its landmarks agree.*does not see.*--person cam03=x,y"):
+        triangulate_views(cfg, views(X + [1.2, 0.0, 0.0]), cams, say=lambda m: None)
+    two = ReferenceConfig(tuple(videos[1:3]), tmp_path / "calib.toml", tmp_path / "out", sync=False)
+    with pytest.raises(ReferenceInputError, match="the two views disagree"):
+        triangulate_views(two, views(X + [1.2, 0.0, 0.0])[1:3], cams[1:3], say=lambda m: None)
+    # the per-view person: one entry for every view, one for cam03
+    cfg = ReferenceConfig(tuple(videos), tmp_path / "calib.toml", tmp_path / "out", person=("1", "cam03=540,900"))
+    assert cfg.person_for(videos[0]) == "1" and cfg.person_for(videos[2]) == "540,900"
+    with pytest.raises(ReferenceInputError, match="no video is called 'cam07'"):
+        ReferenceConfig(tuple(videos), tmp_path / "c.toml", tmp_path / "out", person=("cam07=1",))
+    with pytest.raises(ReferenceInputError, match="--person 'cam01=left'"):
+        ReferenceConfig(tuple(videos), tmp_path / "c.toml", tmp_path / "out", person=("cam01=left",))

@@ -19,7 +19,7 @@ def reference(
     gate: Annotated[float, typer.Option("--gate", help="Pixels: a camera further off than this is left out of a point's triangulation.")] = 25.0,
     cutoff: Annotated[float, typer.Option("--cutoff", help="Low-pass cut-off of the trajectories, Hz (zero-lag Butterworth).")] = 6.0,
     no_sync: Annotated[bool, typer.Option("--no-sync", help="Do not estimate frame offsets between the cameras.")] = False,
-    person: Annotated[str, typer.Option("--person", help="auto/largest | INDEX | x,y in every view (one person).")] = "largest",
+    person: Annotated[Optional[list[str]], typer.Option("--person", help="Who to track: auto/largest | INDEX (left to right) | x,y in every view, or NAME=SPEC for one view (NAME: its video's file name without extension); repeat the option.")] = None,
 ) -> None:
     """BlazePose in every view, the views' left/right labelling and frame offsets chosen by the triangulation,
     robust triangulation and a zero-lag filter, then OpenSim's ScaleTool and InverseKinematicsTool: the reference a
@@ -33,7 +33,7 @@ def reference(
 
     try:
         cfg = ReferenceConfig(tuple(videos), calib, out, gate_px=gate, cutoff_hz=cutoff, sync=not no_sync,
-                              person=person)
+                              person=tuple(person or ()) or ("largest",))
     except (ReferenceInputError, ValueError) as exc:
         fail(str(exc))
     for p, what in ((osim, "--osim"), (markers, "--markers")):

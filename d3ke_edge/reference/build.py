@@ -29,17 +29,45 @@ class ReferenceConfig:
     max_gap: int = 10  # frames: shorter gaps are interpolated before filtering
     sync: bool = True  # estimate integer frame offsets between the cameras
     max_offset: int = 6  # frames, either way
-    person: str = "largest"
+    # who to track: ``largest``/INDEX/x,y for every view, and ``NAME=SPEC`` entries for single views (by video stem)
+    person: tuple[str, ...] = ("largest",)
     min_visibility: float = 0.3  # observations BlazePose rates less visible are not used
+    min_agreement: float = 0.35  # a view with fewer of its landmarks used by the triangulation tracks someone else
 
     def __post_init__(self) -> None:
+        from ..video.tracker import parse_person
+
         if len(self.videos) < 2:
             raise ReferenceInputError(f"a reference needs at least two videos, got {len(self.videos)}")
         for v in self.videos:
             if not Path(v).is_file():
                 raise ReferenceInputError(f"video '{v}' does not exist")
+        if isinstance(self.person, str):
+            object.__setattr__(self, "person", (self.person,))
+        stems = [Path(v).stem for v in self.videos]
+        for entry in self.person:
+            name, _, spec = entry.rpartition("=")
+            if name and name not in stems:
+                raise ReferenceInputError(f"--person '{entry}': no video is called '{name}' (the views are {stems})")
+            try:
+                parse_person(spec)
+            except ValueError as exc:
+                raise ReferenceInputError(f"--person '{entry}': {exc}") from None
         if not self.gate_px > 0 or not self.cutoff_hz > 0 or self.max_gap < 0 or self.max_offset < 0:
             raise ReferenceInputError("gate_px and cutoff_hz must be positive, max_gap and max_offset >= 0")
+
+    def person_for(self, video: Path) -> str:
+        """The person spec for one view: its own ``NAME=`` entry, else the last entry for all views."""
+        spec = "largest"
+        for entry in self.person:
+            name, _, value = entry.rpartition("=")
+            if not name:
+                spec = value
+        for entry in self.person:
+            name, _, value = entry.rpartition("=")
+            if name == Path(video).stem:
+                spec = value
+        return spec
 
 
 @dataclass
@@ -133,6 +161,7 @@ def triangulate_views(cfg: ReferenceConfig, views: list[ViewLandmarks], cameras:
     T, V = xy.shape[:2]
     flat_xy = xy.transpose(1, 0, 2, 3).reshape(V, T * 33, 2)
     tri = robust_triangulate(cams, flat_xy, w.transpose(1, 0, 2).reshape(V, T * 33), cfg.gate_px)
+    _check_agreement(cfg, views, tri, w.transpose(1, 0, 2).reshape(V, T * 33) > 0)
     up = up_rotation(cams)
     raw = tri.points.reshape(T, 33, 3) @ up.T
     fps = views[0].fps
@@ -142,6 +171,34 @@ def triangulate_views(cfg: ReferenceConfig, views: list[ViewLandmarks], cameras:
     return Reference(time, points, raw, cams, views, flips, offsets,
                      tri.errors.reshape(V, T, 33).transpose(1, 0, 2), tri.used.reshape(V, T, 33).transpose(1, 0, 2),
                      up, notes)
+
+
+def _check_agreement(cfg: ReferenceConfig, views: list[ViewLandmarks], tri, seen: np.ndarray) -> None:
+    """Each view must have tracked the person the others see: a view whose landmarks the triangulation mostly
+    leaves out (``used`` / ``seen`` below ``cfg.min_agreement``) is following someone else, or is another camera
+    than the calibration says."""
+    frac = tri.used.sum(1) / np.maximum(seen.sum(1), 1)
+    median_px = [float(np.nanmedian(np.where(seen[v], tri.errors[v], np.nan))) for v in range(len(views))]
+    if len(views) == 2:
+        if median_px[0] > cfg.gate_px:  # one person seen twice is a few px off; another person tens
+            raise ReferenceInputError(
+                f"the two views disagree (median reprojection {median_px[0]:.0f} px): they track different people "
+                "or the calibration's cameras are not these videos; point at the same person in each view with "
+                f"--person {views[0].name}=x,y --person {views[1].name}=x,y, and check the camera order")
+        return
+    bad = [v for v in range(len(views)) if frac[v] < cfg.min_agreement]
+    if bad and len(bad) < len(views):
+        names = ", ".join(f"{views[v].name} ({100 * frac[v]:.0f} % of its landmarks agree, median "
+                          f"{median_px[v]:.0f} px off)" for v in bad)
+        raise ReferenceInputError(
+            f"{names} {'does' if len(bad) == 1 else 'do'} not see what the other views see: the tracker probably follows another person there "
+            f"(or the calibration's camera is another one); point at the person with --person "
+            f"{views[bad[0]].name}=x,y (pixels in its first frames) or --person {views[bad[0]].name}=INDEX (left to "
+            "right), and check the camera order")
+    if bad:
+        raise ReferenceInputError(
+            f"no view agrees with the others (at most {100 * frac.max():.0f} % of landmarks within the "
+            f"{cfg.gate_px:g}-px gate): check that the calibration belongs to these videos")
 
 
 def _bone_stats(points: np.ndarray) -> dict[str, dict[str, float]]:
@@ -180,7 +237,7 @@ def build_reference(cfg: ReferenceConfig, say: Callable[[str], object] = print,
     cameras, how = match_cameras(load_calibration(cfg.calib), list(cfg.videos))
     say(f"cameras matched {how}: " + ", ".join(f"{Path(v).name} -> {c.name}" for v, c in zip(cfg.videos, cameras)))
     models = fetch_models(progress=say)
-    views = [track_view(v, models, cfg.person, advance=advance) for v in cfg.videos]
+    views = [track_view(v, models, cfg.person_for(v), advance=advance) for v in cfg.videos]
     ref = triangulate_views(cfg, views, cameras, say)
     for note in ref.notes:
         say(note)
@@ -253,7 +310,7 @@ def _report(cfg: ReferenceConfig, ref: Reference, how: str, factors: dict, ik, n
         "videos": [str(p) for p in cfg.videos], "calibration": str(cfg.calib), "camera_matching": how,
         "notes": ref.notes, "frames": int(len(ref.time)), "fps": ref.views[0].fps,
         "settings": {"gate_px": cfg.gate_px, "cutoff_hz": cfg.cutoff_hz, "max_gap": cfg.max_gap, "sync": cfg.sync,
-                     "min_visibility": cfg.min_visibility},
+                     "min_visibility": cfg.min_visibility, "person": list(cfg.person)},
         "cameras": per_cam,
         "reprojection_median_px": float(np.nanmedian(ref.errors)),
         "reprojection_median_used_px": float(np.nanmedian(np.where(ref.used, ref.errors, np.nan))),
