@@ -149,3 +149,24 @@ def test_pose_spread_moves_limbs_within_their_ranges_and_leaves_the_root():
     assert (out >= skel.ranges[:, 0] - 1e-12).all() and (out <= skel.ranges[:, 1] + 1e-12).all()
     # smooth: frame-to-frame change of the offset is small (it is a slow wander, not noise)
     assert np.degrees(np.abs(np.diff(out - q, axis=0))).max() < 3.0
+
+
+def test_landmark_placement_moves_each_subjects_landmarks_by_a_constant_on_their_bodies():
+    """``placement_m``: the input landmarks move, rigidly with their bodies and constantly per subject; the labels
+    (coordinates, the skeleton's own markers) and the bank without it stay as they were."""
+    import torch
+
+    from d3ke_edge.data.landmark_synth import LandmarkSynthConfig, PoseBank
+
+    seeds = [11, 12, 13]
+    plain = PoseBank.build(LandmarkSynthConfig(sequences=3), seeds)
+    moved = PoseBank.build(LandmarkSynthConfig(sequences=3, placement_m=0.02), seeds)
+    assert torch.equal(plain.coordinates, moved.coordinates) and torch.equal(plain.markers, moved.markers)
+    d = moved.landmarks - plain.landmarks
+    assert 0.015 < float(d.std()) < 0.025 and float(d.norm(dim=-1).max()) <= 0.04 * 3**0.5 + 1e-6  # 2 std per axis
+    # a constant offset in the body frame: its length does not change over a subject's frames
+    for s in range(3):
+        length = d[moved.sequence == s].norm(dim=-1)
+        assert float(length.std(0).max()) < 1e-5
+    with pytest.raises(ValueError, match="placement_m"):
+        LandmarkSynthConfig(placement_m=0.5)

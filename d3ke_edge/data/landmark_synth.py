@@ -47,6 +47,11 @@ class LandmarkSynthConfig:
     # without rendering; it covers strides and arm positions the families do not make (the Pose2Sim lunge).
     pose_spread_deg: float = 0.0
     world: bool = False  # the features include BlazePose's world landmarks (truth + their measured residuals)
+    # Where BlazePose puts a landmark on a body varies from person to person (and differs between real people and
+    # our capsule renders, on which the marker set was fitted: the Pose2Sim subject's BlazePose landmarks scale the
+    # model's pelvis x1.08 and feet x1.24 against thighs x0.92): each subject's landmarks get a constant offset in
+    # their body's frame, normal with this std (metres; clipped at 2 std), so the model cannot lean on exact placement.
+    placement_m: float = 0.0
 
     def __post_init__(self) -> None:
         from .synth import FAMILY_NAMES
@@ -62,6 +67,8 @@ class LandmarkSynthConfig:
                              "neither")
         if not 0.0 <= self.pose_spread_deg <= 90.0:
             raise ValueError(f"pose_spread_deg must be within 0..90 degrees, got {self.pose_spread_deg}")
+        if not 0.0 <= self.placement_m <= 0.1:
+            raise ValueError(f"placement_m is a std in metres: within 0..0.1, got {self.placement_m}")
         if not 0.0 <= self.swaps <= 2.0:
             raise ValueError(f"swaps scales the measured swap rates: within 0..2, got {self.swaps}")
 
@@ -116,7 +123,7 @@ class PoseBank:
         lm = [skel.marker_names.index(m) for m in lm_names]
         families = cfg.families or FAMILY_NAMES
         fk64 = ForwardKinematics(skel, torch.float64)
-        qs, scales, heights, fams = [], [], [], []
+        qs, scales, heights, fams, placement = [], [], [], [], []
         for seed in seeds:
             rng = np.random.default_rng(seed)
             subject = sample_subject(skel, rng)
@@ -126,6 +133,9 @@ class PoseBank:
             scales.append(subject.scales)
             heights.append(subject.height_m)
             fams.append(FAMILY_NAMES.index(family))
+            if cfg.placement_m:  # drawn last: the bank without it is unchanged
+                placement.append(np.clip(rng.normal(0.0, cfg.placement_m, (len(lm), 3)), -2 * cfg.placement_m,
+                                         2 * cfg.placement_m))
         T = [len(q) for q in qs]
         q = torch.as_tensor(np.concatenate(qs), dtype=torch.float32)
         s = torch.as_tensor(np.stack(scales), dtype=torch.float32)
@@ -135,9 +145,14 @@ class PoseBank:
             res = [fk(qc, s[sc]) for qc, sc in zip(q.split(4096), seq.split(4096))]
         cat = lambda i: torch.cat([r[i] for r in res])  # noqa: E731
         rot, origin, joints, markers = cat(0), cat(1), cat(2), cat(3)
+        landmarks = markers[:, lm].contiguous()
+        if placement:
+            body = [skel.body_index(skel.markers[i].body) for i in lm]
+            off = torch.as_tensor(np.stack(placement), dtype=torch.float32)[seq]  # (N, 33, 3) in the body frames
+            landmarks += torch.einsum("nkij,nkj->nki", rot[:, body], off)
         pelvis = skel.body_index("pelvis")
         return cls(q, s, torch.as_tensor(heights, dtype=torch.float32), rot[:, pelvis].contiguous(),
-                   origin[:, pelvis].contiguous(), joints, markers[:, own].contiguous(), markers[:, lm].contiguous(),
+                   origin[:, pelvis].contiguous(), joints, markers[:, own].contiguous(), landmarks,
                    seq, torch.cat([torch.arange(t) for t in T]), torch.as_tensor(fams))
 
     def __len__(self) -> int:

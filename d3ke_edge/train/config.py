@@ -80,6 +80,7 @@ class DataConfig:
     landmark_noise: str = "measured"
     landmark_swaps: float = 1.0  # x the measured left/right swap rates (0: none)
     landmark_pose_spread_deg: float = 0.0  # smooth random offsets on the motions' coordinates (LandmarkSynthConfig)
+    landmark_placement_m: float = 0.0  # per-subject offsets of the landmarks on their bodies (LandmarkSynthConfig)
 
     def __post_init__(self) -> None:
         from ..data.conditions import CONDITIONS
@@ -100,7 +101,7 @@ class DataConfig:
 
             LandmarkSynthConfig(self.bank_sequences, self.sequence_seconds, self.fps, self.families,
                                 self.yaw_range_deg, self.landmark_noise, self.landmark_swaps,
-                                self.landmark_pose_spread_deg)  # validates
+                                self.landmark_pose_spread_deg, placement_m=self.landmark_placement_m)  # validates
         if self.source not in ("synth", "landmarks") and not self.root:
             raise ValueError(f"data.root is required for data.source '{self.source}'")
         if self.render_batch < 1 or self.pool < 1:

@@ -106,7 +106,7 @@ def landmark_synth(cfg: DataConfig, seed: int, kind: int, sequences: int, second
         raise ValueError(f"landmark models take {FEATURES} or {FEATURES_WORLD} features, not {features}")
     lcfg = LandmarkSynthConfig(sequences, seconds or cfg.sequence_seconds, cfg.fps, cfg.families, cfg.yaw_range_deg,
                                cfg.landmark_noise, cfg.landmark_swaps, cfg.landmark_pose_spread_deg,
-                               world=features == FEATURES_WORLD)
+                               world=features == FEATURES_WORLD, placement_m=cfg.landmark_placement_m)
     bank = PoseBank.build(lcfg, [sequence_seed(seed, kind, first + i) for i in range(sequences)], skeleton)
     return LandmarkSynth(bank, lcfg)
 
