@@ -163,3 +163,40 @@ def tiny_world_lift(tmp_path_factory) -> Path:
     summary = train(exp)
     assert summary["best"]["angle_mae_deg"] < summary["mean_pose"]["angle_mae_deg"] + 2.0  # 40 steps: it runs
     return out / "checkpoint_best.pt"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium, installed here if missing (CI runs as root on Debian); skips when it cannot be had."""
+    exe = shutil.which("chromium")
+    if exe is None and shutil.which("apt-get") and os.geteuid() == 0:
+        for cmd in (["apt-get", "install", "-y", "--no-install-recommends", "chromium"], ["apt-get", "update"],
+                    ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]):
+            subprocess.run(cmd, capture_output=True, timeout=1200, env={**os.environ,
+                                                                      "DEBIAN_FRONTEND": "noninteractive"})
+            if shutil.which("chromium"):
+                break
+        exe = shutil.which("chromium")
+    if exe is None:
+        pytest.skip("needs Debian's chromium package (apt-get install chromium)")
+    return exe
+
+
+@pytest.fixture(scope="session")
+def demo_node_modules() -> Path:
+    """The phone demo's npm packages from its lockfile (npm ci, once); skips when npm or the registry is missing."""
+    app = ROOT / "android_demo"
+    modules = app / "node_modules"
+    if not all((modules / p / "package.json").is_file() for p in ("@litertjs/core", "playwright-core")):
+        npm = shutil.which("npm")
+        if npm is None and shutil.which("apt-get") and os.geteuid() == 0:
+            subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "npm"], capture_output=True,
+                           timeout=1200, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+            npm = shutil.which("npm")
+        if npm is None:
+            pytest.skip("needs npm (apt-get install npm) for the demo's packages")
+        run = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=app, capture_output=True, text=True,
+                             timeout=900)
+        if run.returncode != 0:
+            pytest.skip(f"npm ci failed in android_demo/ (is the npm registry reachable?): {run.stderr[-500:]}")
+    return modules

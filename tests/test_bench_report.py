@@ -3,7 +3,6 @@ plot decodes; a screenshot is saved), and the default phone artefact chosen by m
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -15,22 +14,6 @@ import pytest
 from d3ke_edge.bench.report import build_report, phone_default
 
 
-def _chromium() -> str:
-    """Debian's chromium, installed here if missing (CI runs as root on Debian)."""
-    exe = shutil.which("chromium")
-    if exe is None and shutil.which("apt-get") and os.geteuid() == 0:
-        for cmd in (["apt-get", "install", "-y", "--no-install-recommends", "chromium"], ["apt-get", "update"],
-                    ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]):
-            subprocess.run(cmd, capture_output=True, timeout=1200, env={**os.environ,
-                                                                      "DEBIAN_FRONTEND": "noninteractive"})
-            if shutil.which("chromium"):
-                break
-        exe = shutil.which("chromium")
-    if exe is None:
-        pytest.skip("needs Debian's chromium package (apt-get install chromium) to load the HTML report")
-    return exe
-
-
 @pytest.fixture(scope="module")
 def bench_dir(quickstart_out, tmp_path_factory):
     """The quickstart's robustness and latency results (measured once per session), copied to rebuild the report."""
@@ -40,13 +23,13 @@ def bench_dir(quickstart_out, tmp_path_factory):
     return out
 
 
-def test_the_report_loads_in_chromium_with_every_plot(bench_dir, tmp_path):
+def test_the_report_loads_in_chromium_with_every_plot(bench_dir, chromium, tmp_path):
     page = build_report(bench_dir)
     text = page.read_text()
     assert text.count("<img ") == 5 and "Default phone artefact" in text
     for png in ("severity", "groups", "flip", "latency", "pareto"):
         assert (bench_dir / "plots" / f"{png}.png").stat().st_size > 10_000
-    exe = _chromium()
+    exe = chromium
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=5000"]
     dom = subprocess.run([exe, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
     body = re.search(r"<body[^>]*>", dom.stdout)

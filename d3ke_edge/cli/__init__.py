@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from .bench import app as bench_app
+from .demo import app as demo_app
 from .export import export, verify
 from .infer import infer
 from .models import app as models_app
@@ -24,6 +25,7 @@ app = typer.Typer(
 app.add_typer(skeleton_app, name="skeleton", help="OpenSim models: check our FK against opensim, write, mirror.")
 app.add_typer(bench_app, name="bench", help="Benchmarks: accuracy under test-time conditions, latency, the report.")
 app.add_typer(models_app, name="models", help="Third-party models the toolkit runs (BlazePose): fetch, path.")
+app.add_typer(demo_app, name="demo", help="The phone demo: live joint angles in the phone's browser (LiteRT.js), served from an export.")
 app.add_typer(synth_app, name="synth", help="Synthetic data: render a labelled dataset, or preview it.")
 app.command("train", help="Train a D3KE model from a YAML config (per-frame, then temporal heads).")(train)
 app.command("export", help="Export a checkpoint to TFLite, Core ML, TorchScript and ONNX, checked through each runtime.")(export)

@@ -144,6 +144,9 @@ class KinematicSpace(nn.Module):
             "root_coordinates": self.root_coordinates,
             "marker_names": skel.marker_names,
             "joint_names": skel.joint_names,
+            # each joint's parent joint (-1: the root's parent is the ground): the bones an app draws
+            "joint_parents": [next((k for k, p in enumerate(skel.joints) if p.child == j.parent), -1)
+                              for j in skel.joints],
             "body_names": skel.body_names,
             "scale_groups": self.scale_groups,
             "scale_range": list(self.scale_range),

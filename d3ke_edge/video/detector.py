@@ -149,9 +149,9 @@ class PoseDetector:
         return [Detection(b, s, k) for b, s, k in merged]
 
 
-def roi_from_detection(det: Detection, scale: float = 1.25):
+def roi_from_detection(det: Detection, scale: float | None = None):
     """MediaPipe's landmark ROI from a detection: centre at the mid-hip keypoint, side 2 x |kp1 - kp0| x ``scale``,
     rotated so kp0 -> kp1 points up (``landmarks.ROI``)."""
-    from .landmarks import roi_from_points
+    from .landmarks import ROI_SCALE, roi_from_points
 
-    return roi_from_points(det.keypoints[0], det.keypoints[1], scale)
+    return roi_from_points(det.keypoints[0], det.keypoints[1], ROI_SCALE if scale is None else scale)

@@ -20,6 +20,7 @@ import numpy as np
 __all__ = ["LANDMARK_NAMES", "ROI", "Landmarks", "LandmarkModel", "roi_from_points"]
 
 SIZE = 256
+ROI_SCALE = 1.25  # the ROI side / twice the hip-to-scale-point distance (MediaPipe's)
 LANDMARK_NAMES = (
     "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
     "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow",
@@ -46,7 +47,7 @@ class ROI:
         return np.hstack([a, (self.centre - a @ np.array([SIZE / 2, SIZE / 2]))[:, None]])
 
 
-def roi_from_points(centre: np.ndarray, scale_point: np.ndarray, scale: float = 1.25) -> ROI:
+def roi_from_points(centre: np.ndarray, scale_point: np.ndarray, scale: float = ROI_SCALE) -> ROI:
     """MediaPipe's ROI: centred on ``centre``, side 2 x |scale_point - centre| x ``scale``, rotated so that
     centre -> scale_point points up in the crop."""
     d = scale_point - centre

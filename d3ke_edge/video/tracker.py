@@ -21,6 +21,7 @@ __all__ = ["PoseTracker", "TrackStats", "choose_person", "mirror_order", "parse_
 
 AUTO_TILES = 4  # tiles along the long side when the full-frame detector finds nobody (small people, wide frames)
 REACQUIRE_SIDES = 1.0  # a lost person is re-found within this many ROI sides of their last hip centre
+MIN_POSE = 0.5  # the landmark model's pose flag below which the person is lost (re-detection)
 SWAP_RATIO = 0.5  # the mirrored labelling must move the limbs less than half as much to be taken
 
 
@@ -87,7 +88,7 @@ class PoseTracker:
     nobody)."""
 
     def __init__(self, detector_model: str | Path, landmark_model: str | Path, person: str = "largest",
-                 tiles: int = 0, min_pose: float = 0.5, threads: int | None = 1, fix_swaps: bool = True):
+                 tiles: int = 0, min_pose: float = MIN_POSE, threads: int | None = 1, fix_swaps: bool = True):
         choose_person([], person)  # a bad --person fails at once
         self.detector = PoseDetector(detector_model, threads)
         self.landmarks = LandmarkModel(landmark_model, threads)

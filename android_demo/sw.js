@@ -1,0 +1,28 @@
+// Offline after the first load: the app shell is cached when the worker installs; everything else it fetches
+// (LiteRT.js's wasm, the models, config.json) is cached as it goes. Served files change only with a new export:
+// the cache name carries the export's id, so a new export starts a fresh cache.
+const params = new URL(self.location).searchParams;
+const CACHE = `d3ke-edge-${params.get('v') || '1'}`;
+const SHELL = ['./', 'index.html', 'app.css', 'manifest.webmanifest', 'src/app.js', 'src/blazepose.js',
+               'src/kinematics.js', 'src/models.js', 'src/mot.js', 'icons/icon-192.png', 'icons/icon-512.png'];
+
+self.addEventListener('install', (e) => {
+  e.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
+});
+
+self.addEventListener('activate', (e) => {
+  e.waitUntil(caches.keys().then((keys) => Promise.all(keys.filter((k) => k !== CACHE).map((k) => caches.delete(k))))
+    .then(() => self.clients.claim()));
+});
+
+self.addEventListener('fetch', (e) => {
+  if (e.request.method !== 'GET') return;
+  // network first (a newer export or app wins when the server is there), the cache when it is not
+  e.respondWith(fetch(e.request).then((res) => {
+    if (res.ok) {
+      const copy = res.clone();
+      caches.open(CACHE).then((c) => c.put(e.request, copy));
+    }
+    return res;
+  }).catch(() => caches.match(e.request).then((hit) => hit || Response.error())));
+});

@@ -1,0 +1,169 @@
+"""The phone demo in a real browser: headless Chromium (playwright-core) opens ``d3ke-edge demo serve``'s page with a
+fake camera playing a real clip; the page's LiteRT.js run of BlazePose, the quickstart's landmark model and its step
+model must equal the Python pipeline (ai_edge_litert) on the same frames, carry the step state, and download a .mot
+that opensim reads back. Screenshots (phone and desktop) are saved for people to look at."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import POSE2SIM, ROOT
+
+CLIP = POSE2SIM / "videos" / "cam02.mp4"
+FRAMES = 16  # frames the page logs (each with its picture, for the Python pipeline to run on the same pixels)
+VIEWPORTS = [[390, 844], [1280, 800]]  # a phone in portrait, a laptop
+
+
+def _y4m(video: Path, out: Path, frames: int = 40, size=(360, 640)) -> Path:
+    """The first ``frames`` of ``video`` as a .y4m (what Chromium's fake camera plays, looping)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    with open(out, "wb") as f:
+        f.write(f"YUV4MPEG2 W{size[0]} H{size[1]} F30:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            f.write(b"FRAME\n" + cv2.cvtColor(cv2.resize(bgr, size, interpolation=cv2.INTER_AREA),
+                                               cv2.COLOR_BGR2YUV_I420).tobytes())
+    cap.release()
+    return out
+
+
+def _browser(chromium: str) -> str:
+    """Debian's /usr/bin/chromium is a wrapper script; playwright launches the binary."""
+    real = Path("/usr/lib/chromium/chromium")
+    return str(real) if real.is_file() else chromium
+
+
+@pytest.fixture(scope="module")
+def demo_run(quickstart_out, chromium, demo_node_modules, blazepose, tmp_path_factory):
+    """The page driven for ``FRAMES`` frames on the quickstart's landmark export: (the page's log, its folder, the
+    export's tflite folder)."""
+    from d3ke_edge.demo.config import pick_models
+    from d3ke_edge.demo.server import DemoServer, build_routes
+
+    if not CLIP.is_file():
+        pytest.skip(f"the Pose2Sim clip is absent ({CLIP}, ../shared)")
+    export = quickstart_out / "landmark" / "export"
+    models = pick_models(export)
+    out = tmp_path_factory.mktemp("demo")
+    routes = build_routes(models, {k: blazepose[k] for k in ("pose_detection.tflite", "pose_landmark_full.tflite")},
+                          test_frames=FRAMES, test_images=FRAMES)
+    server = DemoServer(routes, "127.0.0.1", 0).start()
+    try:
+        args = {"url": server.url, "y4m": str(_y4m(CLIP, out / "clip.y4m")), "out": str(out),
+                "chromium": _browser(chromium), "viewports": VIEWPORTS, "latency_runs": 20}
+        run = subprocess.run(["node", "test/drive.mjs", json.dumps(args)], cwd=ROOT / "android_demo",
+                             capture_output=True, text=True, timeout=600)
+    finally:
+        server.stop()
+    summary = json.loads(run.stdout.strip().splitlines()[-1]) if run.stdout.strip() else {}
+    console = (out / "console.txt").read_text() if (out / "console.txt").is_file() else ""
+    assert summary.get("ok"), f"{summary.get('error')}\n{run.stderr[-2000:]}\n{console[-2000:]}"
+    print(f"browser latency (ms, median): {summary['latency']}; screenshots in {out}")
+    return json.loads((out / "log.json").read_text()), out, models
+
+
+def _frame(record: dict) -> np.ndarray:
+    import cv2
+
+    png = base64.b64decode(record["image"].split(",", 1)[1])
+    return np.ascontiguousarray(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)[..., ::-1])
+
+
+def test_the_page_runs_blazepose_as_python_does(demo_run, blazepose):
+    from d3ke_edge.video.detector import INPUT, PoseDetector, _letterbox
+    from d3ke_edge.video.landmarks import ROI, LandmarkModel
+    from d3ke_edge.video.tracker import mirror_order
+
+    log, _, _ = demo_run
+    records = log["log"]
+    assert len(records) == FRAMES and log["isolated"] is True  # cross-origin isolated: LiteRT.js may use threads
+    assert log["stats"]["tracked"] >= FRAMES and log["stats"]["detectorCalls"] >= 1
+    first = records[0]
+    det = PoseDetector(blazepose["pose_detection.tflite"])
+    # the page's letterbox (area average, as cv2.INTER_AREA) on the same pixels: within one grey level
+    canvas, _, _ = _letterbox(_frame(first))
+    page_in = np.array(first["detector"]["input"], np.float32).reshape(INPUT, INPUT, 3)
+    assert np.abs(canvas / 127.5 - 1 - page_in).max() <= 1.01 / 127.5
+    det.interpreter.set_tensor(det._input, page_in[None])
+    det.interpreter.invoke()
+    np.testing.assert_allclose(det.interpreter.get_tensor(det._boxes).ravel(), first["detector"]["boxes"], atol=5e-3)
+    np.testing.assert_allclose(det.interpreter.get_tensor(det._scores).ravel(), first["detector"]["scores"], atol=5e-3)
+    python_det = det.detect(_frame(first))[0]
+    np.testing.assert_allclose(python_det.keypoints, first["detector"]["detections"][0]["kps"], atol=0.1)  # px
+    lmk = LandmarkModel(blazepose["pose_landmark_full.tflite"])
+    diffs, vis, world = [], [], []
+    for r in records:
+        roi = ROI(np.array(r["landmark_roi"]["centre"]), r["landmark_roi"]["side"], r["landmark_roi"]["rotation"])
+        lm = lmk.run(_frame(r), roi)
+        # the page's tracker may have put a frame's left/right labels back (as Python's does): undo it to compare
+        order = mirror_order() if r["landmarks"]["swapped"] else np.arange(33)
+        diffs.append(np.abs(lm.xy - np.array(r["landmarks"]["xy"])[order]))
+        vis.append(np.abs(lm.visibility - np.array(r["landmarks"]["visibility"])[order]))
+        world.append(np.abs(lm.world - np.array(r["landmarks"]["world"])[order]))
+    d = np.stack(diffs)
+    # the crops differ by OpenCV's fixed-point bilinear (1/32 px positions, rounded weights) against the page's
+    # float one: a few hundredths of a pixel typically, a few tenths at worst (on a 640-px frame)
+    assert d.max() < 0.5 and np.median(d) < 0.05, f"landmarks off by {d.max():.3f} px (median {np.median(d):.4f})"
+    assert np.max(vis) < 0.02 and np.max(world) < 0.01, (np.max(vis), np.max(world))
+
+
+def test_the_page_runs_the_model_and_carries_the_step_state_as_python_does(demo_run):
+    from d3ke_edge.data.landmark_input import landmark_features
+    from d3ke_edge.runtime import load_runtime
+    from d3ke_edge.video.crop import frame_intrinsics
+
+    log, _, models = demo_run
+    K = frame_intrinsics(*log["size"], 65.0)
+    frame = load_runtime(models.per_frame, threads=1)
+    step = load_runtime(models.step, threads=1)
+    names = [o["name"] for o in frame.metadata["outputs"]]
+    step_names = [o["name"] for o in step.metadata["outputs"]]
+    state = [np.zeros(tuple(s["shape"]), np.float32) for s in step.metadata["state"]]
+    for k, r in enumerate(log["log"]):
+        lm = r["landmarks"]
+        want = landmark_features(np.array(lm["xy"]), np.array(lm["visibility"]), np.array(lm["presence"]), K).numpy()
+        np.testing.assert_allclose(r["features"], want, atol=1e-5)
+        out = frame.run(np.array(r["features"], np.float32)[None])
+        for n, o in zip(names, out):
+            np.testing.assert_allclose(r["per_frame"][n], o.ravel(), atol=1e-4, err_msg=f"frame {k} {n}")
+        # the page fed the state Python carried: frame to frame, from zeros (one tracked stretch)
+        for s_page, s_py in zip(r["state_in"], state):
+            np.testing.assert_allclose(s_page, s_py.ravel(), atol=1e-5, err_msg=f"frame {k}: step state")
+        res = step.run(out[0], *state)
+        for n, o in zip(step_names, res):
+            if n in r["outputs"]:
+                np.testing.assert_allclose(r["outputs"][n], o.ravel(), atol=1e-4, err_msg=f"frame {k} step {n}")
+        state = [res[step_names.index(s["output"])] for s in step.metadata["state"]]
+    assert np.abs(state[0]).max() > 1e-3  # the state did change: it was carried, not reset
+
+
+def test_the_downloaded_mot_reads_back_in_opensim_and_the_screens_were_drawn(demo_run):
+    import opensim
+
+    log, out, models = demo_run
+    meta = json.loads(models.per_frame.with_suffix(".json").read_text())["model"]
+    table = opensim.TimeSeriesTable(str(out / "session.mot"))
+    labels = list(table.getColumnLabels())
+    assert labels == meta["coordinate_names"]
+    rows = log["rows"]
+    assert table.getNumRows() == len(rows) >= 3
+    angle = [t != "translational" for t in meta["coordinate_motion_types"]]
+    for i, c in enumerate(labels):
+        col = np.array(table.getDependentColumn(c).to_numpy())
+        want = np.array([r["coordinates"][i] for r in rows]) * (180 / np.pi if angle[i] else 1.0)
+        np.testing.assert_allclose(col, want, rtol=1e-9, atol=1e-9)
+    knee = np.array(table.getDependentColumn("knee_angle_r").to_numpy())
+    assert np.all((knee > -5) & (knee < 150))  # degrees, within the joint's range
+    for w, h in VIEWPORTS:
+        shot = out / f"screenshot_{w}x{h}.png"
+        assert shot.stat().st_size > 50_000, shot
