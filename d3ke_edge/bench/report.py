@@ -287,6 +287,11 @@ def build_report(folder: str | Path) -> Path:
         parts.append(_md_to_html(robustness_markdown(rob)))
     if lat:
         parts.append(_md_to_html(latency_markdown(lat)))
+    browser = _load(folder / "browser_latency.json")
+    if browser:  # the phone demo's models in Chromium (benchmarks/browser_latency.py --out here)
+        from .browser import browser_markdown
+
+        parts.append(_md_to_html(browser_markdown(browser, screenshot=False)))
     parts.append(_CHECK + "</body></html>")
     atomic_write_text(folder / "report.html", "\n".join(parts))
     return folder / "report.html"
