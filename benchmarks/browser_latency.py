@@ -82,13 +82,13 @@ def main() -> None:
     (args.out / "log.json").unlink()
     (args.out / "session.mot").unlink(missing_ok=True)
     (args.out / "console.txt").unlink(missing_ok=True)
-    rec = next(r for r in log["log"] if "features" in r)
+    rec = next(r for r in log["log"] if "input" in r)
     threads = 2 if log["isolated"] else 1
     state = [np.zeros(s["shape"], np.float32)
              for s in json.loads(models.step.with_suffix(".json").read_text())["state"]] if models.step else []
     cases = {"BlazePose detector (224 px)": (blaze["pose_detection.tflite"], [np.zeros((1, 224, 224, 3), np.float32)]),
              "BlazePose landmarks (256 px)": (blaze["pose_landmark_full.tflite"], [np.zeros((1, 256, 256, 3), np.float32)]),
-             f"landmark model ({models.per_frame.name})": (models.per_frame, [np.array(rec["features"], np.float32)])}
+             f"per-frame model ({models.per_frame.name})": (models.per_frame, [np.array(rec["input"], np.float32)])}
     keys = ["detector", "landmarks", "per_frame"]
     if models.step:
         cases[f"step model ({models.step.name})"] = (models.step, [np.array(rec["per_frame"]["params"], np.float32),

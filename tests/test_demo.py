@@ -43,20 +43,21 @@ def _browser(chromium: str) -> str:
     return str(real) if real.is_file() else chromium
 
 
-@pytest.fixture(scope="module")
-def demo_run(quickstart_out, chromium, demo_node_modules, blazepose, tmp_path_factory):
-    """The page driven for ``FRAMES`` frames on the quickstart's landmark export: (the page's log, its folder, the
-    export's tflite folder)."""
+@pytest.fixture(scope="module", params=["landmark", "image"])
+def demo_run(request, quickstart_out, chromium, demo_node_modules, blazepose, tmp_path_factory):
+    """The page driven for ``FRAMES`` frames on one of the quickstart's exports (its landmark model, its image model):
+    (the page's log, its folder, the artefacts it ran)."""
     from d3ke_edge.demo.config import pick_models
     from d3ke_edge.demo.server import DemoServer, build_routes
 
     if not CLIP.is_file():
         pytest.skip(f"the Pose2Sim clip is absent ({CLIP}, ../shared)")
-    export = quickstart_out / "landmark" / "export"
+    export = quickstart_out / "landmark" / "export" if request.param == "landmark" else quickstart_out / "export"
     models = pick_models(export)
-    out = tmp_path_factory.mktemp("demo")
+    out = tmp_path_factory.mktemp(f"demo_{request.param}")
+    frames = FRAMES if request.param == "landmark" else FRAMES // 2
     routes = build_routes(models, {k: blazepose[k] for k in ("pose_detection.tflite", "pose_landmark_full.tflite")},
-                          test_frames=FRAMES, test_images=FRAMES)
+                          test_frames=frames, test_images=frames)
     server = DemoServer(routes, "127.0.0.1", 0).start()
     try:
         args = {"url": server.url, "y4m": str(_y4m(CLIP, out / "clip.y4m")), "out": str(out),
@@ -84,7 +85,9 @@ def test_the_page_runs_blazepose_as_python_does(demo_run, blazepose):
     from d3ke_edge.video.landmarks import ROI, LandmarkModel
     from d3ke_edge.video.tracker import mirror_order
 
-    log, _, _ = demo_run
+    log, _, models = demo_run
+    if json.loads(models.per_frame.with_suffix(".json").read_text())["inputs"][0]["name"] != "landmarks":
+        pytest.skip("BlazePose's parity is checked once, on the landmark model's run")
     records = log["log"]
     assert len(records) == FRAMES and log["isolated"] is True  # cross-origin isolated: LiteRT.js may use threads
     assert log["stats"]["tracked"] >= FRAMES and log["stats"]["detectorCalls"] >= 1
@@ -120,7 +123,7 @@ def test_the_page_runs_blazepose_as_python_does(demo_run, blazepose):
 def test_the_page_runs_the_model_and_carries_the_step_state_as_python_does(demo_run):
     from d3ke_edge.data.landmark_input import landmark_features
     from d3ke_edge.runtime import load_runtime
-    from d3ke_edge.video.crop import frame_intrinsics
+    from d3ke_edge.video.crop import cut_crop, frame_intrinsics
 
     log, _, models = demo_run
     K = frame_intrinsics(*log["size"], 65.0)
@@ -129,11 +132,20 @@ def test_the_page_runs_the_model_and_carries_the_step_state_as_python_does(demo_
     names = [o["name"] for o in frame.metadata["outputs"]]
     step_names = [o["name"] for o in step.metadata["outputs"]]
     state = [np.zeros(tuple(s["shape"]), np.float32) for s in step.metadata["state"]]
+    meta = frame.metadata
     for k, r in enumerate(log["log"]):
-        lm = r["landmarks"]
-        want = landmark_features(np.array(lm["xy"]), np.array(lm["visibility"]), np.array(lm["presence"]), K).numpy()
-        np.testing.assert_allclose(r["features"], want, atol=1e-5)
-        out = frame.run(np.array(r["features"], np.float32)[None])
+        if meta["inputs"][0]["name"] == "landmarks":
+            lm = r["landmarks"]
+            want = landmark_features(np.array(lm["xy"]), np.array(lm["visibility"]), np.array(lm["presence"]),
+                                     K).numpy()
+            np.testing.assert_allclose(r["input"], want, atol=1e-5)
+        else:  # the page's crop of its smoothed box, against infer's (OpenCV) crop of the same box and pixels
+            size = meta["model"]["input_size"]
+            crop, _ = cut_crop(_frame(r), np.array(r["box"]), size)
+            page = np.array(r["input"]).reshape(3, size, size).transpose(1, 2, 0) * 255
+            diff = np.abs(page - crop)
+            assert diff.max() <= 2.01 and diff.mean() < 0.2, (diff.max(), diff.mean())
+        out = frame.run(np.array(r["input"], np.float32).reshape(meta["inputs"][0]["shape"]))
         for n, o in zip(names, out):
             np.testing.assert_allclose(r["per_frame"][n], o.ravel(), atol=1e-4, err_msg=f"frame {k} {n}")
         # the page fed the state Python carried: frame to frame, from zeros (one tracked stretch)

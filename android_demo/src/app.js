@@ -2,7 +2,7 @@
 // joint angles, drawn over the video and plotted live, recorded as a .mot. Everything model-specific comes from
 // /config.json (written by `d3ke-edge demo serve` from the export's own metadata and the Python constants).
 import {PoseTracker} from './blazepose.js';
-import {BoxSmoother, boxFromLandmarks, frameIntrinsics, landmarkFeatures, project, rootTranslation} from './kinematics.js';
+import {BoxSmoother, boxFromLandmarks, cutCrop, frameIntrinsics, landmarkFeatures, project, rootTranslation} from './kinematics.js';
 import {Model, initLiteRt, loadBlazePose} from './models.js';
 import {motText} from './mot.js';
 
@@ -62,7 +62,7 @@ async function load() {
   // a first run of every model: the first call costs ~30 ms (its plan is made), not a camera frame's budget
   await bp.detect(new Float32Array(cfg.blazepose.detector_input ** 2 * 3));
   await bp.landmarks(new Float32Array(cfg.blazepose.landmark_input ** 2 * 3));
-  await app.frameModel.run([new Float32Array(cfg.per_frame.meta.inputs[0].shape.reduce((a, b) => a * b, 1))]);
+  await app.frameModel.run([zeros(cfg.per_frame.meta.inputs[0].shape)]);
   if (app.stepModel) await app.stepModel.run([zeros(cfg.step.meta.inputs[0].shape), ...app.state]);
 }
 
@@ -138,8 +138,11 @@ async function processFrame(time) {
       app.gap = false;
     }
     t = performance.now();
-    const layout = app.cfg.per_frame.meta.model.input;
-    const x = landmarkFeatures(lm, app.K, layout);
+    const meta = app.cfg.per_frame.meta;
+    box = app.smoother.filter(boxFromLandmarks(lm.xy, app.cfg.crop), time);
+    // a landmark model takes BlazePose's landmarks; an image model the engine-style crop around them
+    const x = meta.inputs[0].name === 'landmarks' ? landmarkFeatures(lm, app.K, meta.model.input)
+                                                  : cutCrop(frame, box, meta.model.input_size);
     const frameOut = await app.frameModel.run([x]);
     timed('model', t);
     t = performance.now();
@@ -152,13 +155,12 @@ async function processFrame(time) {
       if (record) record.state_in = stateIn.map((s) => Array.from(s));
     }
     timed('head', t);
-    box = app.smoother.filter(boxFromLandmarks(lm.xy, app.cfg.crop), time);
     const rel = [...chunks(out.joints_rel, 3), ...chunks(out.markers_rel, 3)];
     root = rootTranslation(box, app.K, rel, app.cfg.crop);
     if (record) {
       Object.assign(record, {landmarks: {xy: lm.xy, visibility: lm.visibility, presence: lm.presence,
                                          world: lm.world, pose_score: lm.poseScore, swapped: !!lm.swapped},
-                             features: Array.from(x), per_frame: mapArrays(frameOut),
+                             input: Array.from(x), per_frame: mapArrays(frameOut),
                              outputs: mapArrays(out), root, box});
     }
     if (app.recording) {

@@ -42,6 +42,29 @@ export function landmarkFeatures(lm, K, layout) {
   return out;
 }
 
+/** The image models' input: the square box [x0, y0, side] resized to size x size, bilinear at pixel centres, black
+ * outside the frame, NCHW RGB in [0, 1] (crop.py's cut_crop; the artefact normalises inside). */
+export function cutCrop(frame, b, size) {
+  const {width: w, height: h, data} = frame;
+  const s = size / Math.max(b[2], 2);
+  const out = new Float32Array(3 * size * size);
+  const px = (x, y, c) => (x < 0 || y < 0 || x >= w || y >= h) ? 0 : data[(y * w + x) * 4 + c];
+  for (let v = 0; v < size; v++) {
+    const Y = (v + 0.5) / s + b[1] - 0.5;
+    const y0 = Math.floor(Y), fy = Y - y0;
+    for (let u = 0; u < size; u++) {
+      const X = (u + 0.5) / s + b[0] - 0.5;
+      const x0 = Math.floor(X), fx = X - x0;
+      for (let c = 0; c < 3; c++) {
+        const val = (px(x0, y0, c) * (1 - fx) + px(x0 + 1, y0, c) * fx) * (1 - fy) +
+                    (px(x0, y0 + 1, c) * (1 - fx) + px(x0 + 1, y0 + 1, c) * fx) * fy;
+        out[c * size * size + v * size + u] = Math.round(val) / 255;
+      }
+    }
+  }
+  return out;
+}
+
 /** The engine-style square box [x0, y0, side] around the landmarks. */
 export function boxFromLandmarks(xy, cfg) {
   const b = box(xy);

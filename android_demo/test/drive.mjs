@@ -39,13 +39,14 @@ try {
   fs.writeFileSync(path.join(args.out, 'log.json'), JSON.stringify(log));
   for (const [vw, vh] of args.viewports) {
     await page.setViewportSize({width: vw, height: vh});
+    await page.evaluate(() => window.scrollTo(0, 0));
     await page.waitForTimeout(300);
     await page.screenshot({path: path.join(args.out, `screenshot_${vw}x${vh}.png`)});
   }
   // model latency in the browser: each model on the recorded inputs, after warm-up
   summary.latency = await page.evaluate(async (n) => {
     const app = window.d3ke;
-    const rec = app.log.find((r) => r.features);
+    const rec = app.log.find((r) => r.input);
     const cfg = app.cfg;
     const bench = async (fn) => {
       for (let i = 0; i < 3; i++) await fn();
@@ -59,7 +60,7 @@ try {
     const out = {
       detector: await bench(() => app.bp.detect(det)),
       landmarks: await bench(() => app.bp.landmarks(crop)),
-      per_frame: await bench(() => app.frameModel.run([Float32Array.from(rec.features)])),
+      per_frame: await bench(() => app.frameModel.run([Float32Array.from(rec.input)])),
     };
     if (app.stepModel) {
       out.step = await bench(() => app.stepModel.run([Float32Array.from(rec.per_frame.params), ...app.state]));

@@ -45,10 +45,6 @@ def pick_models(export: Path, precision: str = "fp32", head: str = "auto") -> De
     meta = _meta(per_frame)
     if meta.get("artefact") != "per_frame":
         raise DemoError(f"'{per_frame}' is a {meta.get('artefact')} artefact, not a per-frame model")
-    if meta["inputs"][0]["name"] != "landmarks":
-        raise DemoError(f"'{per_frame}' is an image model (input {meta['inputs'][0]['shape']}); this version of the "
-                        "demo runs landmark models (d3ke_lift_*: BlazePose's landmarks in, as on the phone) — export "
-                        "the quickstart's landmark model (QS/landmark/export)")
     if "joint_parents" not in meta["model"]:
         raise DemoError(f"'{per_frame}' was exported before its metadata held the skeleton's joint tree "
                         "(model.joint_parents); export it again with this version")
