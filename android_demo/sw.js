@@ -1,6 +1,7 @@
-// Offline after the first load: the app shell is cached when the worker installs; everything else it fetches
-// (LiteRT.js's wasm, the models, config.json) is cached as it goes. Served files change only with a new export:
-// the cache name carries the export's id, so a new export starts a fresh cache.
+// Offline after the first load: the app shell is cached when the worker installs, and the page hands over the list
+// of everything else it loaded (LiteRT.js's wasm, the models, config.json) once its models run; later fetches go to
+// the network first and to the cache when there is none. The cache name carries the served files' version
+// (config.json's), so another export or app starts a fresh cache.
 const params = new URL(self.location).searchParams;
 const CACHE = `d3ke-edge-${params.get('v') || '1'}`;
 const SHELL = ['./', 'index.html', 'app.css', 'manifest.webmanifest', 'src/app.js', 'src/blazepose.js',
@@ -15,6 +16,11 @@ self.addEventListener('activate', (e) => {
     .then(() => self.clients.claim()));
 });
 
+self.addEventListener('message', (e) => {  // the page lists what it loaded: keep all of it for offline use
+  const keep = (e.data && e.data.keep) || [];
+  e.waitUntil(caches.open(CACHE).then((c) => Promise.all(keep.map((u) => c.match(u).then((hit) => hit || c.add(u))))));
+});
+
 self.addEventListener('fetch', (e) => {
   if (e.request.method !== 'GET') return;
   // network first (a newer export or app wins when the server is there), the cache when it is not
@@ -24,5 +30,5 @@ self.addEventListener('fetch', (e) => {
       caches.open(CACHE).then((c) => c.put(e.request, copy));
     }
     return res;
-  }).catch(() => caches.match(e.request).then((hit) => hit || Response.error())));
+  }).catch(() => caches.match(e.request, {ignoreSearch: true}).then((hit) => hit || Response.error())));
 });

@@ -61,7 +61,10 @@ def demo_run(request, quickstart_out, chromium, demo_node_modules, blazepose, tm
     server = DemoServer(routes, "127.0.0.1", 0).start()
     try:
         args = {"url": server.url, "y4m": str(_y4m(CLIP, out / "clip.y4m")), "out": str(out),
-                "chromium": _browser(chromium), "viewports": VIEWPORTS, "latency_runs": 20}
+                "chromium": _browser(chromium), "viewports": VIEWPORTS, "latency_runs": 20,
+                # the installed app once (landmark run): cached, network off, reloaded, still running
+                "offline": request.param == "landmark",
+                "offline_probe": f"{server.url}models/export/{models.per_frame.name}"}
         run = subprocess.run(["node", "test/drive.mjs", json.dumps(args)], cwd=ROOT / "android_demo",
                              capture_output=True, text=True, timeout=600)
     finally:
@@ -70,7 +73,7 @@ def demo_run(request, quickstart_out, chromium, demo_node_modules, blazepose, tm
     console = (out / "console.txt").read_text() if (out / "console.txt").is_file() else ""
     assert summary.get("ok"), f"{summary.get('error')}\n{run.stderr[-2000:]}\n{console[-2000:]}"
     print(f"browser latency (ms, median): {summary['latency']}; screenshots in {out}")
-    return json.loads((out / "log.json").read_text()), out, models
+    return json.loads((out / "log.json").read_text()), out, models, summary
 
 
 def _frame(record: dict) -> np.ndarray:
@@ -85,7 +88,7 @@ def test_the_page_runs_blazepose_as_python_does(demo_run, blazepose):
     from d3ke_edge.video.landmarks import ROI, LandmarkModel
     from d3ke_edge.video.tracker import mirror_order
 
-    log, _, models = demo_run
+    log, _, models, _ = demo_run
     if json.loads(models.per_frame.with_suffix(".json").read_text())["inputs"][0]["name"] != "landmarks":
         pytest.skip("BlazePose's parity is checked once, on the landmark model's run")
     records = log["log"]
@@ -125,7 +128,7 @@ def test_the_page_runs_the_model_and_carries_the_step_state_as_python_does(demo_
     from d3ke_edge.runtime import load_runtime
     from d3ke_edge.video.crop import cut_crop, frame_intrinsics
 
-    log, _, models = demo_run
+    log, _, models, _ = demo_run
     K = frame_intrinsics(*log["size"], 65.0)
     frame = load_runtime(models.per_frame, threads=1)
     step = load_runtime(models.step, threads=1)
@@ -162,7 +165,7 @@ def test_the_page_runs_the_model_and_carries_the_step_state_as_python_does(demo_
 def test_the_downloaded_mot_reads_back_in_opensim_and_the_screens_were_drawn(demo_run):
     import opensim
 
-    log, out, models = demo_run
+    log, out, models, summary = demo_run
     meta = json.loads(models.per_frame.with_suffix(".json").read_text())["model"]
     table = opensim.TimeSeriesTable(str(out / "session.mot"))
     labels = list(table.getColumnLabels())
@@ -179,3 +182,6 @@ def test_the_downloaded_mot_reads_back_in_opensim_and_the_screens_were_drawn(dem
     for w, h in VIEWPORTS:
         shot = out / f"screenshot_{w}x{h}.png"
         assert shot.stat().st_size > 50_000, shot
+    if "offline" in summary:  # installed: after one visit the service worker serves everything, models included
+        assert summary["offline"]["controlled"] and summary["offline"]["error"] is None
+        assert summary["offline"]["frames"] > 3

@@ -285,9 +285,22 @@ $('hfov').addEventListener('change', () => {
   app.K = frameIntrinsics(v.videoWidth, v.videoHeight, Number($('hfov').value) || app.cfg.hfov_deg);
 });
 
-if ('serviceWorker' in navigator && !TEST) navigator.serviceWorker.register('sw.js').catch(() => {});
+/** Offline after the first load: the service worker (sw.js) keeps the shell; once the models run, every file this
+ * page fetched (the wasm build LiteRT.js chose, the models, config.json) is handed to it to keep as well. */
+async function installOffline() {
+  if (!('serviceWorker' in navigator)) return;
+  try {
+    await navigator.serviceWorker.register(`sw.js?v=${app.cfg.version}`);
+    const reg = await navigator.serviceWorker.ready;
+    const urls = performance.getEntriesByType('resource').map((e) => e.name)
+      .filter((u) => new URL(u).origin === location.origin);
+    reg.active.postMessage({keep: [...new Set([location.href.split('?')[0], ...urls])]});
+  } catch (e) {
+    console.warn(`no offline copy: ${e.message || e}`);  // e.g. an untrusted certificate: the app still runs
+  }
+}
 
-load().then(startCamera).catch((e) => {
+load().then(startCamera).then(installOffline).catch((e) => {
   app.error = String(e?.stack || e);
   status(String(e.message || e), true);
   console.error(e);

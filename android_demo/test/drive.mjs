@@ -67,6 +67,15 @@ try {
     }
     return out;
   }, args.latency_runs || 30);
+  if (args.offline) {  // the installed app: everything cached, the network gone, a reload must still run it
+    await page.waitForFunction(async (url) => !!(await caches.match(url)), args.offline_probe, {timeout: 60000});
+    await context.setOffline(true);
+    await page.reload({waitUntil: 'load'});
+    await page.waitForFunction(() => window.d3ke && (window.d3ke.frames > 3 || window.d3ke.error), null, {timeout: 120000});
+    summary.offline = await page.evaluate(() => ({frames: window.d3ke.frames, error: window.d3ke.error,
+                                                  controlled: !!navigator.serviceWorker.controller}));
+    await context.setOffline(false);
+  }
   summary.ok = true;
   summary.frames = log.frames;
   summary.isolated = log.isolated;

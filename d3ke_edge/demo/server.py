@@ -4,6 +4,7 @@ headers that give the page threads (cross-origin isolation). Only the mapped fil
 
 from __future__ import annotations
 
+import hashlib
 import json
 import mimetypes
 import shutil
@@ -71,6 +72,12 @@ def build_routes(models: DemoModels, blazepose: dict[str, Path], app_dir: Path =
     cfg = demo_config(models, {"detector": "models/blazepose/pose_detection.tflite",
                                "landmark": "models/blazepose/pose_landmark_full.tflite"},
                       "vendor/@litertjs/core/wasm/", urls, test_frames, test_images)
+    # the offline cache's version: what the page runs (app files, npm lockfile, the artefacts)
+    digest = hashlib.sha256()
+    for p in [*(app_dir / f for f in APP_FILES), app_dir / "package-lock.json", models.per_frame, models.step]:
+        if p is not None and Path(p).is_file():
+            digest.update(Path(p).read_bytes())
+    cfg["version"] = digest.hexdigest()[:12]
     routes["/config.json"] = json.dumps(cfg).encode()
     if ca is not None:
         routes["/ca.crt"] = ca

@@ -1,0 +1,106 @@
+"""The demo's server side without a browser: which artefacts it picks (and the named errors), config.json written from
+the artefacts' metadata and the Python constants, only mapped files served with the isolation headers, and the
+certificate authority a phone is told to trust."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def _fake_export(folder: Path, joint_parents: bool = True, input_name: str = "landmarks") -> Path:
+    tfl = folder / "tflite"
+    tfl.mkdir(parents=True)
+    model = {"skeleton_name": "s", "skeleton_hash": "h", "coordinate_names": ["a"], "joint_names": ["j0", "j1"],
+             "input": {"features": 135}}
+    if joint_parents:
+        model["joint_parents"] = [-1, 0]
+    for name, art in (("per_frame_fp32", "per_frame"), ("step_gru_causal", "step"), ("step_tcn_causal", "step")):
+        (tfl / f"{name}.tflite").write_bytes(b"tflite " + name.encode())
+        meta = {"artefact": art, "model": model, "inputs": [{"name": input_name if art == "per_frame" else "params"}],
+                "outputs": [{"name": "params"}], "head": name.removeprefix("step_"), "state": []}
+        (tfl / f"{name}.json").write_text(json.dumps(meta))
+    return folder
+
+
+def test_the_demo_picks_the_export_s_artefacts_and_names_what_it_cannot_run(tmp_path):
+    from d3ke_edge.demo.config import DemoError, pick_models
+
+    export = _fake_export(tmp_path / "ok")
+    m = pick_models(export)
+    assert m.per_frame.name == "per_frame_fp32.tflite" and m.step.name == "step_gru_causal.tflite"  # auto: GRU first
+    assert pick_models(export, head="tcn_causal").step.name == "step_tcn_causal.tflite"
+    assert pick_models(export / "tflite", head="none").step is None
+    with pytest.raises(DemoError, match="no per_frame_int8.tflite .* it has per_frame_fp32.tflite"):
+        pick_models(export, precision="int8")
+    with pytest.raises(DemoError, match="no step model 'lstm'"):
+        pick_models(export, head="lstm")
+    with pytest.raises(DemoError, match="joint tree .* export it again"):
+        pick_models(_fake_export(tmp_path / "old", joint_parents=False))
+
+
+def test_config_json_carries_the_python_constants_and_the_metadata(tmp_path):
+    from d3ke_edge.data.camera import ENGINE_MARGIN
+    from d3ke_edge.demo.config import demo_config, pick_models
+    from d3ke_edge.video import detector, tracker
+    from d3ke_edge.video.crop import BOX_PER_EXTENT
+
+    m = pick_models(_fake_export(tmp_path / "e"))
+    urls = {str(m.per_frame): "models/export/a.tflite", str(m.step): "models/export/b.tflite"}
+    cfg = demo_config(m, {"detector": "d", "landmark": "l"}, "wasm/", urls)
+    bp = cfg["blazepose"]
+    assert bp["anchors"]["strides"] == list(detector.ANCHOR_OPTIONS["strides"])
+    assert bp["mirror_order"] == tracker.mirror_order().tolist() and bp["min_pose"] == tracker.MIN_POSE
+    assert cfg["crop"]["engine_margin"] == pytest.approx(np.mean(ENGINE_MARGIN))
+    assert cfg["crop"]["box_per_extent"] == BOX_PER_EXTENT
+    assert cfg["per_frame"]["meta"]["model"]["joint_parents"] == [-1, 0] and cfg["step"]["url"] == "models/export/b.tflite"
+
+
+def test_the_server_serves_only_its_files_with_isolation_headers_over_its_own_https(tmp_path, demo_node_modules):
+    from d3ke_edge.demo.certs import ensure_certificates
+    from d3ke_edge.demo.config import pick_models
+    from d3ke_edge.demo.server import DemoServer, build_routes
+
+    m = pick_models(_fake_export(tmp_path / "e"))
+    det, lmk = tmp_path / "det.tflite", tmp_path / "lmk.tflite"
+    det.write_bytes(b"d")
+    lmk.write_bytes(b"l")
+    certs = ensure_certificates(tmp_path / "certs", ["localhost", "127.0.0.1"])
+    routes = build_routes(m, {"pose_detection.tflite": det, "pose_landmark_full.tflite": lmk}, ca=certs.ca)
+    server = DemoServer(routes, "127.0.0.1", 0, certs).start()
+    ctx = ssl.create_default_context(cafile=str(certs.ca))  # trusting the demo's authority is enough
+    try:
+        base = f"https://localhost:{server.port}"
+        with urllib.request.urlopen(base + "/", context=ctx) as r:
+            assert r.headers["Content-Type"].startswith("text/html")
+            assert r.headers["Cross-Origin-Opener-Policy"] == "same-origin"
+            assert r.headers["Cross-Origin-Embedder-Policy"] == "require-corp"
+        wasm = next(u for u in routes if u.endswith(".wasm"))
+        with urllib.request.urlopen(base + wasm, context=ctx) as r:
+            assert r.headers["Content-Type"] == "application/wasm"
+        with urllib.request.urlopen(base + "/config.json?x=1", context=ctx) as r:
+            cfg = json.loads(r.read())
+        assert cfg["per_frame"]["url"] == "models/export/per_frame_fp32.tflite" and len(cfg["version"]) == 12
+        with urllib.request.urlopen(base + "/models/export/per_frame_fp32.tflite", context=ctx) as r:
+            assert r.read() == b"tflite per_frame_fp32"
+        with urllib.request.urlopen(base + "/ca.crt", context=ctx) as r:
+            assert r.read() == certs.ca.read_bytes()
+        for bad in ("/../pyproject.toml", "/etc/passwd", "/src/../../README.md", "/node_modules/x"):
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(base + bad, context=ctx)
+            assert err.value.code == 404
+        with pytest.raises(urllib.error.URLError):  # without the authority the certificate is not trusted
+            urllib.request.urlopen(base + "/", context=ssl.create_default_context())
+    finally:
+        server.stop()
+    again = ensure_certificates(tmp_path / "certs", ["localhost", "127.0.0.1"])
+    assert again.fingerprint == certs.fingerprint and again.cert.read_bytes() == certs.cert.read_bytes()
+    before = certs.cert.read_bytes()
+    more = ensure_certificates(tmp_path / "certs", ["localhost", "127.0.0.1", "10.1.2.3"])  # a new address
+    assert more.fingerprint == certs.fingerprint and more.cert.read_bytes() != before  # same authority, new cert
