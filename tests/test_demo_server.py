@@ -104,3 +104,14 @@ def test_the_server_serves_only_its_files_with_isolation_headers_over_its_own_ht
     before = certs.cert.read_bytes()
     more = ensure_certificates(tmp_path / "certs", ["localhost", "127.0.0.1", "10.1.2.3"])  # a new address
     assert more.fingerprint == certs.fingerprint and more.cert.read_bytes() != before  # same authority, new cert
+
+
+def test_demo_serve_names_a_wrong_folder(tmp_path):
+    from typer.testing import CliRunner
+
+    from d3ke_edge.cli import app
+
+    res = CliRunner().invoke(app, ["demo", "serve", str(tmp_path / "nope")])
+    assert res.exit_code == 2 and "is not a folder" in res.output
+    res = CliRunner().invoke(app, ["demo", "serve", str(_fake_export(tmp_path / "old", joint_parents=False))])
+    assert res.exit_code == 2 and "export it again" in res.output
