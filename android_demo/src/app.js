@@ -214,7 +214,10 @@ function draw(frame, lm, out, root, box) {
   plot();
   const fps = app.lastFps.length > 1 ? (app.lastFps.length - 1) * 1000 / (app.lastFps.at(-1) - app.lastFps[0]) : 0;
   const ms = STAGES.map((s) => `${s} ${median(app.timing[s] || []).toFixed(1)}`).join(' · ');
-  $('speed').textContent = `${fps.toFixed(1)} fps · ms: ${ms}` + (lm ? '' : ' · no person');
+  // a step model learnt its dynamics at one frame rate (its metadata says which); far slower frames change them
+  const hz = app.cfg.step?.meta.frame_rate_hz;
+  const slow = hz && fps > 0 && app.lastFps.length > 20 && fps < 0.7 * hz ? ` · step model trained at ${hz} Hz` : '';
+  $('speed').textContent = `${fps.toFixed(1)} fps · ms: ${ms}` + (lm ? '' : ' · no person') + slow;
 }
 
 const median = (a) => (a.length ? [...a].sort((x, y) => x - y)[a.length >> 1] : 0);
