@@ -37,7 +37,7 @@ def serve(
         blaze = fetch_models(progress=lambda m: err_console.print(f"[dim]{m}[/]"))
         certs = ensure_certificates(certs_dir) if https else None
         routes = build_routes(models, {k: blaze[k] for k in ("pose_detection.tflite", "pose_landmark_full.tflite")},
-                              ca=certs.ca if certs else None)
+                              ca=certs.ca if certs else None, say=lambda m: err_console.print(f"[dim]{m}[/]"))
         server = DemoServer(routes, host, port, certs).start()
     except (DemoError, ModelFetchError) as exc:
         fail(str(exc))

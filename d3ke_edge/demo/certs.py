@@ -69,7 +69,10 @@ def ensure_certificates(folder: Path, hosts: list[str] | None = None) -> Certifi
                    .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
                    .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=3650))
                    .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                   .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+                   .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
+                                                key_encipherment=False, data_encipherment=False, key_agreement=False,
+                                                key_cert_sign=True, crl_sign=True, encipher_only=False,
+                                                decipher_only=False), critical=True)
                    .sign(ca_key, hashes.SHA256()))
         _write_private(ca_key_path, ca_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
                                                          serialization.NoEncryption()))

@@ -71,7 +71,7 @@ def demo_config(models: DemoModels, blazepose: dict[str, str], wasm: str, urls: 
     from ..video import detector, landmarks, tracker
     from ..video.crop import BOX_PER_EXTENT, SILHOUETTE_PER_LANDMARKS
 
-    limbs = [int(i) for i in tracker._LIMBS]
+    limbs = [int(i) for i in tracker.SWAP_LIMBS]  # the landmarks the swap rule compares
     cfg = {
         "wasm": wasm,
         "hfov_deg": 65.0,  # infer's default: a phone's main camera across the long side

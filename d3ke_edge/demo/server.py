@@ -24,7 +24,8 @@ APP_DIR = Path(__file__).resolve().parents[2] / "android_demo"
 APP_FILES = ("index.html", "app.css", "manifest.webmanifest", "sw.js", "src/app.js", "src/blazepose.js",
              "src/kinematics.js", "src/models.js", "src/mot.js", "icons/icon-192.png", "icons/icon-512.png")
 VENDOR = {"@litertjs/core": ("dist", "wasm"), "@litertjs/wasm-utils": ("dist",)}
-TYPES = {".html": "text/html", ".css": "text/css", ".js": "text/javascript", ".wasm": "application/wasm", ".tflite": "application/octet-stream",
+TYPES = {".html": "text/html", ".css": "text/css", ".js": "text/javascript", ".wasm": "application/wasm",
+         ".tflite": "application/octet-stream",
          ".webmanifest": "application/manifest+json", ".json": "application/json", ".crt": "application/x-x509-ca-cert",
          ".mjs": "text/javascript", ".map": "application/json"}
 
@@ -46,14 +47,16 @@ def ensure_npm(app_dir: Path = APP_DIR, say=print) -> Path:
     run = subprocess.run([npm, "ci", "--omit=dev", "--no-audit", "--no-fund"], cwd=app_dir, capture_output=True,
                          text=True, timeout=600)
     if run.returncode != 0:
-        raise DemoError(f"npm ci failed in '{app_dir}' (the npm registry must be reachable once):\n{run.stderr[-1500:]}")
+        raise DemoError(f"npm ci failed in '{app_dir}' (the npm registry must be reachable once):\n"
+                        f"{run.stderr[-1500:]}")
     return modules
 
 
 def build_routes(models: DemoModels, blazepose: dict[str, Path], app_dir: Path = APP_DIR,
-                 test_frames: int = 0, test_images: int = 0, ca: Path | None = None) -> dict[str, Path | bytes]:
+                 test_frames: int = 0, test_images: int = 0, ca: Path | None = None,
+                 say=print) -> dict[str, Path | bytes]:
     """URL path -> file (or bytes, for ``config.json``) for everything the page may load."""
-    modules = ensure_npm(app_dir)
+    modules = ensure_npm(app_dir, say)
     routes: dict[str, Path | bytes] = {f"/{f}": app_dir / f for f in APP_FILES}
     routes["/"] = app_dir / "index.html"
     for pkg, subdirs in VENDOR.items():

@@ -68,8 +68,8 @@ def mirror_order() -> np.ndarray:
 
 
 _MIRROR = mirror_order()
-_LIMBS = np.array([i for i, n in enumerate(LANDMARK_NAMES) if n.split("_")[-1] in ("elbow", "wrist", "knee", "ankle",
-                                                                                   "heel", "index")])
+SWAP_LIMBS = np.array([i for i, n in enumerate(LANDMARK_NAMES)
+                       if n.split("_")[-1] in ("elbow", "wrist", "knee", "ankle", "heel", "index")])
 
 
 @dataclass
@@ -116,8 +116,8 @@ class PoseTracker:
         """Swap the labels back when the mirrored labelling moves the limbs much less since the previous frame."""
         if not self.fix_swaps or self.last is None:
             return result
-        keep = np.linalg.norm(result.xy[_LIMBS] - self.last.xy[_LIMBS], axis=-1).sum()
-        mirrored = np.linalg.norm(result.xy[_MIRROR][_LIMBS] - self.last.xy[_LIMBS], axis=-1).sum()
+        keep = np.linalg.norm(result.xy[SWAP_LIMBS] - self.last.xy[SWAP_LIMBS], axis=-1).sum()
+        mirrored = np.linalg.norm(result.xy[_MIRROR][SWAP_LIMBS] - self.last.xy[SWAP_LIMBS], axis=-1).sum()
         if mirrored >= SWAP_RATIO * keep:
             return result
         self.stats.swaps.append(self.stats.frames - 1)
