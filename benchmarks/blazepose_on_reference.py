@@ -25,13 +25,12 @@ import torch
 from d3ke_edge.data.landmark_input import landmark_box
 from d3ke_edge.data.landmark_noise import YAW_SECTORS, LandmarkNoise, _rho, facing_yaw, yaw_sector
 from d3ke_edge.io.trc import read_trc
-from d3ke_edge.reference.build import label_groups
+from d3ke_edge.reference.build import relabel
 from d3ke_edge.reference.calibration import fit_to_video, load_calibration
 from d3ke_edge.reference.triangulate import robust_triangulate, shift_views
 from d3ke_edge.utils.atomic import atomic_write_text
 from d3ke_edge.video.landmarks import LANDMARK_NAMES
 from d3ke_edge.video.reader import VideoReader
-from d3ke_edge.video.tracker import mirror_order
 
 GROUPS = {"face": [n for n in LANDMARK_NAMES if n in ("nose",) or any(k in n for k in ("eye", "ear", "mouth"))],
           "shoulders": ["left_shoulder", "right_shoulder"], "elbows": ["left_elbow", "right_elbow"],
@@ -60,13 +59,7 @@ def real_rows(ref: Path, gate_px: float) -> dict[str, np.ndarray]:
     offsets = views["offsets"]
     xy, w, vis = shift_views(offsets, xy, w, vis)
     flips = views["flips"]  # (T', V, G), already on the shifted frames
-    per_landmark = np.zeros((*flips.shape[:2], 33), bool)
-    for k, g in enumerate(label_groups().values()):
-        per_landmark[..., g] = flips[..., k : k + 1]
-    mirror = mirror_order()
-    xy = np.where(per_landmark[..., None], xy[:, :, mirror], xy)
-    w = np.where(per_landmark, w[:, :, mirror], w)
-    vis = np.where(per_landmark, vis[:, :, mirror], vis)
+    xy, w, vis = relabel(flips, xy, w, vis)
     T, V = xy.shape[:2]
     trc = read_trc(ref / "landmarks.trc")
     up = np.asarray(report["up_rotation"])

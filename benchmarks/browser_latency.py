@@ -14,15 +14,12 @@ import argparse
 import json
 import platform
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 
 
 def python_latency(path: Path, inputs: list[np.ndarray], threads: int, runs: int) -> float:
@@ -53,35 +50,20 @@ def main() -> None:
     ap.add_argument("--chromium", default="/usr/lib/chromium/chromium")
     args = ap.parse_args()
 
-    from test_demo import _y4m
-
-    from d3ke_edge.demo.config import pick_models
-    from d3ke_edge.demo.server import DemoServer, build_routes
     from d3ke_edge.bench.browser import browser_markdown as markdown
+    from d3ke_edge.demo.config import pick_models
+    from d3ke_edge.demo.drive import drive_page
     from d3ke_edge.utils.atomic import atomic_write_text
     from d3ke_edge.video.models import fetch_models
 
     models = pick_models(args.export)
     blaze = fetch_models()
-    args.out.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="browser-latency-"))
-    routes = build_routes(models, {k: blaze[k] for k in ("pose_detection.tflite", "pose_landmark_full.tflite")},
-                          test_frames=8, test_images=0)
-    server = DemoServer(routes, "127.0.0.1", 0).start()
-    try:
-        drive = {"url": server.url, "y4m": str(_y4m(args.clip, work / "clip.y4m")), "out": str(args.out),
-                 "chromium": args.chromium, "viewports": [[390, 844]], "latency_runs": args.runs}
-        run = subprocess.run(["node", "test/drive.mjs", json.dumps(drive)], cwd=ROOT / "android_demo",
-                             capture_output=True, text=True, timeout=900)
-    finally:
-        server.stop()
-    summary = json.loads(run.stdout.strip().splitlines()[-1])
+    summary, log, run = drive_page(models, blaze, args.clip, args.out, args.chromium, frames=8, images=0,
+                                   viewports=[[390, 844]], latency_runs=args.runs, timeout=900)
     if not summary.get("ok"):
         raise SystemExit(f"the page failed: {summary.get('error')}\n{run.stderr[-2000:]}")
-    log = json.loads((args.out / "log.json").read_text())
-    (args.out / "log.json").unlink()
-    (args.out / "session.mot").unlink(missing_ok=True)
-    (args.out / "console.txt").unlink(missing_ok=True)
+    for name in ("log.json", "session.mot", "console.txt", "clip.y4m"):  # keep the results and the screenshot
+        (args.out / name).unlink(missing_ok=True)
     rec = next(r for r in log["log"] if "input" in r)
     threads = 2 if log["isolated"] else 1
     state = [np.zeros(s["shape"], np.float32)

@@ -7,40 +7,15 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import POSE2SIM, ROOT
+from conftest import POSE2SIM
 
 CLIP = POSE2SIM / "videos" / "cam02.mp4"
 FRAMES = 16  # frames the page logs (each with its picture, for the Python pipeline to run on the same pixels)
 VIEWPORTS = [[390, 844], [1280, 800]]  # a phone in portrait, a laptop
-
-
-def _y4m(video: Path, out: Path, frames: int = 40, size=(360, 640)) -> Path:
-    """The first ``frames`` of ``video`` as a .y4m (what Chromium's fake camera plays, looping)."""
-    import cv2
-
-    cap = cv2.VideoCapture(str(video))
-    with open(out, "wb") as f:
-        f.write(f"YUV4MPEG2 W{size[0]} H{size[1]} F30:1 Ip A1:1 C420jpeg\n".encode())
-        for _ in range(frames):
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            f.write(b"FRAME\n" + cv2.cvtColor(cv2.resize(bgr, size, interpolation=cv2.INTER_AREA),
-                                               cv2.COLOR_BGR2YUV_I420).tobytes())
-    cap.release()
-    return out
-
-
-def _browser(chromium: str) -> str:
-    """Debian's /usr/bin/chromium is a wrapper script; playwright launches the binary."""
-    real = Path("/usr/lib/chromium/chromium")
-    return str(real) if real.is_file() else chromium
 
 
 @pytest.fixture(scope="module", params=["landmark", "image"])
@@ -48,7 +23,7 @@ def demo_run(request, quickstart_out, chromium, demo_node_modules, blazepose, tm
     """The page driven for ``FRAMES`` frames on one of the quickstart's exports (its landmark model, its image model):
     (the page's log, its folder, the artefacts it ran)."""
     from d3ke_edge.demo.config import pick_models
-    from d3ke_edge.demo.server import DemoServer, build_routes
+    from d3ke_edge.demo.drive import drive_page
 
     if not CLIP.is_file():
         pytest.skip(f"the Pose2Sim clip is absent ({CLIP}, ../shared)")
@@ -56,25 +31,15 @@ def demo_run(request, quickstart_out, chromium, demo_node_modules, blazepose, tm
     models = pick_models(export)
     out = tmp_path_factory.mktemp(f"demo_{request.param}")
     frames = FRAMES if request.param == "landmark" else FRAMES // 2
-    routes = build_routes(models, {k: blazepose[k] for k in ("pose_detection.tflite", "pose_landmark_full.tflite")},
-                          test_frames=frames, test_images=frames)
-    server = DemoServer(routes, "127.0.0.1", 0).start()
-    try:
-        args = {"url": server.url, "y4m": str(_y4m(CLIP, out / "clip.y4m")), "out": str(out),
-                "chromium": _browser(chromium), "latency_runs": 5,  # printed only: benchmarks/browser_latency.py measures
-                "viewports": VIEWPORTS if request.param == "landmark" else VIEWPORTS[:1],
-                # the installed app once (landmark run): cached, network off, reloaded, still running
-                "offline": request.param == "landmark",
-                "offline_probe": f"{server.url}models/export/{models.per_frame.name}"}
-        run = subprocess.run(["node", "test/drive.mjs", json.dumps(args)], cwd=ROOT / "android_demo",
-                             capture_output=True, text=True, timeout=600)
-    finally:
-        server.stop()
-    summary = json.loads(run.stdout.strip().splitlines()[-1]) if run.stdout.strip() else {}
+    summary, log, run = drive_page(
+        models, blazepose, CLIP, out, chromium, frames, frames,
+        VIEWPORTS if request.param == "landmark" else VIEWPORTS[:1],
+        latency_runs=5,  # printed only: benchmarks/browser_latency.py measures
+        offline=request.param == "landmark")  # the installed app once: cached, network off, reloaded, still running
     console = (out / "console.txt").read_text() if (out / "console.txt").is_file() else ""
     assert summary.get("ok"), f"{summary.get('error')}\n{run.stderr[-2000:]}\n{console[-2000:]}"
     print(f"browser latency (ms, median): {summary['latency']}; screenshots in {out}")
-    return json.loads((out / "log.json").read_text()), out, models, summary
+    return log, out, models, summary
 
 
 def _frame(record: dict) -> np.ndarray:

@@ -85,6 +85,9 @@ def _hfovs_deg(report: dict) -> dict[str, float]:
     return out
 
 
+_MIRRORS: dict[str, object] = {}  # skeleton hash -> its Mirror
+
+
 def _predictions(res, info: dict, fps: float, mirrored: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Aligned times and the compared angles (deg) of one infer run; ``mirrored``: the run saw a mirrored video, so
     its coordinates are mirrored back (the skeleton's mirror map) — the same as scoring against the mirrored
@@ -97,8 +100,11 @@ def _predictions(res, info: dict, fps: float, mirrored: bool = False) -> tuple[n
     ok = res.tracked
     t = np.array([f["time"] for f in ok]) - info["offset_frames"] / fps
     q = np.array([f["outputs"]["coordinates"] for f in ok], dtype=np.float64).reshape(len(ok), len(names))
-    if mirrored:
-        q = derive_mirror(res.skeleton, strict_markers=False).pose(torch.from_numpy(q)).numpy()
+    if mirrored:  # deriving the map runs FK (~2 s): once per skeleton
+        key = res.skeleton.hash
+        if key not in _MIRRORS:
+            _MIRRORS[key] = derive_mirror(res.skeleton, strict_markers=False)
+        q = _MIRRORS[key].pose(torch.from_numpy(q)).numpy()
     return t, {c: np.degrees(q[:, names.index(c)]) for c in COMPARED if c in names}
 
 
@@ -232,53 +238,51 @@ def _person_boxes(trial: ReferenceTrial) -> dict[str, np.ndarray]:
 
 
 def _pooled(rows: list[dict]) -> dict[str, float]:
-    """Mean over coordinates of the MAE over every camera's frames pooled."""
-    maes = []
-    for c in COMPARED:
-        d = np.concatenate([np.array(r["coordinates"][c]["pred"]) - np.array(r["coordinates"][c]["ref"])
-                            for r in rows if c in r["coordinates"]] or [np.zeros(0)])
-        if len(d):
-            maes.append(float(np.abs(d).mean()))
-    return {"mae_deg": float(np.mean(maes)) if maes else math.nan,
+    """``_pool``'s mean MAE over coordinates (NaN when nothing was compared), and the frames tracked."""
+    per = _pool(rows)
+    return {"mae_deg": float(np.mean([v["mae_deg"] for v in per.values()])) if per else math.nan,
             "tracked": int(sum(r["tracked"] for r in rows)), "frames": int(sum(r["frames"] for r in rows))}
 
 
 def _robust_summary(rows: list[dict], robust: list[dict]) -> dict[str, dict]:
     """Per model: the clean pooled MAE and, per condition and severity, the pooled MAE and its change from clean
     (the same cameras)."""
+    groups: dict[str, dict[str, list[dict]]] = {}
+    for r in robust:
+        groups.setdefault(r["model"], {}).setdefault(f"{r['condition']}:{r['severity']}", []).append(r)
     out = {}
-    for label in dict.fromkeys(r["model"] for r in robust):
-        cams = {r["camera"] for r in robust if r["model"] == label}
+    for label, by_cell in groups.items():
+        cams = {r["camera"] for same in by_cell.values() for r in same}
         clean = _pooled([r for r in rows if r["model"] == label and r["camera"] in cams])
         cells = {}
-        for r in robust:
-            if r["model"] != label:
-                continue
-            key = f"{r['condition']}:{r['severity']}"
-            if key not in cells:
-                same = [x for x in robust if x["model"] == label and x["condition"] == r["condition"]
-                        and x["severity"] == r["severity"]]
-                p = _pooled(same)
-                found = math.isfinite(p["mae_deg"])  # JSON has no NaN: a condition nobody was found under is null
-                cells[key] = {"condition": r["condition"], "severity": r["severity"],
-                              **p, "mae_deg": p["mae_deg"] if found else None,
-                              "delta_deg": p["mae_deg"] - clean["mae_deg"] if found else None,
-                              "describe": sorted({x["describe"] for x in same})}
+        for key, same in by_cell.items():
+            p = _pooled(same)
+            found = math.isfinite(p["mae_deg"])  # JSON has no NaN: a condition nobody was found under is null
+            cells[key] = {"condition": same[0]["condition"], "severity": same[0]["severity"],
+                          **p, "mae_deg": p["mae_deg"] if found else None,
+                          "delta_deg": p["mae_deg"] - clean["mae_deg"] if found else None,
+                          "describe": sorted({x["describe"] for x in same})}
         out[label] = {"clean": clean, "cells": cells}
     return out
+
+
+def _pool(rows: list[dict]) -> dict[str, dict[str, float]]:
+    """Per compared coordinate: MAE, RMSE and bias over every row's frames pooled (coordinates no row has: absent)."""
+    per = {}
+    for c in COMPARED:
+        d = np.concatenate([np.array(r["coordinates"][c]["pred"]) - np.array(r["coordinates"][c]["ref"])
+                            for r in rows if c in r["coordinates"]] or [np.zeros(0)])
+        if len(d):
+            per[c] = {"mae_deg": float(np.abs(d).mean()), "rmse_deg": float(np.sqrt((d**2).mean())),
+                      "bias_deg": float(d.mean())}
+    return per
 
 
 def _summary(rows: list[dict]) -> dict[str, dict]:
     """Per model: MAE and RMSE per coordinate over all cameras' frames pooled, and the mean over coordinates."""
     out = {}
     for label in dict.fromkeys(r["model"] for r in rows):
-        per = {}
-        for c in COMPARED:
-            d = np.concatenate([np.array(r["coordinates"][c]["pred"]) - np.array(r["coordinates"][c]["ref"])
-                                for r in rows if r["model"] == label and c in r["coordinates"]] or [np.zeros(0)])
-            if len(d):
-                per[c] = {"mae_deg": float(np.abs(d).mean()), "rmse_deg": float(np.sqrt((d**2).mean())),
-                          "bias_deg": float(d.mean())}
+        per = _pool([r for r in rows if r["model"] == label])
         out[label] = {"coordinates": per, "mae_deg": float(np.mean([v["mae_deg"] for v in per.values()])),
                       "rmse_deg": float(np.mean([v["rmse_deg"] for v in per.values()]))}
     return out

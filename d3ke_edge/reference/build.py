@@ -58,16 +58,8 @@ class ReferenceConfig:
 
     def person_for(self, video: Path) -> str:
         """The person spec for one view: its own ``NAME=`` entry, else the last entry for all views."""
-        spec = "largest"
-        for entry in self.person:
-            name, _, value = entry.rpartition("=")
-            if not name:
-                spec = value
-        for entry in self.person:
-            name, _, value = entry.rpartition("=")
-            if name == Path(video).stem:
-                spec = value
-        return spec
+        specs = dict(entry.rpartition("=")[::2] for entry in self.person)  # name ('' = every view) -> spec
+        return specs.get(Path(video).stem, specs.get("", "largest"))
 
 
 @dataclass
@@ -100,6 +92,19 @@ def label_groups() -> dict[str, np.ndarray]:
     pick = lambda f: np.array([i for i in sided if f(part(LANDMARK_NAMES[i]))])  # noqa: E731
     return {"trunk": pick(lambda p: p not in arms | legs), "arms": pick(lambda p: p in arms),
             "legs": pick(lambda p: p in legs)}
+
+
+def relabel(flips: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per-landmark arrays (T, V, 33, ...) with each view's left/right labels mirrored back where ``flips`` (T, V, G)
+    says, group by group (``label_groups``)."""
+    from ..video.tracker import mirror_order
+
+    mirror = mirror_order()
+    per_landmark = np.zeros((*flips.shape[:2], 33), bool)
+    for k, g in enumerate(label_groups().values()):
+        per_landmark[..., g] = flips[..., k : k + 1]
+    return tuple(np.where(per_landmark.reshape(*per_landmark.shape, *([1] * (a.ndim - 3))), a[:, :, mirror], a)
+                 for a in arrays)
 
 
 def match_cameras(cameras: list[Camera], videos: list[Path]) -> tuple[list[Camera], str]:
@@ -149,19 +154,16 @@ def triangulate_views(cfg: ReferenceConfig, views: list[ViewLandmarks], cameras:
     # BlazePose mirrors the whole body, or only the legs or the arms: each group's labelling is chosen on its own
     groups = label_groups()
     flips = np.stack([choose_labelling(cams, xy, w, mirror, g) for g in groups.values()], -1)  # (T, V, G)
-    per_landmark = np.zeros((*flips.shape[:2], 33), bool)
-    for k, g in enumerate(groups.values()):
-        per_landmark[..., g] = flips[..., k : k + 1]
-    xy = np.where(per_landmark[..., None], xy[:, :, mirror], xy)
-    w = np.where(per_landmark, w[:, :, mirror], w)
+    xy, w = relabel(flips, xy, w)
     offsets = estimate_offsets(cams, xy, w, cfg.max_offset) if cfg.sync else np.zeros(len(views), int)
     if offsets.any():
         say(f"frame offsets against {views[0].name}: " + ", ".join(f"{v.name} {o:+d}" for v, o in zip(views, offsets)))
         xy, w, flips = shift_views(offsets, xy, w, flips)
     T, V = xy.shape[:2]
     flat_xy = xy.transpose(1, 0, 2, 3).reshape(V, T * 33, 2)
-    tri = robust_triangulate(cams, flat_xy, w.transpose(1, 0, 2).reshape(V, T * 33), cfg.gate_px)
-    _check_agreement(cfg, views, tri, w.transpose(1, 0, 2).reshape(V, T * 33) > 0)
+    flat_w = w.transpose(1, 0, 2).reshape(V, T * 33)
+    tri = robust_triangulate(cams, flat_xy, flat_w, cfg.gate_px)
+    _check_agreement(cfg, views, tri, flat_w > 0)
     up = up_rotation(cams)
     raw = tri.points.reshape(T, 33, 3) @ up.T
     fps = views[0].fps
@@ -191,8 +193,8 @@ def _check_agreement(cfg: ReferenceConfig, views: list[ViewLandmarks], tri, seen
         names = ", ".join(f"{views[v].name} ({100 * frac[v]:.0f} % of its landmarks agree, median "
                           f"{median_px[v]:.0f} px off)" for v in bad)
         raise ReferenceInputError(
-            f"{names} {'does' if len(bad) == 1 else 'do'} not see what the other views see: the tracker probably follows another person there "
-            f"(or the calibration's camera is another one); point at the person with --person "
+            f"{names} {'does' if len(bad) == 1 else 'do'} not see what the other views see: the tracker probably "
+            "follows another person there (or the calibration's camera is another one); point at the person with --person "
             f"{views[bad[0]].name}=x,y (pixels in its first frames) or --person {views[bad[0]].name}=INDEX (left to "
             "right), and check the camera order")
     if bad:
