@@ -222,6 +222,18 @@ def test_the_reference_of_the_pose2sim_trial_meets_its_quality_figures(pose2sim_
     mot = opensim.TimeSeriesTable(str(out / "reference.mot"))
     knee = np.array(mot.getDependentColumn("knee_angle_r").to_numpy())
     assert len(knee) == r["frames"] and 0 <= knee.min() and 40 < knee.max() < 90  # the trial's knee bends
+    # plausible curves: without IK's hold on the free coordinates the left humerus turned 109 deg within a frame and
+    # pinned the elbow at 0 for 0.2 s; the last 0.1 s (the left arm raised to the side: the shoulder's gimbal lock)
+    # is left out
+    held = r["ik"]["neutral_coordinates"]
+    assert {"arm_rot_l", "pro_sup_l", "hip_rotation_r", "mtp_angle_l"} <= set(held) and r["ik"]["neutral_weight"] > 0
+    end = r["frames"] / r["fps"] - 0.1
+    for name in ("arm_rot_l", "arm_rot_r", "elbow_flex_l", "elbow_flex_r", "pro_sup_l", "knee_angle_l", "knee_angle_r"):
+        values = np.array(mot.getDependentColumn(name).to_numpy())
+        t = np.array(mot.getIndependentColumn())
+        assert np.abs(np.diff(values[t < end])).max() < 8.0, name
+    elbow_l = np.array(mot.getDependentColumn("elbow_flex_l").to_numpy())
+    assert (elbow_l < 1.0).sum() <= 3  # not pinned at its limit
     assert (out / "angles.png").stat().st_size > 10_000 and (out / "scaled.osim").is_file()
     assert not list(out.glob(".reference-*"))  # the staging folder is gone
     # the same calibration with a camera fewer than videos: named, nothing written

@@ -19,6 +19,7 @@ def reference(
     gate: Annotated[float, typer.Option("--gate", help="Pixels: a camera further off than this is left out of a point's triangulation.")] = 25.0,
     cutoff: Annotated[float, typer.Option("--cutoff", help="Low-pass cut-off of the trajectories, Hz (zero-lag Butterworth).")] = 6.0,
     no_sync: Annotated[bool, typer.Option("--no-sync", help="Do not estimate frame offsets between the cameras.")] = False,
+    ik_prior: Annotated[float, typer.Option("--ik-prior", help="Weight holding the coordinates the landmarks leave free (hip/humeral/forearm rotation, subtalar, mtp) to neutral in IK; 0: none.")] = 1e-4,
     person: Annotated[Optional[list[str]], typer.Option("--person", help="Who to track: auto/largest | INDEX (left to right) | x,y in every view, or NAME=SPEC for one view (NAME: its video's file name without extension); repeat the option.")] = None,
 ) -> None:
     """BlazePose in every view, the views' left/right labelling and frame offsets chosen by the triangulation,
@@ -33,7 +34,7 @@ def reference(
 
     try:
         cfg = ReferenceConfig(tuple(videos), calib, out, gate_px=gate, cutoff_hz=cutoff, sync=not no_sync,
-                              person=tuple(person or ()) or ("largest",))
+                              person=tuple(person or ()) or ("largest",), ik_neutral_weight=ik_prior)
     except (ReferenceInputError, ValueError) as exc:
         fail(str(exc))
     for p, what in ((osim, "--osim"), (markers, "--markers")):

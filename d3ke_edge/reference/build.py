@@ -33,6 +33,7 @@ class ReferenceConfig:
     person: tuple[str, ...] = ("largest",)
     min_visibility: float = 0.3  # observations BlazePose rates less visible are not used
     min_agreement: float = 0.35  # a view with fewer of its landmarks used by the triangulation tracks someone else
+    ik_neutral_weight: float = 1e-4  # IK's hold on the coordinates the landmarks leave free (opensim_tools.NEUTRAL_PRIOR)
 
     def __post_init__(self) -> None:
         from ..video.tracker import parse_person
@@ -55,6 +56,8 @@ class ReferenceConfig:
                 raise ReferenceInputError(f"--person '{entry}': {exc}") from None
         if not self.gate_px > 0 or not self.cutoff_hz > 0 or self.max_gap < 0 or self.max_offset < 0:
             raise ReferenceInputError("gate_px and cutoff_hz must be positive, max_gap and max_offset >= 0")
+        if not self.ik_neutral_weight >= 0:
+            raise ReferenceInputError(f"the IK prior's weight must be >= 0 (0: none), got {self.ik_neutral_weight}")
 
     def person_for(self, video: Path) -> str:
         """The person spec for one view: its own ``NAME=`` entry, else the last entry for all views."""
@@ -232,7 +235,7 @@ def build_reference(cfg: ReferenceConfig, say: Callable[[str], object] = print,
     from ..utils.atomic import atomic_write_text
     from ..video.landmarks import LANDMARK_NAMES
     from ..video.models import fetch_models
-    from .opensim_tools import run_ik, run_scale
+    from .opensim_tools import largest_steps, run_ik, run_scale
     from .report import angle_plot, markdown
     from .views import track_view
 
@@ -260,8 +263,8 @@ def build_reference(cfg: ReferenceConfig, say: Callable[[str], object] = print,
                                       "calibration matches the videos")
         span = (float(ref.time[valid][0]), float(ref.time[valid][-1]))
         scaled, factors = run_scale(model_path, trc, stage, names, span)
-        ik = run_ik(scaled, trc, stage, names, span)
-        report = _report(cfg, ref, how, factors, ik, names)
+        ik = run_ik(scaled, trc, stage, names, span, cfg.ik_neutral_weight)
+        report = _report(cfg, ref, how, factors, ik, names, largest_steps(stage / "reference.mot", scaled))
         angle_plot(stage / "reference.mot", stage / "angles.png")
         atomic_write_text(stage / "reference.json", json.dumps(report, indent=2) + "\n")
         atomic_write_text(stage / "reference.md", markdown(report))
@@ -298,7 +301,8 @@ def _model(stage: Path, osim: Path | None, markers: Path | None) -> tuple[Path, 
     return path, marker_names_for(have)
 
 
-def _report(cfg: ReferenceConfig, ref: Reference, how: str, factors: dict, ik, names: dict) -> dict:
+def _report(cfg: ReferenceConfig, ref: Reference, how: str, factors: dict, ik, names: dict,
+            steps: dict[str, dict[str, float]]) -> dict:
     V = len(ref.views)
     per_cam = {}
     for v, view in enumerate(ref.views):
@@ -312,7 +316,8 @@ def _report(cfg: ReferenceConfig, ref: Reference, how: str, factors: dict, ik, n
         "videos": [str(p) for p in cfg.videos], "calibration": str(cfg.calib), "camera_matching": how,
         "notes": ref.notes, "frames": int(len(ref.time)), "fps": ref.views[0].fps,
         "settings": {"gate_px": cfg.gate_px, "cutoff_hz": cfg.cutoff_hz, "max_gap": cfg.max_gap, "sync": cfg.sync,
-                     "min_visibility": cfg.min_visibility, "person": list(cfg.person)},
+                     "min_visibility": cfg.min_visibility, "person": list(cfg.person),
+                     "ik_neutral_weight": cfg.ik_neutral_weight},
         "cameras": per_cam,
         "reprojection_median_px": float(np.nanmedian(ref.errors)),
         "reprojection_median_used_px": float(np.nanmedian(np.where(ref.used, ref.errors, np.nan))),
@@ -321,7 +326,9 @@ def _report(cfg: ReferenceConfig, ref: Reference, how: str, factors: dict, ik, n
         "scale_factors": {k: v for k, v in factors.items() if not k.endswith("_offset") and k != "ground"},
         "ik": {"marker_rms_median_mm": float(np.median(ik.rms_m) * 1000),
                "marker_rms_p90_mm": float(np.percentile(ik.rms_m, 90) * 1000),
-               "marker_max_mm": float(ik.max_m.max() * 1000), "frames": int(len(ik.rms_m))},
+               "marker_max_mm": float(ik.max_m.max() * 1000), "frames": int(len(ik.rms_m)),
+               "neutral_coordinates": ik.neutral, "neutral_weight": cfg.ik_neutral_weight,
+               "largest_steps": steps},
         "up_rotation": ref.up.tolist(), "markers": names,
         "time_note": f"times are {ref.views[0].name}'s; camera v's frame f is the reference's time "
                      "(f - offset_frames[v]) / fps",

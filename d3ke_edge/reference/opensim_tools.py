@@ -17,7 +17,8 @@ import numpy as np
 
 from ..utils.atomic import atomic_write_text
 
-__all__ = ["POSE2SIM_NAMES", "marker_names_for", "scale_measurements", "run_scale", "run_ik", "IKResult"]
+__all__ = ["POSE2SIM_NAMES", "NEUTRAL_PRIOR", "NEUTRAL_WEIGHT", "marker_names_for", "scale_measurements", "run_scale",
+           "run_ik", "IKResult", "largest_steps"]
 
 # BlazePose landmark -> the marker name in Pose2Sim's Markers_BlazePose.xml (landmarks it does not place: absent)
 POSE2SIM_NAMES = {
@@ -30,6 +31,15 @@ POSE2SIM_NAMES = {
 
 # IK weights per landmark kind: the joints carry the pose; the face, hands and feet tips are placed less surely
 _WEIGHT = {"face": 0.2, "hand": 0.3, "foot": 0.6, "joint": 1.0}
+
+
+# Coordinates BlazePose's landmarks leave undetermined in some poses: a limb's turn about its own long axis (hip,
+# humerus, forearm: free while the knee or elbow is straight) and the foot's small joints (two landmarks on the foot).
+# Unheld, IK let them jump to their limits on the Pose2Sim trial (humeral rotation 109 deg within a frame, the elbow
+# pinned at 0 for 0.2 s). IK holds them weakly to the model's default value: at weight 1e-4 a 1-rad departure costs as
+# much as 1 cm of error on a joint landmark (weight 1), so the landmarks still win wherever they determine them.
+NEUTRAL_PRIOR = ("hip_rotation", "arm_rot", "pro_sup", "subtalar_angle", "mtp_angle")
+NEUTRAL_WEIGHT = 1e-4
 
 
 def _kind(name: str) -> str:
@@ -137,12 +147,17 @@ def _run_tool(tool_class, root: ET.Element, setup: Path) -> None:
         raise RuntimeError(f"OpenSim's {tool_class.__name__} failed on {setup} (see the log beside it)")
 
 
-def _ik_tasks(parent: ET.Element, names: dict[str, str]) -> None:
+def _ik_tasks(parent: ET.Element, names: dict[str, str], neutral: list[str], neutral_weight: float) -> None:
     tasks = _sub(_sub(parent, "IKTaskSet"), "objects")
     for lm, marker in names.items():
         t = _sub(tasks, "IKMarkerTask", name=marker)
         _sub(t, "apply", "true")
         _sub(t, "weight", f"{_WEIGHT[_kind(lm)]:g}")
+    for coord in neutral:
+        t = _sub(tasks, "IKCoordinateTask", name=coord)
+        _sub(t, "apply", "true")
+        _sub(t, "weight", f"{neutral_weight:g}")
+        _sub(t, "value_type", "default_value")
 
 
 def run_scale(model: Path, trc: Path, out: Path, names: dict[str, str], time_range: tuple[float, float],
@@ -192,20 +207,53 @@ class IKResult:
     errors: Path
     rms_m: np.ndarray  # (T,) marker error RMS per frame, metres
     max_m: np.ndarray  # (T,) largest marker error per frame
+    neutral: list[str]  # the coordinates held weakly to their default value
 
 
-def run_ik(model: Path, trc: Path, out: Path, names: dict[str, str], time_range: tuple[float, float]) -> IKResult:
+def run_ik(model: Path, trc: Path, out: Path, names: dict[str, str], time_range: tuple[float, float],
+           neutral_weight: float = NEUTRAL_WEIGHT) -> IKResult:
     """OpenSim's InverseKinematicsTool over ``time_range``: ``ik_setup.xml``, ``reference.mot`` and the marker
-    errors it reports (``*_ik_marker_errors.sto``)."""
+    errors it reports (``*_ik_marker_errors.sto``). The model's coordinates named in ``NEUTRAL_PRIOR`` are held to
+    their default value with ``neutral_weight`` (0: not at all)."""
     import opensim as osim
 
+    names_in_model = _coordinates(model)
+    neutral = [c for c in names_in_model if c.startswith(NEUTRAL_PRIOR)] if neutral_weight > 0 else []
     root = ET.Element("InverseKinematicsTool", name="reference")
     _fields(root, results_directory=".", model_file=_rel(model, out), constraint_weight="Inf", accuracy="1e-05")
-    _ik_tasks(root, names)
+    _ik_tasks(root, names, neutral, neutral_weight)
     _fields(root, marker_file=_rel(trc, out), time_range=_span(time_range), output_motion_file="reference.mot",
             report_errors="true", report_marker_locations="false")
     _run_tool(osim.InverseKinematicsTool, root, out / "ik_setup.xml")
     err_file = out / "reference_ik_marker_errors.sto"
     table = osim.TimeSeriesTable(str(err_file))
     col = lambda n: np.array(table.getDependentColumn(n).to_numpy())  # noqa: E731
-    return IKResult(out / "reference.mot", err_file, col("marker_error_RMS"), col("marker_error_max"))
+    return IKResult(out / "reference.mot", err_file, col("marker_error_RMS"), col("marker_error_max"), neutral)
+
+
+def _coordinates(model: Path) -> dict[str, bool]:
+    """The model's coordinate names -> rotational or not."""
+    import opensim as osim
+
+    m = osim.Model(str(model))  # held while its coordinate set is read (a temporary's set is freed under us)
+    coords = m.getCoordinateSet()
+    return {coords.get(i).getName(): coords.get(i).getMotionType() == osim.Coordinate.Rotational
+            for i in range(coords.getSize())}
+
+
+def largest_steps(mot: Path, model: Path) -> dict[str, dict[str, float]]:
+    """Each rotational coordinate's largest change between consecutive frames of an IK ``.mot`` of ``model``
+    (``deg``) and when (``time_s``, the later frame), largest first: an angle curve a body can follow changes by a
+    few degrees per frame, a solver's flip by tens."""
+    import opensim as osim
+
+    rotational = {name for name, rot in _coordinates(model).items() if rot}
+    table = osim.TimeSeriesTable(str(mot))
+    time = np.asarray(table.getIndependentColumn())
+    steps = {}
+    for name in table.getColumnLabels():
+        values = np.asarray(table.getDependentColumn(name).to_numpy())
+        if name in rotational and len(values) > 1:
+            k = int(np.abs(np.diff(values)).argmax())
+            steps[name] = {"deg": float(abs(values[k + 1] - values[k])), "time_s": float(time[k + 1])}  # IK: degrees
+    return dict(sorted(steps.items(), key=lambda kv: -kv[1]["deg"]))

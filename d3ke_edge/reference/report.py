@@ -29,12 +29,21 @@ def markdown(r: dict) -> str:
                   f"interpolation up to {r['settings']['max_gap']} frames.", "",
               f"OpenSim IK marker error: RMS median {ik['marker_rms_median_mm']:.1f} mm, p90 "
               f"{ik['marker_rms_p90_mm']:.1f} mm, largest {ik['marker_max_mm']:.1f} mm.", "",
+              _prior_line(ik), "",
               "| segment | length mm (filtered) | std mm (filtered) | std mm (raw) |", "|---|---|---|---|"]
     for name, b in r["bones_filtered"].items():
         lines.append(f"| {name} | {b['mean_mm']:.0f} | {b['std_mm']:.1f} | {r['bones_raw'][name]['std_mm']:.1f} |")
     lines += ["", "Scale factors (OpenSim ScaleTool, measurements): "
               + ", ".join(f"{k} {v:.3f}" for k, v in r["scale_factors"].items()), ""]
     return "\n".join(lines) + "\n"
+
+
+def _prior_line(ik: dict) -> str:
+    steps = ", ".join(f"{k} {v['deg']:.1f} at {v['time_s']:.2f} s" for k, v in list(ik["largest_steps"].items())[:5])
+    held = (f"IK held {', '.join(ik['neutral_coordinates'])} weakly to neutral (weight {ik['neutral_weight']:g}: a "
+            "1-rad departure costs as much as 1 cm of joint-landmark error); "
+            if ik["neutral_coordinates"] else "IK held no coordinate to neutral; ")
+    return held + f"largest change between frames (deg): {steps}."
 
 
 def angle_plot(mot: Path, png: Path) -> Path:
