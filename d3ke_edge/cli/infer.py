@@ -11,10 +11,10 @@ from .common import console, err_console, fail, third_party_log
 
 HONESTY = {
     "image": "The image models are trained on synthetic renders. Against a 4-camera reference of one real trial they "
-             "were 19 deg off on average (knees 12, elbows 48; benchmarks/results/reference, d3ke-edge bench "
+             "were 19 deg off on average (knees 12, elbows 47; benchmarks/results/reference, d3ke-edge bench "
              "reference) — read the overlay before trusting the numbers.",
     "landmarks": "The landmark model is trained on projected synthetic motions with BlazePose's errors measured on "
-                 "renders. Against a 4-camera reference of one real trial it was 18 deg off on average (knees 17, "
+                 "renders. Against a 4-camera reference of one real trial it was 18 deg off on average (knees 18, "
                  "elbows 34; benchmarks/results/reference, d3ke-edge bench reference) — read the overlay before "
                  "trusting the numbers."}
 
