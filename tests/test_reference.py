@@ -386,3 +386,57 @@ def test_blazepose_error_on_real_footage_is_measured_against_the_reference(pose2
     # the side view (cam02) is the one whose labels were fixed most often
     flips = [rows["flipped"][rows["clip"] == v].mean() for v in range(4)]
     assert int(np.argmax(flips)) == 1 and flips[1] > 0.1
+
+
+def test_the_ik_prior_holds_free_coordinates_and_yields_where_landmarks_decide(tmp_path):
+    """Landmarks of the built-in model (its BlazePose markers, placed by OpenSim itself) with a straight left elbow
+    and noisy hands: IK with the neutral prior keeps the humerus and forearm turns near neutral and the elbow straight,
+    and still recovers a hip rotation the bent knee determines; the weight must not be negative."""
+    opensim = pytest.importorskip("opensim")
+    from d3ke_edge.io.trc import MarkerTable, write_trc
+    from d3ke_edge.reference.build import ReferenceConfig, _model
+    from d3ke_edge.reference.opensim_tools import run_ik
+    from d3ke_edge.reference.views import ReferenceInputError
+    from d3ke_edge.video.landmarks import LANDMARK_NAMES
+
+    path, names = _model(tmp_path, None, None)
+    model = opensim.Model(str(path))
+    state = model.initSystem()
+    coords, markers = model.getCoordinateSet(), model.getMarkerSet()
+    pose = {"pelvis_ty": 0.95, "hip_rotation_r": np.radians(20.0), "knee_angle_r": np.radians(60.0),
+            "hip_flexion_r": np.radians(30.0), "arm_add_l": np.radians(-20.0), "elbow_flex_r": np.radians(70.0)}
+    rng = np.random.default_rng(0)
+    T = 12
+    pts = np.zeros((T, len(LANDMARK_NAMES), 3))
+    for t in range(T):
+        for name, value in pose.items():
+            coords.get(name).setValue(state, value * (1.0 + 0.02 * t) if name != "pelvis_ty" else value, False)
+        model.assemble(state)
+        model.realizePosition(state)
+        for j, lm in enumerate(LANDMARK_NAMES):
+            p = markers.get(names[lm]).getLocationInGround(state)
+            pts[t, j] = [p.get(0), p.get(1), p.get(2)]
+    hands = [j for j, lm in enumerate(LANDMARK_NAMES) if lm.endswith(("pinky", "index", "thumb"))]
+    pts[:, hands] += rng.normal(0.0, 0.02, (T, len(hands), 3))  # BlazePose's hands: centimetres off
+    trc = write_trc(MarkerTable(np.arange(T) / 60.0, [names[lm] for lm in LANDMARK_NAMES], pts), tmp_path / "lm.trc")
+    span = (0.0, (T - 1) / 60.0)
+    (tmp_path / "free").mkdir()
+    free = run_ik(path, trc, tmp_path / "free", names, span, neutral_weight=0.0)
+    ik = run_ik(path, trc, tmp_path, names, span)
+    assert free.neutral == []
+    assert {"arm_rot_l", "pro_sup_l", "hip_rotation_r", "subtalar_angle_r", "mtp_angle_l"} <= set(ik.neutral)
+    assert "IKCoordinateTask" in (tmp_path / "ik_setup.xml").read_text()
+    mots = {k: opensim.TimeSeriesTable(str(r.mot)) for k, r in (("free", free), ("held", ik))}
+    col = lambda k, n: np.array(mots[k].getDependentColumn(n).to_numpy())  # noqa: E731
+    for name in ("arm_rot_l", "pro_sup_l", "pro_sup_r"):  # measured: 36, 41, 80 deg free; 7, 7, 8 held
+        held, free_max = np.abs(col("held", name)).max(), np.abs(col("free", name)).max()
+        assert held < 10.0 and free_max > 3 * held, name
+    assert col("held", "elbow_flex_l").max() < 3.0
+    truth = 20.0 * (1.0 + 0.02 * np.arange(T))
+    assert np.abs(col("free", "hip_rotation_r") - truth).max() < 1.5
+    assert np.abs(col("held", "hip_rotation_r") - truth).max() < 4.0  # the bent knee decides; the prior costs 2-3 deg
+    knee = {k: np.abs(col(k, "knee_angle_r") - 3 * truth).max() for k in mots}  # measured 2.9 free, 3.6 held
+    assert knee["held"] < knee["free"] + 1.0 < 5.0
+    assert np.median(ik.rms_m) < 0.015
+    with pytest.raises(ReferenceInputError, match="IK prior"):
+        ReferenceConfig((trc, trc), trc, tmp_path / "out", ik_neutral_weight=-1.0)

@@ -33,7 +33,7 @@ class ReferenceConfig:
     person: tuple[str, ...] = ("largest",)
     min_visibility: float = 0.3  # observations BlazePose rates less visible are not used
     min_agreement: float = 0.35  # a view with fewer of its landmarks used by the triangulation tracks someone else
-    ik_neutral_weight: float = 1e-4  # IK's hold on the coordinates the landmarks leave free (opensim_tools.NEUTRAL_PRIOR)
+    ik_neutral_weight: float = 1e-4  # IK holds the coordinates landmarks leave free (opensim_tools.NEUTRAL_PRIOR)
 
     def __post_init__(self) -> None:
         from ..video.tracker import parse_person
