@@ -217,8 +217,7 @@ def run_ik(model: Path, trc: Path, out: Path, names: dict[str, str], time_range:
     their default value with ``neutral_weight`` (0: not at all)."""
     import opensim as osim
 
-    names_in_model = _coordinates(model)
-    neutral = [c for c in names_in_model if c.startswith(NEUTRAL_PRIOR)] if neutral_weight > 0 else []
+    neutral = [c for c in _coordinates(model) if c.startswith(NEUTRAL_PRIOR)] if neutral_weight > 0 else []
     root = ET.Element("InverseKinematicsTool", name="reference")
     _fields(root, results_directory=".", model_file=_rel(model, out), constraint_weight="Inf", accuracy="1e-05")
     _ik_tasks(root, names, neutral, neutral_weight)
