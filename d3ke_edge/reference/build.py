@@ -235,7 +235,7 @@ def build_reference(cfg: ReferenceConfig, say: Callable[[str], object] = print,
     from ..utils.atomic import atomic_write_text
     from ..video.landmarks import LANDMARK_NAMES
     from ..video.models import fetch_models
-    from .opensim_tools import largest_steps, run_ik, run_scale
+    from .opensim_tools import run_ik, run_scale
     from .report import angle_plot, markdown
     from .views import track_view
 
@@ -264,7 +264,7 @@ def build_reference(cfg: ReferenceConfig, say: Callable[[str], object] = print,
         span = (float(ref.time[valid][0]), float(ref.time[valid][-1]))
         scaled, factors = run_scale(model_path, trc, stage, names, span)
         ik = run_ik(scaled, trc, stage, names, span, cfg.ik_neutral_weight)
-        report = _report(cfg, ref, how, factors, ik, names, largest_steps(stage / "reference.mot", scaled))
+        report = _report(cfg, ref, how, factors, ik, names)
         angle_plot(stage / "reference.mot", stage / "angles.png")
         atomic_write_text(stage / "reference.json", json.dumps(report, indent=2) + "\n")
         atomic_write_text(stage / "reference.md", markdown(report))
@@ -301,8 +301,7 @@ def _model(stage: Path, osim: Path | None, markers: Path | None) -> tuple[Path, 
     return path, marker_names_for(have)
 
 
-def _report(cfg: ReferenceConfig, ref: Reference, how: str, factors: dict, ik, names: dict,
-            steps: dict[str, dict[str, float]]) -> dict:
+def _report(cfg: ReferenceConfig, ref: Reference, how: str, factors: dict, ik, names: dict) -> dict:
     V = len(ref.views)
     per_cam = {}
     for v, view in enumerate(ref.views):
@@ -328,7 +327,7 @@ def _report(cfg: ReferenceConfig, ref: Reference, how: str, factors: dict, ik, n
                "marker_rms_p90_mm": float(np.percentile(ik.rms_m, 90) * 1000),
                "marker_max_mm": float(ik.max_m.max() * 1000), "frames": int(len(ik.rms_m)),
                "neutral_coordinates": ik.neutral, "neutral_weight": cfg.ik_neutral_weight,
-               "largest_steps": steps},
+               "largest_steps": ik.steps},
         "up_rotation": ref.up.tolist(), "markers": names,
         "time_note": f"times are {ref.views[0].name}'s; camera v's frame f is the reference's time "
                      "(f - offset_frames[v]) / fps",

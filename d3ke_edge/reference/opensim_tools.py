@@ -208,6 +208,7 @@ class IKResult:
     rms_m: np.ndarray  # (T,) marker error RMS per frame, metres
     max_m: np.ndarray  # (T,) largest marker error per frame
     neutral: list[str]  # the coordinates held weakly to their default value
+    steps: dict[str, dict[str, float]]  # ``largest_steps`` of the .mot
 
 
 def run_ik(model: Path, trc: Path, out: Path, names: dict[str, str], time_range: tuple[float, float],
@@ -217,7 +218,8 @@ def run_ik(model: Path, trc: Path, out: Path, names: dict[str, str], time_range:
     their default value with ``neutral_weight`` (0: not at all)."""
     import opensim as osim
 
-    neutral = [c for c in _coordinates(model) if c.startswith(NEUTRAL_PRIOR)] if neutral_weight > 0 else []
+    coords = _coordinates(model)
+    neutral = [c for c in coords if c.startswith(NEUTRAL_PRIOR)] if neutral_weight > 0 else []
     root = ET.Element("InverseKinematicsTool", name="reference")
     _fields(root, results_directory=".", model_file=_rel(model, out), constraint_weight="Inf", accuracy="1e-05")
     _ik_tasks(root, names, neutral, neutral_weight)
@@ -227,7 +229,9 @@ def run_ik(model: Path, trc: Path, out: Path, names: dict[str, str], time_range:
     err_file = out / "reference_ik_marker_errors.sto"
     table = osim.TimeSeriesTable(str(err_file))
     col = lambda n: np.array(table.getDependentColumn(n).to_numpy())  # noqa: E731
-    return IKResult(out / "reference.mot", err_file, col("marker_error_RMS"), col("marker_error_max"), neutral)
+    mot = out / "reference.mot"
+    return IKResult(mot, err_file, col("marker_error_RMS"), col("marker_error_max"), neutral,
+                    largest_steps(mot, {name for name, rot in coords.items() if rot}))
 
 
 def _coordinates(model: Path) -> dict[str, bool]:
@@ -240,13 +244,12 @@ def _coordinates(model: Path) -> dict[str, bool]:
             for i in range(coords.getSize())}
 
 
-def largest_steps(mot: Path, model: Path) -> dict[str, dict[str, float]]:
-    """Each rotational coordinate's largest change between consecutive frames of an IK ``.mot`` of ``model``
-    (``deg``) and when (``time_s``, the later frame), largest first: an angle curve a body can follow changes by a
-    few degrees per frame, a solver's flip by tens."""
+def largest_steps(mot: Path, rotational: set[str]) -> dict[str, dict[str, float]]:
+    """Each ``rotational`` coordinate's largest change between consecutive frames of an IK ``.mot`` (``deg``) and
+    when (``time_s``, the later frame), largest first: an angle curve a body can follow changes by a few degrees per
+    frame, a solver's flip by tens."""
     import opensim as osim
 
-    rotational = {name for name, rot in _coordinates(model).items() if rot}
     table = osim.TimeSeriesTable(str(mot))
     time = np.asarray(table.getIndependentColumn())
     steps = {}
