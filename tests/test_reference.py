@@ -177,6 +177,74 @@ def test_the_filter_keeps_slow_motion_and_removes_jitter_and_fills_short_gaps():
         lowpass(slow, fps, 40.0)
 
 
+def _moving_body(T: int, fps: float, rng) -> np.ndarray:
+    """33 BlazePose landmarks (T, 33, 3), world z up: legs and arms swinging on rigid segments of known lengths
+    (thigh 0.40 m, shank 0.38, upper arm 0.28, forearm 0.25, heel 0.06, foot 0.20, pelvis 0.20), the rest rigid
+    on the pelvis."""
+    from d3ke_edge.video.landmarks import LANDMARK_NAMES
+
+    t = np.arange(T)[:, None] / fps
+    wave = lambda f, ph=0.0: np.sin(2 * np.pi * f * t + ph)  # noqa: E731
+    unit = lambda a, b: np.concatenate([np.sin(a) * np.cos(b), np.sin(a) * np.sin(b), -np.cos(a)], -1)  # noqa: E731
+    X = np.zeros((T, 33, 3))
+    pelvis = np.concatenate([0.15 * wave(0.5), 0.05 * wave(0.7, 1.0), np.ones_like(t)], -1)
+    for side, s in (("left", 1.0), ("right", -1.0)):
+        ph = 0.0 if s > 0 else np.pi
+        hip = pelvis + [0, 0.1 * s, 0]
+        knee = hip + 0.40 * unit(0.5 * wave(0.8, ph), 0 * t)
+        ankle = knee + 0.38 * unit(-0.3 * (1 + wave(0.8, ph)), 0 * t)
+        heel = ankle + 0.06 * unit(np.pi / 2 + 0 * t, np.pi + 0 * t)
+        toe = heel + 0.20 * unit(np.pi / 2 + 0.1 * wave(1.0), 0 * t)
+        shoulder = pelvis + [0, 0.18 * s, 0.5]
+        elbow = shoulder + 0.28 * unit(0.4 * wave(0.6, ph), 0.3 + 0 * t)
+        wrist = elbow + 0.25 * unit(0.3 + 0.3 * (1 + wave(0.6)), 0.3 + 0 * t)
+        for name, p in (("hip", hip), ("knee", knee), ("ankle", ankle), ("heel", heel), ("foot_index", toe),
+                        ("shoulder", shoulder), ("elbow", elbow), ("wrist", wrist)):
+            X[:, LANDMARK_NAMES.index(f"{side}_{name}")] = p
+    rest = [i for i in range(33) if not X[:, i].any()]
+    X[:, rest] = pelvis[:, None] + [0, 0, 0.55] + rng.uniform(-0.1, 0.1, (len(rest), 3))
+    return X
+
+
+def test_the_refinement_keeps_segments_rigid_and_brings_points_closer_to_the_truth(tmp_path):
+    """Four views with 3 px of noise: triangulated frame by frame, a shank changes length by several mm; refined
+    over the trial (smooth, one length per segment) the lengths hold within 1 mm and every landmark of a segment is
+    closer to the truth than the per-frame points, even after both are low-passed (the refinement is not a filter in
+    disguise), and the segment's length comes out right."""
+    from d3ke_edge.reference.build import ReferenceConfig
+    from d3ke_edge.reference.refine import RIGID_SEGMENTS, RefineConfig, refine_trajectories, segment_lengths
+    from d3ke_edge.reference.views import ReferenceInputError
+    from d3ke_edge.video.landmarks import LANDMARK_NAMES
+
+    rng = np.random.default_rng(5)
+    cams = _rig()
+    T, fps, V = 90, 60.0, 4
+    X = _moving_body(T, fps, rng)
+    xy = np.stack([_observe(cams, X[f], rng, 3.0) for f in range(T)])  # (T, V, 33, 2)
+    w = np.ones(xy.shape[:3])
+    tri = robust_triangulate(cams, xy.transpose(1, 0, 2, 3).reshape(V, -1, 2), w.transpose(1, 0, 2).reshape(V, -1))
+    per_frame = tri.points.reshape(T, 33, 3)
+    used = tri.used.reshape(V, T, 33).transpose(1, 0, 2)
+    refined = refine_trajectories(cams, xy, np.where(used, w, 0.0), per_frame, RefineConfig(smooth=1.0, length=1.0))
+    on_segments = sorted({LANDMARK_NAMES.index(n) for _, a, b in RIGID_SEGMENTS for n in (a, b)})
+    err = lambda p: np.linalg.norm(lowpass(p, fps, 6.0) - X, axis=-1)[:, on_segments].mean() * 1000  # noqa: E731
+    # measured: 3.7 mm low-passed per frame, 2.9 refined and low-passed (8.8 raw)
+    assert err(refined) < 0.85 * err(per_frame) and err(refined) < 3.5
+    before, after = segment_lengths(per_frame), segment_lengths(refined)
+    for name in ("thigh_l", "shank_l", "shank_r", "upper_arm_r", "forearm_l"):
+        assert before[name].std() > 3.0 and after[name].std() < 1.0, name  # measured 5-7 mm -> 0.5-0.7
+    assert abs(after["shank_l"].mean() - 380.0) < 3.0 and abs(after["thigh_r"].mean() - 400.0) < 3.0
+    # no weights: the per-frame points unchanged; negative weights are named errors
+    np.testing.assert_array_equal(refine_trajectories(cams, xy, w, per_frame, RefineConfig()), per_frame)
+    with pytest.raises(ValueError, match="refine weights must be >= 0"):
+        RefineConfig(smooth=-1.0)
+    videos = (tmp_path / "cam01.mp4", tmp_path / "cam02.mp4")
+    for v in videos:
+        v.write_bytes(b"")
+    with pytest.raises(ReferenceInputError, match="refinement's weights must be >= 0"):
+        ReferenceConfig(videos, tmp_path / "calib.toml", tmp_path / "out", length_weight=-1.0)
+
+
 def test_bad_inputs_are_named(tmp_path):
     import dataclasses
 
@@ -210,13 +278,18 @@ def test_the_reference_of_the_pose2sim_trial_meets_its_quality_figures(pose2sim_
     out, res = pose2sim_reference
     assert res.exit_code == 0, res.output
     r = json.loads((out / "reference.json").read_text())
-    assert r["reprojection_median_px"] <= 15.0
-    assert all(c["reprojection_median_px"] <= 16.0 for c in r["cameras"].values())
+    assert r["reprojection_median_px"] <= 15.0 and r["final_reprojection_median_px"] <= 15.0
+    assert all(c["reprojection_median_px"] <= 16.0 and c["final_median_px"] <= 16.0 for c in r["cameras"].values())
+    # the refinement is not paid for elsewhere: each camera predicted from the other three is no further off than
+    # without it (measured 16.5-27.7 px against 16.9-28.2: 0.4-0.6 px closer for every camera)
+    for name, c in r["cameras"].items():
+        assert c["held_out_median_px"] <= c["held_out_per_frame_median_px"] + 0.1, name
     assert r["ik"]["marker_rms_median_mm"] <= 30.0 and r["ik"]["frames"] == r["frames"]
     assert r["cameras"]["cam03"]["offset_frames"] == 3  # found: that camera started ~50 ms early
     assert r["cameras"]["cam02"]["label_fixes"]["trunk"] >= 15  # the side view BlazePose mirrors
-    for bone in ("thigh_l", "thigh_r"):
-        assert r["bones_filtered"][bone]["std_mm"] <= 20.0 and 330 < r["bones_filtered"][bone]["mean_mm"] < 430
+    # the issue's figure: thigh and shank length std <= 15 mm (measured 1.4-3.5 refined; 7-19 without)
+    for bone in ("thigh_l", "thigh_r", "shank_l", "shank_r"):
+        assert r["bones_filtered"][bone]["std_mm"] <= 15.0 and 330 < r["bones_filtered"][bone]["mean_mm"] < 430
     import opensim
 
     mot = opensim.TimeSeriesTable(str(out / "reference.mot"))

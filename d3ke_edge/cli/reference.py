@@ -18,12 +18,15 @@ def reference(
     markers: Annotated[Optional[Path], typer.Option("--markers", help="A BlazePose marker set for --osim (e.g. Pose2Sim's Markers_BlazePose.xml).")] = None,
     gate: Annotated[float, typer.Option("--gate", help="Pixels: a camera further off than this is left out of a point's triangulation.")] = 25.0,
     cutoff: Annotated[float, typer.Option("--cutoff", help="Low-pass cut-off of the trajectories, Hz (zero-lag Butterworth).")] = 6.0,
+    smooth: Annotated[float, typer.Option("--smooth", help="Whole-trial refinement: weight of each point's acceleration (a 1-mm/frame^2 acceleration costs as much as 1 px of reprojection); 0 with --bone-length 0: per-frame triangulation only.")] = 1.0,
+    bone_length: Annotated[float, typer.Option("--bone-length", help="Whole-trial refinement: weight keeping each rigid segment (thigh, shank, upper arm, forearm, foot, pelvis) one length (1 mm off costs as much as 1 px).")] = 1.0,
     no_sync: Annotated[bool, typer.Option("--no-sync", help="Do not estimate frame offsets between the cameras.")] = False,
     ik_prior: Annotated[float, typer.Option("--ik-prior", help="Weight holding the coordinates the landmarks leave free (hip/humeral/forearm rotation, subtalar, mtp) to neutral in IK; 0: none.")] = 1e-4,
     person: Annotated[Optional[list[str]], typer.Option("--person", help="Who to track: auto/largest | INDEX (left to right) | x,y in every view, or NAME=SPEC for one view (NAME: its video's file name without extension); repeat the option.")] = None,
 ) -> None:
     """BlazePose in every view, the views' left/right labelling and frame offsets chosen by the triangulation,
-    robust triangulation and a zero-lag filter, then OpenSim's ScaleTool and InverseKinematicsTool: the reference a
+    robust triangulation refined over the whole trial (smooth trajectories, rigid segments of one length) and a
+    zero-lag filter, then OpenSim's ScaleTool and InverseKinematicsTool: the reference a
     single camera is measured against (``d3ke-edge bench reference``)."""
     from ..reference.build import ReferenceConfig, build_reference
     from ..reference.calibration import CalibrationError
@@ -34,7 +37,8 @@ def reference(
 
     try:
         cfg = ReferenceConfig(tuple(videos), calib, out, gate_px=gate, cutoff_hz=cutoff, sync=not no_sync,
-                              person=tuple(person or ()) or ("largest",), ik_neutral_weight=ik_prior)
+                              person=tuple(person or ()) or ("largest",), ik_neutral_weight=ik_prior,
+                              smooth_weight=smooth, length_weight=bone_length)
     except (ReferenceInputError, ValueError) as exc:
         fail(str(exc))
     for p, what in ((osim, "--osim"), (markers, "--markers")):
@@ -51,9 +55,12 @@ def reference(
     except RuntimeError as exc:
         fail(f"{exc}; OpenSim's messages are in {out / 'reference.log'}", code=1)
     ik = report["ik"]
-    console.print(f"reference: {report['frames']} frames, reprojection median {report['reprojection_median_px']:.1f} px "
-                  f"(p90 per camera " + ", ".join(f"{n} {c['reprojection_p90_px']:.0f}" for n, c in report["cameras"].items())
-                  + f"), IK marker RMS median {ik['marker_rms_median_mm']:.1f} mm; "
+    held = report["held_out_median_px"]
+    console.print(f"reference: {report['frames']} frames, reprojection median {report['final_reprojection_median_px']:.1f} px "
+                  f"(per frame {report['reprojection_median_px']:.1f})"
+                  + (f", each camera from the others {held:.1f} px (unrefined {report['held_out_per_frame_median_px']:.1f})"
+                     if held is not None else "")
+                  + f", IK marker RMS median {ik['marker_rms_median_mm']:.1f} mm; "
                   + "thigh/shank std " + ", ".join(f"{k} {v['std_mm']:.0f}" for k, v in report["bones_filtered"].items()
                                                    if k.startswith(("thigh", "shank"))) + " mm")
     console.print(f"written to {out}: reference.mot, landmarks.trc, reference.md, angles.png")

@@ -34,6 +34,10 @@ class ReferenceConfig:
     min_visibility: float = 0.3  # observations BlazePose rates less visible are not used
     min_agreement: float = 0.35  # a view with fewer of its landmarks used by the triangulation tracks someone else
     ik_neutral_weight: float = 1e-4  # IK holds the coordinates landmarks leave free (opensim_tools.NEUTRAL_PRIOR)
+    # the whole-trial refinement (refine.py): a 1-mm/frame^2 acceleration, or a 1-mm change of a rigid segment's
+    # length, costs as much as a 1-px reprojection error; 0 and 0: per-frame triangulation only
+    smooth_weight: float = 1.0
+    length_weight: float = 1.0
 
     def __post_init__(self) -> None:
         from ..video.tracker import parse_person
@@ -56,6 +60,9 @@ class ReferenceConfig:
                 raise ReferenceInputError(f"--person '{entry}': {exc}") from None
         if not self.gate_px > 0 or not self.cutoff_hz > 0 or self.max_gap < 0 or self.max_offset < 0:
             raise ReferenceInputError("gate_px and cutoff_hz must be positive, max_gap and max_offset >= 0")
+        if not (self.smooth_weight >= 0 and self.length_weight >= 0):
+            raise ReferenceInputError(f"the refinement's weights must be >= 0 (0: off), got smooth "
+                                      f"{self.smooth_weight}, length {self.length_weight}")
         if not self.ik_neutral_weight >= 0:
             raise ReferenceInputError(f"the IK prior's weight must be >= 0 (0: none), got {self.ik_neutral_weight}")
 
@@ -80,6 +87,9 @@ class Reference:
     errors: np.ndarray  # (T, V, 33) reprojection error (px) of the raw points in every view that saw them
     used: np.ndarray  # (T, V, 33) the views each point was triangulated from
     up: np.ndarray  # (3, 3) calibration world -> OpenSim frame
+    unrefined: np.ndarray  # the per-frame triangulation gap-filled and filtered, without the refinement
+    final_errors: np.ndarray  # (T, V, 33) reprojection error (px) of ``points`` in every view that saw them
+    held_out: dict[str, dict[str, float]]  # per view: median px of its landmarks predicted from the other views
     notes: list[str] = field(default_factory=list)
 
 
@@ -142,7 +152,7 @@ def triangulate_views(cfg: ReferenceConfig, views: list[ViewLandmarks], cameras:
                       say: Callable[[str], object] = print) -> Reference:
     from ..video.tracker import mirror_order
     from .filter import fill_gaps, lowpass
-    from .triangulate import choose_labelling, estimate_offsets, robust_triangulate, shift_views
+    from .triangulate import choose_labelling, estimate_offsets, shift_views
 
     check_views(views)
     notes = []
@@ -162,20 +172,55 @@ def triangulate_views(cfg: ReferenceConfig, views: list[ViewLandmarks], cameras:
     if offsets.any():
         say(f"frame offsets against {views[0].name}: " + ", ".join(f"{v.name} {o:+d}" for v, o in zip(views, offsets)))
         xy, w, flips = shift_views(offsets, xy, w, flips)
+    tri, refined = _fit(cfg, cams, xy, w)
+    _check_agreement(cfg, views, tri, np.isfinite(xy).all(-1).transpose(1, 0, 2).reshape(len(views), -1)
+                     & (w.transpose(1, 0, 2).reshape(len(views), -1) > 0))
     T, V = xy.shape[:2]
-    flat_xy = xy.transpose(1, 0, 2, 3).reshape(V, T * 33, 2)
-    flat_w = w.transpose(1, 0, 2).reshape(V, T * 33)
-    tri = robust_triangulate(cams, flat_xy, flat_w, cfg.gate_px)
-    _check_agreement(cfg, views, tri, flat_w > 0)
     up = up_rotation(cams)
-    raw = tri.points.reshape(T, 33, 3) @ up.T
     fps = views[0].fps
-    points = lowpass(fill_gaps(raw, cfg.max_gap), fps, cfg.cutoff_hz)
+    smooth = lambda p: lowpass(fill_gaps(p, cfg.max_gap), fps, cfg.cutoff_hz)  # noqa: E731
+    raw = tri.points.reshape(T, 33, 3) @ up.T
+    points = smooth(refined) @ up.T
+    final_errors = np.stack([np.linalg.norm(c.project(points @ up) - xy[:, v], axis=-1) for v, c in enumerate(cams)], 1)
+    final_errors = np.where(w > 0, final_errors, np.nan)
+    held_out = _held_out(cfg, cams, xy, w, smooth, [v.name for v in views]) if V > 2 else {}
     t0 = max(0, -int(offsets.min()))
     time = (np.arange(T) + t0) / fps
     return Reference(time, points, raw, cams, views, flips, offsets,
                      tri.errors.reshape(V, T, 33).transpose(1, 0, 2), tri.used.reshape(V, T, 33).transpose(1, 0, 2),
-                     up, notes)
+                     up, smooth(raw), final_errors, held_out, notes)
+
+
+def _fit(cfg: ReferenceConfig, cams: list[Camera], xy: np.ndarray, w: np.ndarray):
+    """Robust per-frame triangulation of ``xy`` (T, V, 33, 2), then the whole-trial refinement over the views each
+    point was triangulated from. -> (Triangulation over T*33 points, refined world points (T, 33, 3))."""
+    from .refine import RefineConfig, refine_trajectories
+    from .triangulate import robust_triangulate
+
+    T, V = xy.shape[:2]
+    tri = robust_triangulate(cams, xy.transpose(1, 0, 2, 3).reshape(V, T * 33, 2),
+                             w.transpose(1, 0, 2).reshape(V, T * 33), cfg.gate_px)
+    used = tri.used.reshape(V, T, 33).transpose(1, 0, 2)
+    refined = refine_trajectories(cams, xy, np.where(used, w, 0.0), tri.points.reshape(T, 33, 3),
+                                  RefineConfig(smooth=cfg.smooth_weight, length=cfg.length_weight))
+    return tri, refined
+
+
+def _held_out(cfg: ReferenceConfig, cams: list[Camera], xy: np.ndarray, w: np.ndarray, smooth: Callable,
+              names: list[str]) -> dict[str, dict[str, float]]:
+    """Each view predicted from the others: the reference rebuilt without it (same settings), projected into it, and
+    its median distance to that view's own landmarks — a figure the fit did not see, with and without the
+    refinement (the refinement's weights are chosen by it, not by the bone lengths it steadies)."""
+    out = {}
+    for v, name in enumerate(names):
+        keep = [u for u in range(len(cams)) if u != v]
+        sub = [cams[u] for u in keep]
+        tri, refined = _fit(cfg, sub, xy[:, keep], w[:, keep])
+        plain = smooth(tri.points.reshape(len(xy), 33, 3))
+        err = lambda p: float(np.nanmedian(np.where(w[:, v] > 0, np.linalg.norm(cams[v].project(p) - xy[:, v], axis=-1),  # noqa: E731
+                                                    np.nan)))
+        out[name] = {"refined_px": err(smooth(refined)), "per_frame_px": err(plain)}
+    return out
 
 
 def _check_agreement(cfg: ReferenceConfig, views: list[ViewLandmarks], tri, seen: np.ndarray) -> None:
@@ -207,17 +252,12 @@ def _check_agreement(cfg: ReferenceConfig, views: list[ViewLandmarks], tri, seen
 
 
 def _bone_stats(points: np.ndarray) -> dict[str, dict[str, float]]:
-    """Length mean and std (mm) of the segments a rigid body would keep: thighs and shanks (and upper arms)."""
-    from ..video.landmarks import LANDMARK_NAMES as N
+    """Length mean and std (mm) of the segments a rigid body would keep: thighs, shanks and upper arms."""
+    from .refine import segment_lengths
 
-    idx = lambda n: N.index(n)  # noqa: E731
-    out = {}
-    for name, a, b in (("thigh_l", "left_hip", "left_knee"), ("thigh_r", "right_hip", "right_knee"),
-                       ("shank_l", "left_knee", "left_ankle"), ("shank_r", "right_knee", "right_ankle"),
-                       ("upper_arm_l", "left_shoulder", "left_elbow"), ("upper_arm_r", "right_shoulder", "right_elbow")):
-        length = np.linalg.norm(points[:, idx(a)] - points[:, idx(b)], axis=-1) * 1000
-        out[name] = {"mean_mm": float(np.nanmean(length)), "std_mm": float(np.nanstd(length))}
-    return out
+    lengths = segment_lengths(points)
+    return {name: {"mean_mm": float(np.nanmean(lengths[name])), "std_mm": float(np.nanstd(lengths[name]))}
+            for name in ("thigh_l", "thigh_r", "shank_l", "shank_r", "upper_arm_l", "upper_arm_r")}
 
 
 def build_reference(cfg: ReferenceConfig, say: Callable[[str], object] = print,
@@ -310,18 +350,28 @@ def _report(cfg: ReferenceConfig, ref: Reference, how: str, factors: dict, ik, n
             "tracked_frames": view.tracked, "frames": len(view.xy), "offset_frames": int(ref.offsets[v]),
             "reprojection_median_px": float(np.nanmedian(e)), "reprojection_p90_px": float(np.nanpercentile(e, 90)),
             "used_fraction": float(u.mean()),
+            "final_median_px": float(np.nanmedian(ref.final_errors[:, v])),
+            "held_out_median_px": ref.held_out.get(view.name, {}).get("refined_px"),
+            "held_out_per_frame_median_px": ref.held_out.get(view.name, {}).get("per_frame_px"),
             "label_fixes": {g: int(ref.flips[:, v, k].sum()) for k, g in enumerate(label_groups())}}
     return {
         "videos": [str(p) for p in cfg.videos], "calibration": str(cfg.calib), "camera_matching": how,
         "notes": ref.notes, "frames": int(len(ref.time)), "fps": ref.views[0].fps,
         "settings": {"gate_px": cfg.gate_px, "cutoff_hz": cfg.cutoff_hz, "max_gap": cfg.max_gap, "sync": cfg.sync,
                      "min_visibility": cfg.min_visibility, "person": list(cfg.person),
-                     "ik_neutral_weight": cfg.ik_neutral_weight},
+                     "ik_neutral_weight": cfg.ik_neutral_weight, "smooth_weight": cfg.smooth_weight,
+                     "length_weight": cfg.length_weight},
         "cameras": per_cam,
         "reprojection_median_px": float(np.nanmedian(ref.errors)),
         "reprojection_median_used_px": float(np.nanmedian(np.where(ref.used, ref.errors, np.nan))),
+        "final_reprojection_median_px": float(np.nanmedian(ref.final_errors)),
+        "held_out_median_px": (float(np.mean([h["refined_px"] for h in ref.held_out.values()]))
+                               if ref.held_out else None),
+        "held_out_per_frame_median_px": (float(np.mean([h["per_frame_px"] for h in ref.held_out.values()]))
+                                         if ref.held_out else None),
         "points_missing_fraction": float(np.isnan(ref.raw[..., 0]).mean()),
-        "bones_filtered": _bone_stats(ref.points), "bones_raw": _bone_stats(ref.raw),
+        "bones_filtered": _bone_stats(ref.points), "bones_unrefined": _bone_stats(ref.unrefined),
+        "bones_raw": _bone_stats(ref.raw),
         "scale_factors": {k: v for k, v in factors.items() if not k.endswith("_offset") and k != "ground"},
         "ik": {"marker_rms_median_mm": float(np.median(ik.rms_m) * 1000),
                "marker_rms_p90_mm": float(np.percentile(ik.rms_m, 90) * 1000),

@@ -15,27 +15,47 @@ def markdown(r: dict) -> str:
     lines = [f"# Multi-camera reference ({len(r['cameras'])} cameras, {r['frames']} frames at {r['fps']:g} fps)", "",
              f"Calibration `{r['calibration']}`, cameras matched {r['camera_matching']}.", ""]
     lines += [f"- {n}" for n in r["notes"]] + ([""] if r["notes"] else [])
-    lines += ["| camera | tracked | offset (frames) | reprojection median px | p90 px | used in | label fixes |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["| camera | tracked | offset (frames) | reprojection median px | p90 px | used in | label fixes | "
+              "refined median px | held out px (per frame) |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for name, c in r["cameras"].items():
         fixes = ", ".join(f"{g} {n}" for g, n in c["label_fixes"].items() if n) or "none"
         lines.append(f"| {name} | {c['tracked_frames']}/{c['frames']} | {c['offset_frames']:+d} | "
                      f"{c['reprojection_median_px']:.1f} | {c['reprojection_p90_px']:.1f} | "
-                     f"{100 * c['used_fraction']:.0f} % | {fixes} |")
+                     f"{100 * c['used_fraction']:.0f} % | {fixes} | {c['final_median_px']:.1f} | "
+                     + (f"{c['held_out_median_px']:.1f} ({c['held_out_per_frame_median_px']:.1f}) |"
+                        if c.get("held_out_median_px") is not None else "- |"))
     ik = r["ik"]
     lines += ["", f"Reprojection median {r['reprojection_median_px']:.1f} px over every view that saw a point, "
                   f"{r['reprojection_median_used_px']:.1f} px over the views each point was triangulated from; "
                   f"{100 * r['points_missing_fraction']:.1f} % of points left out (views disagreeing), bridged by "
-                  f"interpolation up to {r['settings']['max_gap']} frames.", "",
+                  f"interpolation up to {r['settings']['max_gap']} frames.", "", _refine_line(r), "",
               f"OpenSim IK marker error: RMS median {ik['marker_rms_median_mm']:.1f} mm, p90 "
               f"{ik['marker_rms_p90_mm']:.1f} mm, largest {ik['marker_max_mm']:.1f} mm.", "",
               _prior_line(ik), "",
-              "| segment | length mm (filtered) | std mm (filtered) | std mm (raw) |", "|---|---|---|---|"]
+              "| segment | length mm (reference) | std mm (reference) | std mm (filtered, not refined) | std mm (raw) |",
+              "|---|---|---|---|---|"]
     for name, b in r["bones_filtered"].items():
-        lines.append(f"| {name} | {b['mean_mm']:.0f} | {b['std_mm']:.1f} | {r['bones_raw'][name]['std_mm']:.1f} |")
+        lines.append(f"| {name} | {b['mean_mm']:.0f} | {b['std_mm']:.1f} | {r['bones_unrefined'][name]['std_mm']:.1f} "
+                     f"| {r['bones_raw'][name]['std_mm']:.1f} |")
     lines += ["", "Scale factors (OpenSim ScaleTool, measurements): "
               + ", ".join(f"{k} {v:.3f}" for k, v in r["scale_factors"].items()), ""]
     return "\n".join(lines) + "\n"
+
+
+def _refine_line(r: dict) -> str:
+    st = r["settings"]
+    if not (st["smooth_weight"] or st["length_weight"]):
+        text = "Not refined over the trial (per-frame triangulation, gap-filled and filtered)."
+    else:
+        text = (f"Refined over the whole trial (smoothness weight {st['smooth_weight']:g}, segment-length weight "
+                f"{st['length_weight']:g}): reprojection median {r['final_reprojection_median_px']:.1f} px over every "
+                "view that saw a point.")
+    if r.get("held_out_median_px") is not None:
+        text += (f" Each camera predicted from the others (a figure the fit never saw): median "
+                 f"{r['held_out_median_px']:.1f} px on average over the cameras, {r['held_out_per_frame_median_px']:.1f} "
+                 "px without the refinement.")
+    return text
 
 
 def _prior_line(ik: dict) -> str:
