@@ -234,6 +234,13 @@ def test_the_refinement_keeps_segments_rigid_and_brings_points_closer_to_the_tru
     for name in ("thigh_l", "shank_l", "shank_r", "upper_arm_r", "forearm_l"):
         assert before[name].std() > 3.0 and after[name].std() < 1.0, name  # measured 5-7 mm -> 0.5-0.7
     assert abs(after["shank_l"].mean() - 380.0) < 3.0 and abs(after["thigh_r"].mean() - 400.0) < 3.0
+    # feet never triangulated (out of the picture): their segments drop out, the rest is refined as before
+    feet = [LANDMARK_NAMES.index(n) for n in ("left_heel", "right_heel", "left_foot_index", "right_foot_index")]
+    no_feet = per_frame.copy()
+    no_feet[:, feet] = np.nan
+    again = refine_trajectories(cams, xy, np.where(used, w, 0.0), no_feet, RefineConfig(smooth=1.0, length=1.0))
+    assert np.isnan(again[:, feet]).all() and np.isfinite(np.delete(again, feet, 1)).all()
+    assert segment_lengths(again)["shank_l"].std() < 1.0
     # no weights: the per-frame points unchanged; negative weights are named errors
     np.testing.assert_array_equal(refine_trajectories(cams, xy, w, per_frame, RefineConfig()), per_frame)
     with pytest.raises(ValueError, match="refine weights must be >= 0"):

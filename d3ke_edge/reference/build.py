@@ -172,9 +172,10 @@ def triangulate_views(cfg: ReferenceConfig, views: list[ViewLandmarks], cameras:
     if offsets.any():
         say(f"frame offsets against {views[0].name}: " + ", ".join(f"{v.name} {o:+d}" for v, o in zip(views, offsets)))
         xy, w, flips = shift_views(offsets, xy, w, flips)
-    tri, refined = _fit(cfg, cams, xy, w)
+    tri = _triangulate(cfg, cams, xy, w)
     _check_agreement(cfg, views, tri, np.isfinite(xy).all(-1).transpose(1, 0, 2).reshape(len(views), -1)
                      & (w.transpose(1, 0, 2).reshape(len(views), -1) > 0))
+    refined = _refine(cfg, cams, xy, w, tri)
     T, V = xy.shape[:2]
     up = up_rotation(cams)
     fps = views[0].fps
@@ -191,19 +192,24 @@ def triangulate_views(cfg: ReferenceConfig, views: list[ViewLandmarks], cameras:
                      up, smooth(raw), final_errors, held_out, notes)
 
 
-def _fit(cfg: ReferenceConfig, cams: list[Camera], xy: np.ndarray, w: np.ndarray):
-    """Robust per-frame triangulation of ``xy`` (T, V, 33, 2), then the whole-trial refinement over the views each
-    point was triangulated from. -> (Triangulation over T*33 points, refined world points (T, 33, 3))."""
-    from .refine import RefineConfig, refine_trajectories
+def _triangulate(cfg: ReferenceConfig, cams: list[Camera], xy: np.ndarray, w: np.ndarray):
+    """Robust per-frame triangulation of ``xy`` (T, V, 33, 2) -> Triangulation over T*33 points."""
     from .triangulate import robust_triangulate
 
     T, V = xy.shape[:2]
-    tri = robust_triangulate(cams, xy.transpose(1, 0, 2, 3).reshape(V, T * 33, 2),
-                             w.transpose(1, 0, 2).reshape(V, T * 33), cfg.gate_px)
+    return robust_triangulate(cams, xy.transpose(1, 0, 2, 3).reshape(V, T * 33, 2),
+                              w.transpose(1, 0, 2).reshape(V, T * 33), cfg.gate_px)
+
+
+def _refine(cfg: ReferenceConfig, cams: list[Camera], xy: np.ndarray, w: np.ndarray, tri) -> np.ndarray:
+    """The whole-trial refinement of a triangulation over the views each point was triangulated from -> refined
+    world points (T, 33, 3)."""
+    from .refine import RefineConfig, refine_trajectories
+
+    T, V = xy.shape[:2]
     used = tri.used.reshape(V, T, 33).transpose(1, 0, 2)
-    refined = refine_trajectories(cams, xy, np.where(used, w, 0.0), tri.points.reshape(T, 33, 3),
-                                  RefineConfig(smooth=cfg.smooth_weight, length=cfg.length_weight))
-    return tri, refined
+    return refine_trajectories(cams, xy, np.where(used, w, 0.0), tri.points.reshape(T, 33, 3),
+                               RefineConfig(smooth=cfg.smooth_weight, length=cfg.length_weight))
 
 
 def _held_out(cfg: ReferenceConfig, cams: list[Camera], xy: np.ndarray, w: np.ndarray, smooth: Callable,
@@ -215,7 +221,8 @@ def _held_out(cfg: ReferenceConfig, cams: list[Camera], xy: np.ndarray, w: np.nd
     for v, name in enumerate(names):
         keep = [u for u in range(len(cams)) if u != v]
         sub = [cams[u] for u in keep]
-        tri, refined = _fit(cfg, sub, xy[:, keep], w[:, keep])
+        tri = _triangulate(cfg, sub, xy[:, keep], w[:, keep])
+        refined = _refine(cfg, sub, xy[:, keep], w[:, keep], tri)
         plain = smooth(tri.points.reshape(len(xy), 33, 3))
         err = lambda p: float(np.nanmedian(np.where(w[:, v] > 0, np.linalg.norm(cams[v].project(p) - xy[:, v], axis=-1),  # noqa: E731
                                                     np.nan)))

@@ -75,10 +75,10 @@ def refine_trajectories(cams: list[Camera], xy: np.ndarray, w: np.ndarray, start
     missing in the result (the caller's gap rules decide them). -> (T, 33, 3)."""
     import torch
 
-    if not cfg.active:
-        return start.copy()
     T, V, N = xy.shape[:3]
     missing = ~np.isfinite(start).all(-1)
+    if not cfg.active or missing.all():
+        return start.copy()
     init = start.copy()
     tt = np.arange(T)
     for n in range(N):  # linear interpolation (ends held) only to start the solver somewhere sensible
@@ -96,11 +96,14 @@ def refine_trajectories(cams: list[Camera], xy: np.ndarray, w: np.ndarray, start
     t = torch.tensor(np.stack([c.t for c in cams]), dtype=torch.float64)
     obs = torch.tensor(np.nan_to_num(xn), dtype=torch.float64)
     ww = torch.tensor(np.where(seen, w, 0.0), dtype=torch.float64)
-    pairs = torch.tensor(_pairs(), dtype=torch.long)
+    # a segment counts only where both its ends were triangulated in some frame (feet out of the picture: no feet)
+    both = ~(missing[:, _pairs()[:, 0]] | missing[:, _pairs()[:, 1]])  # (T, S)
+    pairs_np = _pairs()[both.any(0)]
+    pairs = torch.tensor(pairs_np, dtype=torch.long)
     X = torch.tensor(init, dtype=torch.float64, requires_grad=True)
-    seg0 = (X.detach()[:, pairs[:, 0]] - X.detach()[:, pairs[:, 1]]).norm(dim=-1)
-    L = torch.tensor(np.nanmedian(np.where(missing[:, pairs[:, 0]] | missing[:, pairs[:, 1]], np.nan, seg0.numpy()),
-                                  0), dtype=torch.float64, requires_grad=True)
+    seg0 = np.linalg.norm(init[:, pairs_np[:, 0]] - init[:, pairs_np[:, 1]], axis=-1)
+    L = torch.tensor(np.nanmedian(np.where(both[:, both.any(0)], seg0, np.nan), 0), dtype=torch.float64,
+                     requires_grad=True)
     s = cfg.loss_px
 
     def cost() -> torch.Tensor:
@@ -112,7 +115,7 @@ def refine_trajectories(cams: list[Camera], xy: np.ndarray, w: np.ndarray, start
         if cfg.smooth > 0 and T > 2:
             acc = (X[2:] - 2 * X[1:-1] + X[:-2]) * 1000
             total = total + cfg.smooth * (acc ** 2).sum()
-        if cfg.length > 0:
+        if cfg.length > 0 and len(pairs_np):
             seg = (X[:, pairs[:, 0]] - X[:, pairs[:, 1]]).norm(dim=-1)
             total = total + cfg.length * (((seg - L[None]) * 1000) ** 2).sum()
         return total
