@@ -1,6 +1,7 @@
 """A multi-camera reference from synchronised videos and their calibration: BlazePose in every view, the left/right
 labelling of each view chosen by the triangulation, frame offsets between cameras estimated, robust triangulation,
-gap filling and a zero-lag low-pass, and a ``.trc`` of the landmarks in an OpenSim (Y-up) frame.
+the whole trial refined at once (``refine.py``: smooth trajectories, rigid segments; checked by each camera predicted
+from the others), gap filling and a zero-lag low-pass, and a ``.trc`` of the landmarks in an OpenSim (Y-up) frame.
 
 The joint angles come from OpenSim's own tools on that ``.trc`` (``reference.opensim_tools``), not from ours.
 """
@@ -271,7 +272,7 @@ def build_reference(cfg: ReferenceConfig, say: Callable[[str], object] = print,
                     advance: Callable[[int], object] | None = None, osim: Path | None = None,
                     markers: Path | None = None) -> dict:
     """The whole reference into ``cfg.out`` (written to a staging folder, moved in when everything succeeded):
-    ``landmarks.trc`` (filtered; ``landmarks_raw.trc`` before), ``views.npz`` (every view's 2D landmarks and their
+    ``landmarks.trc`` (refined and filtered; ``landmarks_raw.trc`` per frame), ``views.npz`` (every view's 2D landmarks and their
     labelling), OpenSim's scaled model, ``reference.mot`` and marker errors, ``angles.png``, ``reference.json`` /
     ``.md``. Returns the report."""
     import json
