@@ -225,8 +225,8 @@ def _held_out(cfg: ReferenceConfig, cams: list[Camera], xy: np.ndarray, w: np.nd
         tri = _triangulate(cfg, sub, xy[:, keep], w[:, keep])
         refined = _refine(cfg, sub, xy[:, keep], w[:, keep], tri)
         plain = smooth(tri.points.reshape(len(xy), 33, 3))
-        err = lambda p: float(np.nanmedian(np.where(w[:, v] > 0, np.linalg.norm(cams[v].project(p) - xy[:, v], axis=-1),  # noqa: E731
-                                                    np.nan)))
+        seen = w[:, v] > 0
+        err = lambda p: float(np.nanmedian(np.linalg.norm(cams[v].project(p) - xy[:, v], axis=-1)[seen]))  # noqa: E731
         out[name] = {"refined_px": err(smooth(refined)), "per_frame_px": err(plain)}
     return out
 

@@ -6,7 +6,8 @@ free unknown, one per segment).
 
 Why: per-frame triangulation lets each landmark slide on its own; BlazePose's knee and ankle landmarks slide with the
 knee's flexion, so a shank triangulated frame by frame changes length by ~2 cm. The weights are chosen by how well
-the refined points predict a camera left out of the fit (the report's held-out figure, ``build._held_out``), not by the lengths.
+the refined points predict a camera left out of the fit (the report's held-out figure, ``build._held_out``), not by
+the lengths they steady.
 """
 
 from __future__ import annotations
