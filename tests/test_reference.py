@@ -1,7 +1,8 @@
 """The multi-camera reference: calibration readers (Qualisys, Pose2Sim/Anipose TOML, OpenCV YAML) agree on the same
 cameras; triangulation recovers known points through noise, outliers, a view with mirrored labels and a camera started
-late; the filter keeps a slow signal and removes jitter; bad inputs are named; on the Pose2Sim trial (../shared) the
-whole command meets its quality figures through OpenSim's own ScaleTool and IK."""
+late; the filter keeps a slow signal and removes jitter; the whole-trial refinement keeps segments rigid and brings
+points closer to a known truth; bad inputs are named; on the Pose2Sim trial (../shared) the whole command meets its
+quality figures through OpenSim's own ScaleTool and IK."""
 
 from __future__ import annotations
 
