@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from .calibration import Camera, fit_to_video, load_calibration
+from .opensim_tools import NEUTRAL_WEIGHT
 from .views import ReferenceInputError, ViewLandmarks, check_views
 
 __all__ = ["ReferenceConfig", "Reference", "label_groups", "match_cameras", "up_rotation", "triangulate_views"]
@@ -34,7 +35,7 @@ class ReferenceConfig:
     person: tuple[str, ...] = ("largest",)
     min_visibility: float = 0.3  # observations BlazePose rates less visible are not used
     min_agreement: float = 0.35  # a view with fewer of its landmarks used by the triangulation tracks someone else
-    ik_neutral_weight: float = 1e-4  # IK holds the coordinates landmarks leave free (opensim_tools.NEUTRAL_PRIOR)
+    ik_neutral_weight: float = NEUTRAL_WEIGHT  # IK holds the coordinates landmarks leave free (NEUTRAL_PRIOR)
     # the whole-trial refinement (refine.py): a 1-mm/frame^2 acceleration, or a 1-mm change of a rigid segment's
     # length, costs as much as a 1-px reprojection error; 0 and 0: per-frame triangulation only
     smooth_weight: float = 1.0
@@ -153,7 +154,7 @@ def triangulate_views(cfg: ReferenceConfig, views: list[ViewLandmarks], cameras:
                       say: Callable[[str], object] = print) -> Reference:
     from ..video.tracker import mirror_order
     from .filter import fill_gaps, lowpass
-    from .triangulate import choose_labelling, estimate_offsets, shift_views
+    from .triangulate import choose_labelling, estimate_offsets, reprojection_errors, shift_views
 
     check_views(views)
     notes = []
@@ -174,8 +175,7 @@ def triangulate_views(cfg: ReferenceConfig, views: list[ViewLandmarks], cameras:
         say(f"frame offsets against {views[0].name}: " + ", ".join(f"{v.name} {o:+d}" for v, o in zip(views, offsets)))
         xy, w, flips = shift_views(offsets, xy, w, flips)
     tri = _triangulate(cfg, cams, xy, w)
-    _check_agreement(cfg, views, tri, np.isfinite(xy).all(-1).transpose(1, 0, 2).reshape(len(views), -1)
-                     & (w.transpose(1, 0, 2).reshape(len(views), -1) > 0))
+    _check_agreement(cfg, views, tri, w.transpose(1, 0, 2).reshape(len(views), -1) > 0)
     refined = _refine(cfg, cams, xy, w, tri)
     T, V = xy.shape[:2]
     up = up_rotation(cams)
@@ -183,8 +183,8 @@ def triangulate_views(cfg: ReferenceConfig, views: list[ViewLandmarks], cameras:
     smooth = lambda p: lowpass(fill_gaps(p, cfg.max_gap), fps, cfg.cutoff_hz)  # noqa: E731
     raw = tri.points.reshape(T, 33, 3) @ up.T
     points = smooth(refined) @ up.T
-    final_errors = np.stack([np.linalg.norm(c.project(points @ up) - xy[:, v], axis=-1) for v, c in enumerate(cams)], 1)
-    final_errors = np.where(w > 0, final_errors, np.nan)
+    final_errors = np.where(w > 0, reprojection_errors(cams, points @ up, xy.transpose(1, 0, 2, 3)).transpose(1, 0, 2),
+                            np.nan)
     held_out = _held_out(cfg, cams, xy, w, smooth, [v.name for v in views]) if V > 2 else {}
     t0 = max(0, -int(offsets.min()))
     time = (np.arange(T) + t0) / fps

@@ -98,8 +98,9 @@ def refine_trajectories(cams: list[Camera], xy: np.ndarray, w: np.ndarray, start
     obs = torch.tensor(np.nan_to_num(xn), dtype=torch.float64)
     ww = torch.tensor(np.where(seen, w, 0.0), dtype=torch.float64)
     # a segment counts only where both its ends were triangulated in some frame (feet out of the picture: no feet)
-    both = ~(missing[:, _pairs()[:, 0]] | missing[:, _pairs()[:, 1]])  # (T, S)
-    pairs_np = _pairs()[both.any(0)]
+    all_pairs = _pairs()
+    both = ~(missing[:, all_pairs[:, 0]] | missing[:, all_pairs[:, 1]])  # (T, S)
+    pairs_np = all_pairs[both.any(0)]
     pairs = torch.tensor(pairs_np, dtype=torch.long)
     X = torch.tensor(init, dtype=torch.float64, requires_grad=True)
     seg0 = np.linalg.norm(init[:, pairs_np[:, 0]] - init[:, pairs_np[:, 1]], axis=-1)
