@@ -139,9 +139,15 @@ def pose2sim_reference(blazepose, tmp_path_factory):
     if not all(v.is_file() for v in videos):
         pytest.skip(f"the Pose2Sim trial is absent ({trial}, ../shared)")
     out = tmp_path_factory.mktemp("reference") / "ref"
+    # a relative --out, as a user types it (OpenSim's tools once resolved their setup file from another folder)
     args = ["reference", *sum([["--videos", str(v)] for v in videos], []), "--calib", str(trial / "Calib.qca.txt"),
-            "--out", str(out)]
-    return out, CliRunner().invoke(app, args)
+            "--out", "ref"]
+    here = os.getcwd()
+    os.chdir(out.parent)
+    try:
+        return out, CliRunner().invoke(app, args)
+    finally:
+        os.chdir(here)
 
 
 @pytest.fixture(scope="session")

@@ -144,8 +144,17 @@ def test_mirrored_views_and_a_late_camera_are_found():
     late[:, 2] = np.roll(xy[:, 2], -3, axis=0)  # camera 3 started 3 frames late: its frame f is frame f + 3
     late = late[:T]
     w = np.ones(late.shape[:3])
-    offsets = estimate_offsets(cams, late, w, max_offset=5)
-    assert offsets.tolist() == [0, 0, -3, 0]
+    sync = estimate_offsets(cams, late, w, max_offset=5)
+    offsets = sync.offsets
+    assert offsets.tolist() == [0, 0, -3, 0] and sync.confident.all() and sync.gain[2] > 0.5
+    # in step: nothing moves; a camera further out than the window: its error falls to the window's edge, which is
+    # no evidence of an offset: not applied, and said so
+    assert estimate_offsets(cams, xy[:T], w, max_offset=5).offsets.tolist() == [0, 0, 0, 0]
+    far = xy[:T].copy()
+    far[:, 2] = np.roll(np.concatenate([xy[:, 2], xy[:, 2][::-1]]), -6, axis=0)[:T]
+    edge = estimate_offsets(cams, far, w, max_offset=4)
+    assert abs(edge.found[2]) == 4 and not edge.confident[2] and edge.offsets.tolist() == [0, 0, 0, 0]
+    assert "not confident" in edge.describe(["cam01", "cam02", "cam03", "cam04"])
     aligned, _ = shift_views(offsets, late, w)
     np.testing.assert_allclose(aligned[:, 2], xy[3 : 3 + len(aligned), 2])
     # view 1 has its legs' labels mirrored in frames 5-14
@@ -521,3 +530,90 @@ def test_the_ik_prior_holds_free_coordinates_and_yields_where_landmarks_decide(t
     assert np.median(ik.rms_m) < 0.015
     with pytest.raises(ReferenceInputError, match="IK prior"):
         ReferenceConfig((trc, trc), trc, tmp_path / "out", ik_neutral_weight=-1.0)
+
+
+def _missing_pattern(T: int, M: int) -> np.ndarray:
+    """Missing markers at every position a writer can get wrong: the first and the last column of a row, one in the
+    middle, a frame with nothing, and a marker missing for a run of frames."""
+    miss = np.zeros((T, M), bool)
+    miss[1, 0] = miss[2, M - 1] = miss[3, M // 2] = True
+    miss[4] = True
+    miss[6:9, M - 1] = True
+    return miss
+
+
+def test_trc_and_mot_with_missing_values_are_read_by_opensim(tmp_path):
+    """Every .trc/.mot we write, with values missing anywhere in a row (first, middle, last column, a whole frame), is
+    read back by opensim's own adapters with the gaps where we put them (the last column once came back one field
+    short: opensim drops a row's trailing empty fields)."""
+    opensim = pytest.importorskip("opensim")
+    from d3ke_edge.io.mot import MotionTable, read_mot, write_mot
+    from d3ke_edge.io.trc import MarkerTable, read_trc, write_trc
+    from d3ke_edge.skeleton.builtin import builtin_skeleton
+
+    rng = np.random.default_rng(3)
+    T, names = 10, ["a", "b", "c", "d"]
+    pos = rng.uniform(-1, 1, (T, len(names), 3))
+    miss = _missing_pattern(T, len(names))
+    pos[miss] = np.nan
+    trc = write_trc(MarkerTable(np.arange(T) / 60.0, names, pos), tmp_path / "m.trc")
+    table = opensim.TimeSeriesTableVec3(str(trc))
+    assert table.getNumRows() == T and list(table.getColumnLabels()) == names
+    back = np.array([[[table.getRowAtIndex(t)[m][k] for k in range(3)] for m in range(len(names))] for t in range(T)])
+    np.testing.assert_array_equal(np.isnan(back).any(-1), miss)
+    np.testing.assert_allclose(back[~miss] / 1000, pos[~miss], atol=1e-6)  # mm, 6 decimals
+    ours = read_trc(trc)
+    np.testing.assert_array_equal(np.isnan(ours.positions).any(-1), miss)
+
+    skel = builtin_skeleton()
+    C = len(skel.coordinate_names)
+    q = rng.uniform(-0.5, 0.5, (T, C))
+    qmiss = _missing_pattern(T, C)
+    q[qmiss] = np.nan
+    mot = write_mot(MotionTable(np.arange(T) / 60.0, list(skel.coordinate_names), q), tmp_path / "q.mot", skel)
+    table = opensim.TimeSeriesTable(str(mot))
+    assert table.getNumRows() == T and table.getNumColumns() == C
+    got = np.stack([np.array(table.getDependentColumn(c).to_numpy()) for c in skel.coordinate_names], 1)
+    np.testing.assert_array_equal(np.isnan(got), qmiss)
+    np.testing.assert_array_equal(np.isnan(read_mot(mot, skel, allow_missing=True).values), qmiss)
+    with pytest.raises(Exception, match="non-finite value in row 2"):
+        read_mot(mot, skel)  # the engine's motion driver needs every value
+
+
+def test_ik_over_frames_with_missing_landmarks_does_not_stop(tmp_path):
+    """OpenSim's ScaleTool and IK through our files with landmarks missing in the first, middle and last column, a
+    whole frame and a run of frames: every frame gets angles (a frame with nothing is held from its neighbours), and
+    the known pose is recovered where the landmarks are."""
+    opensim = pytest.importorskip("opensim")
+    from d3ke_edge.io.trc import MarkerTable
+    from d3ke_edge.reference.build import _model
+    from d3ke_edge.reference.opensim_tools import run_ik, run_scale, write_landmarks
+    from d3ke_edge.video.landmarks import LANDMARK_NAMES
+
+    path, names = _model(tmp_path, None, None)
+    model = opensim.Model(str(path))
+    state = model.initSystem()
+    coords, markers = model.getCoordinateSet(), model.getMarkerSet()
+    T = 10
+    pts = np.zeros((T, len(LANDMARK_NAMES), 3))
+    knee = np.radians(20.0 + 4.0 * np.arange(T))
+    for t in range(T):
+        coords.get("pelvis_ty").setValue(state, 0.95, False)
+        coords.get("knee_angle_l").setValue(state, knee[t], False)
+        model.assemble(state)
+        model.realizePosition(state)
+        for j, lm in enumerate(LANDMARK_NAMES):
+            p = markers.get(names[lm]).getLocationInGround(state)
+            pts[t, j] = [p.get(0), p.get(1), p.get(2)]
+    miss = _missing_pattern(T, len(LANDMARK_NAMES))
+    pts[miss] = np.nan
+    table = MarkerTable(np.arange(T) / 60.0, [names[lm] for lm in LANDMARK_NAMES], pts)
+    trc, filled = write_landmarks(table, tmp_path / "lm.trc")
+    assert filled == [4]  # the empty frame, bridged for IK and reported
+    span = (0.0, (T - 1) / 60.0)
+    scaled, _ = run_scale(path, trc, tmp_path, names, span)
+    ik = run_ik(scaled, trc, tmp_path, names, span)
+    mot = opensim.TimeSeriesTable(str(ik.mot))
+    got = np.array(mot.getDependentColumn("knee_angle_l").to_numpy())
+    assert len(got) == T and np.isfinite(got).all()
+    np.testing.assert_allclose(got, np.degrees(knee), atol=2.0)

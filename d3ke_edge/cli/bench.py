@@ -4,7 +4,7 @@ report, and single-camera accuracy against a multi-camera reference."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -300,3 +300,42 @@ def reference(
         console.print(table)
     console.print(f"written to {out}: reference_bench.md, reference_bench.json, bland_altman_*.png"
                   + (", robustness_reference.png" if result.get("robustness") else ""))
+
+
+@app.command("reference-agreement")
+def reference_agreement(
+    ours: Annotated[Path, typer.Argument(help="A folder made by d3ke-edge reference (or any .mot).")],
+    other: Annotated[list[Path], typer.Option("--other", help="An independent .mot/.sto of the same trial (e.g. Pose2Sim's IK); repeat for several.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (agreement.json/.md, agreement.png).")],
+    max_lag: Annotated[int, typer.Option("--max-lag", help="Frames: the time lag between the two results is searched within this, either way.")] = 6,
+    trc: Annotated[Optional[Path], typer.Option("--trc", help="Another triangulation of the same keypoints (.trc, e.g. Pose2Sim's) to compare our landmarks.trc with.")] = None,
+) -> None:
+    """Our reference against independent results of the same trial, coordinate by name: the best lag, then per
+    coordinate mean absolute difference, bias, bias-removed MAE, RMSE and correlation, and a plot; with --trc the
+    triangulated keypoints themselves and the limb angles they make."""
+    from rich.table import Table
+
+    from ..bench.agreement import run_agreement
+
+    for p in [ours, *other, *([trc] if trc else [])]:
+        if not p.exists():
+            fail(f"'{p}' does not exist")
+    if max_lag < 0:
+        fail(f"--max-lag must be >= 0, got {max_lag}")
+    try:
+        result = run_agreement(ours, list(other), out, max_lag, trc)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    for r in result["angles"]:
+        table = Table(title=f"ours - {r['other']} (lag {r['lag_frames']:+d} frames): mean MAE {r['mean_mae_deg']:.1f} deg")
+        for col in ("coordinate", "MAE", "bias", "MAE unbiased", "corr."):
+            table.add_column(col, justify="left" if col == "coordinate" else "right")
+        for c, m in r["coordinates"].items():
+            table.add_row(c, f"{m['mae_deg']:.1f}", f"{m['bias_deg']:+.1f}", f"{m['mae_bias_removed_deg']:.1f}",
+                          f"{m['correlation']:.2f}")
+        console.print(table)
+    if "landmarks" in result:
+        lm = result["landmarks"]
+        console.print(f"landmarks: median {lm['median_mm']:.0f} mm apart; limb angles from the points alone: "
+                      + ", ".join(f"{k} {v['bias_deg']:+.0f} deg" for k, v in lm["chains"].items()))
+    console.print(f"written to {out}: agreement.md, agreement.json, agreement.png")

@@ -65,8 +65,10 @@ def _coordinate_label(label: str) -> str:
     return label
 
 
-def read_mot(path: str | Path, skeleton: Skeleton | None = None) -> MotionTable:
-    """Read a .mot/.sto file; degrees are converted to radians using ``skeleton``'s coordinate types."""
+def read_mot(path: str | Path, skeleton: Skeleton | None = None, allow_missing: bool = False) -> MotionTable:
+    """Read a .mot/.sto file; degrees are converted to radians using ``skeleton``'s coordinate types. A ``NaN`` value
+    (a missing one, as ``write_mot`` writes it) is an error unless ``allow_missing``; infinities and a missing time
+    always are."""
     path = Path(path)
     if not path.is_file():
         raise MotionFileError(f"{path}: no such file")
@@ -89,8 +91,10 @@ def read_mot(path: str | Path, skeleton: Skeleton | None = None) -> MotionTable:
         raise MotionFileError(f"{path}: data row {bad + 1} is not {len(labels)} numbers") from None
     if data.ndim != 2 or data.shape[1] != len(labels):
         raise MotionFileError(f"{path}: rows have {data.shape[-1] if data.ndim == 2 else '?'} values, header names {len(labels)}")
-    if not np.all(np.isfinite(data)):
-        r, c = np.argwhere(~np.isfinite(data))[0]
+    bad = ~np.isfinite(data) & ~(np.isnan(data) & allow_missing)
+    bad[:, 0] = ~np.isfinite(data[:, 0])
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
         raise MotionFileError(f"{path}: non-finite value in row {r + 1}, column '{labels[c]}'")
     values = data[:, 1:]
     if in_degrees and values.size:
@@ -123,5 +127,6 @@ def write_mot(table: MotionTable, path: str | Path, skeleton: Skeleton, in_degre
         "endheader",
         "\t".join(["time", *table.labels]),
     ]
-    body = ["\t".join(f"{v:.12g}" for v in (t, *row)) for t, row in zip(table.time, values)]
+    fmt = lambda v: "NaN" if np.isnan(v) else f"{v:.12g}"  # noqa: E731  (the spelling OpenSim's readers parse)
+    body = ["\t".join(fmt(v) for v in (t, *row)) for t, row in zip(table.time, values)]
     return atomic_write_text(path, "\n".join(head + body) + "\n")

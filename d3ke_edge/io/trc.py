@@ -33,7 +33,9 @@ class MarkerTable:
 
 
 def write_trc(table: MarkerTable, path: str | Path, units: str = "mm") -> Path:
-    """Write markers as TRC (default millimetres), atomically. NaN positions are written as empty fields."""
+    """Write markers as TRC (default millimetres), atomically. Missing positions (NaN) are written as ``NaN``: OpenSim's
+    TRC adapter drops trailing empty fields of a row (a frame whose last marker is missing then has one column too
+    few and the whole file is refused), while it reads ``NaN`` anywhere as a missing marker."""
     if units not in _UNIT_TO_M:
         raise ValueError(f"units must be one of {sorted(_UNIT_TO_M)}, got '{units}'")
     path = Path(path)
@@ -48,14 +50,14 @@ def write_trc(table: MarkerTable, path: str | Path, units: str = "mm") -> Path:
         "\t".join(["", ""] + [f"X{i + 1}\tY{i + 1}\tZ{i + 1}" for i in range(m)]),
         "",
     ]
-    fmt = lambda v: "" if np.isnan(v) else f"{v:.6f}"  # noqa: E731
+    fmt = lambda v: "NaN" if np.isnan(v) else f"{v:.6f}"  # noqa: E731
     for k in range(n):
         lines.append("\t".join([str(k + 1), f"{table.time[k]:.10g}"] + [fmt(v) for v in pos[k].ravel()]))
     return atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 def read_trc(path: str | Path) -> MarkerTable:
-    """Read a TRC file into metres; empty fields (gaps) become NaN."""
+    """Read a TRC file into metres; empty or ``NaN`` fields (gaps) become NaN."""
     path = Path(path)
     if not path.is_file():
         raise MotionFileError(f"{path}: no such file")

@@ -93,6 +93,7 @@ class Reference:
     final_errors: np.ndarray  # (T, V, 33) reprojection error (px) of ``points`` in every view that saw them
     held_out: dict[str, dict[str, float]]  # per view: median px of its landmarks predicted from the other views
     notes: list[str] = field(default_factory=list)
+    sync: object = None  # triangulate.SyncEstimate, None with sync off
 
 
 def label_groups() -> dict[str, np.ndarray]:
@@ -170,9 +171,14 @@ def triangulate_views(cfg: ReferenceConfig, views: list[ViewLandmarks], cameras:
     groups = label_groups()
     flips = np.stack([choose_labelling(cams, xy, w, mirror, g) for g in groups.values()], -1)  # (T, V, G)
     xy, w = relabel(flips, xy, w)
-    offsets = estimate_offsets(cams, xy, w, cfg.max_offset) if cfg.sync else np.zeros(len(views), int)
+    if cfg.sync:
+        sync = estimate_offsets(cams, xy, w, cfg.max_offset)
+        offsets = sync.offsets
+        notes.append(f"frame offsets against {views[0].name}: " + sync.describe([v.name for v in views]))
+    else:
+        sync, offsets = None, np.zeros(len(views), int)
+        notes.append("frame offsets not estimated (--no-sync): every view taken as recorded in step")
     if offsets.any():
-        say(f"frame offsets against {views[0].name}: " + ", ".join(f"{v.name} {o:+d}" for v, o in zip(views, offsets)))
         xy, w, flips = shift_views(offsets, xy, w, flips)
     tri = _triangulate(cfg, cams, xy, w)
     _check_agreement(cfg, views, tri, w.transpose(1, 0, 2).reshape(len(views), -1) > 0)
@@ -190,7 +196,7 @@ def triangulate_views(cfg: ReferenceConfig, views: list[ViewLandmarks], cameras:
     time = (np.arange(T) + t0) / fps
     return Reference(time, points, raw, cams, views, flips, offsets,
                      tri.errors.reshape(V, T, 33).transpose(1, 0, 2), tri.used.reshape(V, T, 33).transpose(1, 0, 2),
-                     up, smooth(raw), final_errors, held_out, notes)
+                     up, smooth(raw), final_errors, held_out, notes, sync)
 
 
 def _triangulate(cfg: ReferenceConfig, cams: list[Camera], xy: np.ndarray, w: np.ndarray):
@@ -283,7 +289,7 @@ def build_reference(cfg: ReferenceConfig, say: Callable[[str], object] = print,
     from ..utils.atomic import atomic_write_text
     from ..video.landmarks import LANDMARK_NAMES
     from ..video.models import fetch_models
-    from .opensim_tools import run_ik, run_scale
+    from .opensim_tools import run_ik, run_scale, write_landmarks
     from .report import angle_plot, markdown
     from .views import track_view
 
@@ -298,8 +304,11 @@ def build_reference(cfg: ReferenceConfig, say: Callable[[str], object] = print,
     stage = Path(tempfile.mkdtemp(prefix=".reference-", dir=cfg.out))
     try:
         model_path, names = _model(stage, osim, markers)
-        trc = write_trc(MarkerTable(ref.time, [names.get(n, f"bp_{n}") for n in LANDMARK_NAMES], ref.points),
-                        stage / "landmarks.trc")
+        trc, bridged = write_landmarks(MarkerTable(ref.time, [names.get(n, f"bp_{n}") for n in LANDMARK_NAMES],
+                                                   ref.points), stage / "landmarks.trc")
+        if bridged:
+            ref.notes.append(f"{len(bridged)} frame(s) without any landmark (first: {bridged[0]}) were bridged by "
+                             "linear interpolation in landmarks.trc: OpenSim's IK cannot solve an empty frame")
         write_trc(MarkerTable(ref.time, [names.get(n, f"bp_{n}") for n in LANDMARK_NAMES], ref.raw),
                   stage / "landmarks_raw.trc")
         np.savez_compressed(stage / "views.npz", names=np.array([v.name for v in views]),
@@ -356,6 +365,9 @@ def _report(cfg: ReferenceConfig, ref: Reference, how: str, factors: dict, ik, n
         e, u = ref.errors[:, v], ref.used[:, v]
         per_cam[view.name] = {
             "tracked_frames": view.tracked, "frames": len(view.xy), "offset_frames": int(ref.offsets[v]),
+            "offset_found_frames": int(ref.sync.found[v]) if ref.sync is not None else None,
+            "offset_gain": float(ref.sync.gain[v]) if ref.sync is not None else None,
+            "offset_confident": bool(ref.sync.confident[v]) if ref.sync is not None else None,
             "reprojection_median_px": float(np.nanmedian(e)), "reprojection_p90_px": float(np.nanpercentile(e, 90)),
             "used_fraction": float(u.mean()),
             "final_median_px": float(np.nanmedian(ref.final_errors[:, v])),

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..utils.atomic import atomic_write_text
 
-__all__ = ["POSE2SIM_NAMES", "NEUTRAL_PRIOR", "NEUTRAL_WEIGHT", "marker_names_for", "scale_measurements", "run_scale",
+__all__ = ["write_landmarks", "POSE2SIM_NAMES", "NEUTRAL_PRIOR", "NEUTRAL_WEIGHT", "marker_names_for", "scale_measurements", "run_scale",
            "run_ik", "IKResult", "largest_steps"]
 
 # BlazePose landmark -> the marker name in Pose2Sim's Markers_BlazePose.xml (landmarks it does not place: absent)
@@ -40,6 +40,26 @@ _WEIGHT = {"face": 0.2, "hand": 0.3, "foot": 0.6, "joint": 1.0}
 # much as 1 cm of error on a joint landmark (weight 1), so the landmarks still win wherever they determine them.
 NEUTRAL_PRIOR = ("hip_rotation", "arm_rot", "pro_sup", "subtalar_angle", "mtp_angle")
 NEUTRAL_WEIGHT = 1e-4
+
+
+def write_landmarks(table, path: Path) -> tuple[Path, list[int]]:
+    """The ``.trc`` OpenSim's tools read: ``table`` (an ``io.trc.MarkerTable``) as it is, except frames where no
+    landmark at all is known, which are bridged by linear interpolation of each landmark between the nearest frames
+    that have it (held at the ends). OpenSim's IK stops on such a frame (its marker goal is NaN), while a frame with
+    some landmarks missing is fine (those markers are left out of that frame). -> (path, the bridged frame indices)."""
+    from ..io.trc import MarkerTable, write_trc
+
+    pos = np.array(table.positions, np.float64)
+    known = np.isfinite(pos).all(-1)  # (T, M)
+    empty = np.flatnonzero(~known.any(1))
+    if len(empty) and known.any():
+        t = np.arange(len(pos))
+        for m in range(pos.shape[1]):
+            have = known[:, m]
+            if have.any():
+                for k in range(3):
+                    pos[empty, m, k] = np.interp(empty, t[have], pos[have, m, k])
+    return write_trc(MarkerTable(table.time, list(table.names), pos), path), [int(i) for i in empty]
 
 
 def _kind(name: str) -> str:
@@ -139,7 +159,9 @@ def _rel(path: Path, folder: Path) -> str:
 
 
 def _run_tool(tool_class, root: ET.Element, setup: Path) -> None:
-    """Write an OpenSim tool's setup file and run the tool on it from its folder; a failed run is an error."""
+    """Write an OpenSim tool's setup file and run the tool on it from its folder; a failed run is an error. The setup
+    path is made absolute first: a relative one would be read against the folder the tool is run from."""
+    setup = Path(setup).resolve()
     _write_xml(root, setup)
     with _inside(setup.parent):
         ok = tool_class(str(setup)).run()

@@ -13,7 +13,8 @@ import numpy as np
 
 from .calibration import Camera
 
-__all__ = ["dlt", "triangulate_all", "reprojection_errors", "robust_triangulate", "choose_labelling", "Triangulation"]
+__all__ = ["dlt", "triangulate_all", "reprojection_errors", "robust_triangulate", "choose_labelling", "Triangulation",
+           "SyncEstimate", "estimate_offsets"]
 
 
 def dlt(xn: np.ndarray, w: np.ndarray, P: np.ndarray) -> np.ndarray:
@@ -140,13 +141,37 @@ def shift_views(offsets: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, .
     return tuple(np.stack([a[i, v] for v, i in enumerate(idx)], 1) for a in arrays)
 
 
+@dataclass
+class SyncEstimate:
+    """Integer frame offsets per view (view 0 is the reference) and how sure the triangulation is of each."""
+
+    offsets: np.ndarray  # (V,) ints applied (0 where not confident)
+    found: np.ndarray  # (V,) the offsets that minimised the error, before the confidence rule
+    gain: np.ndarray  # (V,) relative drop of the view's median reprojection error from offset 0 to ``found``
+    confident: np.ndarray  # (V,) bool
+    curves: dict[int, dict[int, float]]  # view -> offset -> median px (the last pass)
+
+    def describe(self, names: list[str]) -> str:
+        parts = []
+        for v, n in enumerate(names[1:], 1):
+            if self.found[v] == 0:
+                parts.append(f"{n} 0")
+            else:
+                parts.append(f"{n} {self.found[v]:+d} ({100 * self.gain[v]:.0f} % less error; "
+                             + ("applied)" if self.confident[v] else "not confident: 0 kept)"))
+        return ", ".join(parts)
+
+
 def estimate_offsets(cams: list[Camera], xy: np.ndarray, w: np.ndarray, max_offset: int = 6,
-                     rounds: int = 2) -> np.ndarray:
+                     rounds: int = 2, min_gain: float = 0.05) -> SyncEstimate:
     """Integer frame offsets per view (view 0 is the reference) that minimise each view's reprojection error: first
     each view against view 0 alone (the pair's epipolar agreement, free of the other views' unknown offsets), then
-    ``rounds`` passes of each view against all others. -> (V,) ints."""
+    ``rounds`` passes of each view against all others. An offset is applied only when it is confident: a minimum
+    inside the searched window (one on its edge says the error merely keeps falling: no offset explains the views)
+    that lowers the view's median reprojection error by at least ``min_gain`` against no offset; otherwise 0."""
     V = xy.shape[1]
     offsets = np.zeros(V, int)
+    curves: dict[int, dict[int, float]] = {}
 
     def best(v: int, views: list[int], start: np.ndarray) -> int:
         errs = {}
@@ -155,6 +180,7 @@ def estimate_offsets(cams: list[Camera], xy: np.ndarray, w: np.ndarray, max_offs
             trial[v] = s
             x, ww = shift_views(trial, xy, w)
             errs[s] = _view_error([cams[i] for i in views], x[:, views], ww[:, views], views.index(v))
+        curves[v] = errs
         return min(errs, key=lambda s: (errs[s], abs(s)))
 
     for v in range(1, V):
@@ -162,4 +188,15 @@ def estimate_offsets(cams: list[Camera], xy: np.ndarray, w: np.ndarray, max_offs
     for _ in range(rounds):
         for v in range(1, V):
             offsets[v] = best(v, list(range(V)), offsets)
-    return offsets
+    found = offsets.copy()
+    gain = np.zeros(V)
+    confident = np.ones(V, bool)
+    for v in range(1, V):
+        e = curves[v]
+        s = int(found[v])
+        if s == 0:
+            continue
+        gain[v] = (e[0] - e[s]) / e[0] if np.isfinite(e[0]) and e[0] > 0 else 0.0
+        confident[v] = abs(s) < max_offset and gain[v] >= min_gain
+    applied = np.where(confident, found, 0)
+    return SyncEstimate(applied, found, gain, confident, curves)

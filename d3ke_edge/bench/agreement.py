@@ -1,0 +1,279 @@
+"""Two kinematic results of the same trial compared: our multi-camera reference against an independent one (Pose2Sim's
+published IK, a marker-based lab's ``.mot``), coordinate by coordinate by name.
+
+Angles: the best time lag within a few frames (two pipelines number frames differently), then per coordinate the mean
+absolute difference, the bias (ours - other), RMSE and the correlation over time. Landmarks (``landmark_agreement``):
+the two triangulations of the same keypoints after one rigid alignment, per keypoint, and the angle each
+hip-knee-ankle and shoulder-elbow-wrist chain makes at its middle point, so a difference in the angles can be traced
+to the points themselves (a detector's) or to what OpenSim's IK made of them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["AGREEMENT_COORDINATES", "Angles", "read_angles", "angle_agreement", "landmark_agreement", "markdown",
+           "agreement_plot", "run_agreement"]
+
+# The coordinates the issue that asked for this compares (both sides): what every pipeline's model has under one name
+AGREEMENT_COORDINATES = ("hip_flexion_r", "hip_flexion_l", "hip_adduction_r", "hip_adduction_l", "knee_angle_r",
+                         "knee_angle_l", "ankle_angle_r", "ankle_angle_l", "elbow_flex_r", "elbow_flex_l")
+
+
+@dataclass
+class Angles:
+    name: str
+    time: np.ndarray  # (T,) seconds
+    values: dict[str, np.ndarray]  # coordinate -> degrees
+
+
+def read_angles(path: str | Path, name: str | None = None) -> Angles:
+    """An OpenSim ``.mot``/``.sto`` (or a ``d3ke-edge reference`` folder: its ``reference.mot``) read by OpenSim's
+    own adapter; rotational values in degrees (a file with ``inDegrees=no`` is converted)."""
+    import opensim
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "reference.mot"
+    if not path.is_file():
+        raise FileNotFoundError(f"'{path}' does not exist; give a .mot/.sto or a folder made by d3ke-edge reference")
+    try:
+        table = opensim.TimeSeriesTable(str(path))
+    except Exception as exc:  # opensim raises its own exception types through SWIG
+        raise ValueError(f"opensim cannot read '{path}' as a motion file ({exc}); give an OpenSim .mot/.sto") from None
+    degrees = not (table.hasTableMetaDataKey("inDegrees")
+                   and table.getTableMetaDataAsString("inDegrees").strip().lower() == "no")
+    values = {}
+    for c in table.getColumnLabels():
+        v = np.array(table.getDependentColumn(c).to_numpy(), np.float64)
+        values[c] = v if degrees or c.endswith(("_tx", "_ty", "_tz")) else np.degrees(v)
+    return Angles(name or path.stem, np.array(table.getIndependentColumn(), np.float64), values)
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    if len(a) < 3 or a.std() == 0 or b.std() == 0:
+        return math.nan
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _per_coordinate(ours: Angles, other: Angles, coords: list[str], shift_s: float) -> dict[str, dict]:
+    """Per coordinate: ``other`` interpolated at our times + ``shift_s`` inside its span -> the figures and pairs."""
+    t = ours.time + shift_s
+    inside = (t >= other.time[0] - 1e-9) & (t <= other.time[-1] + 1e-9)
+    out = {}
+    for c in coords:
+        a = ours.values[c][inside]
+        b = np.interp(t[inside], other.time, other.values[c])
+        ok = np.isfinite(a) & np.isfinite(b)
+        a, b = a[ok], b[ok]
+        d = a - b
+        out[c] = {"mae_deg": float(np.abs(d).mean()) if len(d) else math.nan,
+                  "bias_deg": float(d.mean()) if len(d) else math.nan,
+                  "mae_bias_removed_deg": float(np.abs(d - d.mean()).mean()) if len(d) else math.nan,
+                  "rmse_deg": float(np.sqrt((d ** 2).mean())) if len(d) else math.nan,
+                  "correlation": _pearson(a, b), "frames": int(len(d)),
+                  "time": t[inside][ok].tolist(), "ours": a.tolist(), "other": b.tolist()}
+    return out
+
+
+def angle_agreement(ours: Angles, other: Angles, coordinates: tuple[str, ...] = AGREEMENT_COORDINATES,
+                    max_lag: int = 6) -> dict:
+    """``ours`` against ``other`` over the coordinates both have: the lag (in our frames, within ``max_lag`` either
+    way) that minimises the mean absolute difference, and at that lag per coordinate MAE, bias, bias-removed MAE,
+    RMSE and correlation. Degrees. A coordinate neither file has is listed as missing, never silently skipped."""
+    coords = [c for c in coordinates if c in ours.values and c in other.values]
+    missing = {"ours": [c for c in coordinates if c not in ours.values],
+               "other": [c for c in coordinates if c not in other.values]}
+    if not coords:
+        raise ValueError(f"'{ours.name}' and '{other.name}' share none of the coordinates {list(coordinates)}; "
+                         "compare files of models with the same coordinate names")
+    dt = float(np.median(np.diff(ours.time))) if len(ours.time) > 1 else 0.0
+    lags = {}
+    for lag in range(-max_lag, max_lag + 1):
+        per = _per_coordinate(ours, other, coords, lag * dt)
+        if min(p["frames"] for p in per.values()) >= 3:
+            lags[lag] = float(np.mean([p["mae_deg"] for p in per.values()]))
+    if not lags:
+        raise ValueError(f"'{ours.name}' ({ours.time[0]:.3f}-{ours.time[-1]:.3f} s) and '{other.name}' "
+                         f"({other.time[0]:.3f}-{other.time[-1]:.3f} s) do not overlap in time")
+    best = min(lags, key=lambda k: (lags[k], abs(k)))
+    per = _per_coordinate(ours, other, coords, best * dt)
+    return {"ours": ours.name, "other": other.name, "lag_frames": int(best), "lag_s": best * dt,
+            "mae_by_lag": {str(k): v for k, v in lags.items()},
+            "mean_mae_deg": float(np.mean([p["mae_deg"] for p in per.values()])),
+            "max_mae_deg": float(max(p["mae_deg"] for p in per.values())),
+            "coordinates": per, "missing": missing}
+
+
+def _kabsch(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rotation R and translation t with R a + t ~ b (least squares, no scale) over rows of (N, 3)."""
+    ma, mb = a.mean(0), b.mean(0)
+    U, _, Vt = np.linalg.svd((a - ma).T @ (b - mb))
+    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(Vt.T @ U.T))])
+    R = Vt.T @ D @ U.T
+    return R, mb - R @ ma
+
+
+# (the angle's name, the three keypoints of the chain) by BlazePose landmark; matched to the other file by name
+CHAINS = (("knee_l", ("left_hip", "left_knee", "left_ankle")), ("knee_r", ("right_hip", "right_knee", "right_ankle")),
+          ("elbow_l", ("left_shoulder", "left_elbow", "left_wrist")),
+          ("elbow_r", ("right_shoulder", "right_elbow", "right_wrist")))
+
+
+def _chain_angle(P: np.ndarray) -> np.ndarray:
+    """Flexion (deg; 0 = straight) at the middle of three points (T, 3, 3)."""
+    u, v = P[:, 0] - P[:, 1], P[:, 2] - P[:, 1]
+    cos = (u * v).sum(-1) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1))
+    return 180.0 - np.degrees(np.arccos(np.clip(cos, -1, 1)))
+
+
+def landmark_agreement(ours_trc: str | Path, other_trc: str | Path, lag_s: float = 0.0) -> dict:
+    """Our triangulated landmarks (``landmarks.trc``, BlazePose names ``bp_*`` or Pose2Sim's) against another
+    triangulation of the same trial (Pose2Sim's ``.trc``: ``LKnee``, ...): one rigid transform fitted over every
+    shared keypoint and frame (the two world frames differ), then per keypoint the median and 90th-percentile distance
+    and the mean offset (mm, in our frame), and per limb chain the angle at its middle point in both."""
+    from ..io.trc import read_trc
+    from ..reference.opensim_tools import POSE2SIM_NAMES
+
+    a, b = read_trc(ours_trc), read_trc(other_trc)
+
+    def index(table, landmark: str) -> int | None:
+        for cand in (f"bp_{landmark}", POSE2SIM_NAMES.get(landmark), landmark):
+            if cand in table.names:
+                return table.names.index(cand)
+        return None
+
+    shared = [(lm, index(a, lm), index(b, lm)) for lm in POSE2SIM_NAMES]
+    shared = [s for s in shared if s[1] is not None and s[2] is not None]
+    if len(shared) < 4:
+        raise ValueError(f"'{ours_trc}' and '{other_trc}' share {len(shared)} keypoints; at least 4 are needed to "
+                         "align them (BlazePose names bp_<landmark> or Pose2Sim's LKnee, RHip, ...)")
+    t = a.time + lag_s
+    rows = [(i, int(round(np.interp(ti, b.time, np.arange(len(b.time)))))) for i, ti in enumerate(t)
+            if b.time[0] - 1e-9 <= ti <= b.time[-1] + 1e-9]
+    A = np.stack([a.positions[i][[s[1] for s in shared]] for i, _ in rows])  # (F, K, 3)
+    B = np.stack([b.positions[j][[s[2] for s in shared]] for _, j in rows])
+    ok = np.isfinite(A).all(-1) & np.isfinite(B).all(-1)
+    R, tr = _kabsch(B[ok], A[ok])  # theirs -> ours
+    Bo = B @ R.T + tr
+    d = np.where(ok, np.linalg.norm(A - Bo, axis=-1), np.nan) * 1000
+    points = {lm: {"median_mm": float(np.nanmedian(d[:, k])), "p90_mm": float(np.nanpercentile(d[:, k], 90)),
+                   "mean_offset_mm": (np.nanmean(A[:, k] - Bo[:, k], 0) * 1000).round(1).tolist()}
+              for k, (lm, _, _) in enumerate(shared)}
+    names = [s[0] for s in shared]
+    chains = {}
+    for label, trio in CHAINS:
+        if all(n in names for n in trio):
+            k = [names.index(n) for n in trio]
+            ours_a, other_a = _chain_angle(A[:, k]), _chain_angle(Bo[:, k])
+            diff = ours_a - other_a
+            chains[label] = {"mae_deg": float(np.nanmean(np.abs(diff))), "bias_deg": float(np.nanmean(diff)),
+                             "ours": ours_a.tolist(), "other": other_a.tolist()}
+    return {"ours": str(ours_trc), "other": str(other_trc), "frames": len(rows), "rotation": R.tolist(),
+            "median_mm": float(np.nanmedian(d)), "points": points, "chains": chains}
+
+
+def markdown(result: dict) -> str:
+    lines = [f"# Agreement of `{result['ours_path']}` with independent results", ""]
+    for r in result["angles"]:
+        lines += [f"## against `{r['other']}`", "",
+                  f"Best lag {r['lag_frames']:+d} frames ({1000 * r['lag_s']:+.0f} ms; ours + lag = theirs); mean "
+                  f"absolute difference **{r['mean_mae_deg']:.1f} deg** over {len(r['coordinates'])} coordinates, "
+                  f"largest {r['max_mae_deg']:.1f}.", "",
+                  "| coordinate | MAE deg | bias deg (ours - other) | MAE, bias removed | RMSE | correlation | frames |",
+                  "|---|---|---|---|---|---|---|"]
+        for c, m in r["coordinates"].items():
+            lines.append(f"| {c} | {m['mae_deg']:.1f} | {m['bias_deg']:+.1f} | {m['mae_bias_removed_deg']:.1f} | "
+                         f"{m['rmse_deg']:.1f} | {m['correlation']:.2f} | {m['frames']} |")
+        for side, cs in r["missing"].items():
+            if cs:
+                lines.append(f"\nNot in {side}: {', '.join(cs)}.")
+        lines.append("")
+    lm = result.get("landmarks")
+    if lm:
+        lines += [f"## Landmarks against `{lm['other']}`", "",
+                  f"One rigid transform over every shared keypoint; median distance {lm['median_mm']:.0f} mm over "
+                  f"{lm['frames']} frames.", "", "| keypoint | median mm | p90 mm | mean offset mm (x, y, z; ours) |",
+                  "|---|---|---|---|"]
+        for n, p in lm["points"].items():
+            lines.append(f"| {n} | {p['median_mm']:.0f} | {p['p90_mm']:.0f} | {p['mean_offset_mm']} |")
+        lines += ["", "Angle at the middle of each limb chain, from the points alone (no model, no IK):", "",
+                  "| chain | MAE deg | bias deg (ours - other) |", "|---|---|---|"]
+        for n, c in lm["chains"].items():
+            lines.append(f"| {n} | {c['mae_deg']:.1f} | {c['bias_deg']:+.1f} |")
+        lines.append("")
+    if result.get("plot"):
+        lines += [f"![agreement]({result['plot']})", ""]
+    return "\n".join(lines)
+
+
+def agreement_plot(results: list[dict], png: Path) -> Path:
+    """One panel per coordinate: ours and each other result over time (at the best lag)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    coords = list(dict.fromkeys(c for r in results for c in r["coordinates"]))
+    cols = 2
+    fig, axes = plt.subplots(math.ceil(len(coords) / cols), cols, figsize=(11, 2.2 * math.ceil(len(coords) / cols)),
+                             squeeze=False, sharex=True)
+    for ax, c in zip(axes.flat, coords):
+        drawn = False
+        for i, r in enumerate(results):
+            m = r["coordinates"].get(c)
+            if m is None:
+                continue
+            if not drawn:
+                ax.plot(m["time"], m["ours"], color="k", linewidth=1.6, label="ours")
+                drawn = True
+            ax.plot(m["time"], m["other"], color=f"C{i}", linewidth=1.1,
+                    label=f"{r['other']} (MAE {m['mae_deg']:.1f}, r {m['correlation']:.2f})")
+        ax.set_title(c, fontsize=9)
+        ax.legend(fontsize=6, loc="best")
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(coords):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("time (s, ours)")
+    fig.supylabel("degrees")
+    fig.tight_layout()
+    fig.savefig(png, dpi=80)
+    plt.close(fig)
+    return png
+
+
+def run_agreement(ours: str | Path, others: list[Path], out: Path, max_lag: int = 6,
+                  other_trc: Path | None = None) -> dict:
+    """Everything above into ``out``: ``agreement.json`` / ``.md`` and ``agreement.png``. ``ours``: a reference
+    folder or a ``.mot``; ``other_trc``: another triangulation to compare our ``landmarks.trc`` with (needs a
+    reference folder)."""
+    from ..utils.atomic import atomic_write_text
+
+    ours_path = Path(ours)
+    mine = read_angles(ours_path, "ours")
+    results = [angle_agreement(mine, read_angles(p), max_lag=max_lag) for p in others]
+    out.mkdir(parents=True, exist_ok=True)
+    result: dict = {"ours_path": str(ours_path), "angles": results}
+    if other_trc is not None:
+        trc = ours_path / "landmarks.trc" if ours_path.is_dir() else None
+        if trc is None or not trc.is_file():
+            raise FileNotFoundError(f"--trc compares our landmarks.trc, which '{ours_path}' lacks; give the reference "
+                                    "folder rather than its .mot")
+        result["landmarks"] = landmark_agreement(trc, other_trc, results[0]["lag_s"] if results else 0.0)
+    result["plot"] = agreement_plot(results, out / "agreement.png").name
+    slim = {**result, "angles": [{**r, "coordinates": {c: {k: v for k, v in m.items()
+                                                           if k not in ("time", "ours", "other")}
+                                                       for c, m in r["coordinates"].items()}} for r in results]}
+    if "landmarks" in slim:
+        slim["landmarks"] = {**slim["landmarks"], "chains": {k: {kk: vv for kk, vv in v.items()
+                                                                  if kk not in ("ours", "other")}
+                                                              for k, v in slim["landmarks"]["chains"].items()}}
+    atomic_write_text(out / "agreement.json", json.dumps(slim, indent=2) + "\n")
+    atomic_write_text(out / "agreement.md", markdown(slim))
+    return slim
