@@ -179,7 +179,7 @@ def landmark_agreement(ours_trc: str | Path, other_trc: str | Path, lag_s: float
 
 
 def markdown(result: dict) -> str:
-    lines = [f"# Agreement of `{result['ours_path']}` with independent results", ""]
+    lines = [f"# Agreement of `{Path(result['ours_path']).name}` with independent results", ""]
     for r in result["angles"]:
         lines += [f"## against `{r['other']}`", "",
                   f"Best lag {r['lag_frames']:+d} frames ({1000 * r['lag_s']:+.0f} ms; ours + lag = theirs); mean "
@@ -196,7 +196,7 @@ def markdown(result: dict) -> str:
         lines.append("")
     lm = result.get("landmarks")
     if lm:
-        lines += [f"## Landmarks against `{lm['other']}`", "",
+        lines += [f"## Landmarks against `{Path(lm['other']).name}`", "",
                   f"One rigid transform over every shared keypoint; median distance {lm['median_mm']:.0f} mm over "
                   f"{lm['frames']} frames.", "", "| keypoint | median mm | p90 mm | mean offset mm (x, y, z; ours) |",
                   "|---|---|---|---|"]
