@@ -661,6 +661,19 @@ def test_agreement_finds_the_lag_and_reports_bias_and_correlation(tmp_path):
     assert "| knee_angle_l | 10.0 | -10.0 |" in md and "Not in other: elbow_flex_l" in md
     with pytest.raises(ValueError, match="do not overlap in time"):
         run_agreement(ours, [_motion(tmp_path, "later", t + 10.0, other)], tmp_path / "x")
+    from typer.testing import CliRunner
+
+    from d3ke_edge.cli import app
+
+    cli = CliRunner().invoke(app, ["bench", "reference-agreement", str(ours), "--other", str(theirs), "--out",
+                                   str(tmp_path / "cli")])
+    assert cli.exit_code == 0 and "lag +3 frames" in cli.output and (tmp_path / "cli" / "agreement.json").is_file()
+    bad = CliRunner().invoke(app, ["bench", "reference-agreement", str(ours), "--other", str(tmp_path / "no.mot"),
+                                   "--out", str(tmp_path / "cli")])
+    assert bad.exit_code == 2 and "does not exist" in bad.output
+    bad = CliRunner().invoke(app, ["bench", "reference-agreement", str(ours), "--other", str(theirs), "--trc",
+                                   str(theirs), "--out", str(tmp_path / "cli")])
+    assert bad.exit_code == 2 and "lacks" in bad.output  # --trc needs our reference folder's landmarks.trc
 
 
 def test_the_reference_agrees_with_pose2sim_where_the_keypoints_do(pose2sim_reference, tmp_path):
