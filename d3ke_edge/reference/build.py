@@ -16,6 +16,7 @@ import numpy as np
 
 from .calibration import Camera, fit_to_video, load_calibration
 from .opensim_tools import NEUTRAL_WEIGHT
+from .triangulate import SyncEstimate
 from .views import ReferenceInputError, ViewLandmarks, check_views
 
 __all__ = ["ReferenceConfig", "Reference", "label_groups", "match_cameras", "up_rotation", "triangulate_views"]
@@ -93,7 +94,7 @@ class Reference:
     final_errors: np.ndarray  # (T, V, 33) reprojection error (px) of ``points`` in every view that saw them
     held_out: dict[str, dict[str, float]]  # per view: median px of its landmarks predicted from the other views
     notes: list[str] = field(default_factory=list)
-    sync: object = None  # triangulate.SyncEstimate, None with sync off
+    sync: SyncEstimate | None = None  # the frame offsets' estimate (None with sync off)
 
 
 def label_groups() -> dict[str, np.ndarray]:
