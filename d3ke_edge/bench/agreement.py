@@ -77,7 +77,7 @@ def _per_coordinate(ours: Angles, other: Angles, coords: list[str], shift_s: flo
                   "mae_bias_removed_deg": float(np.abs(d - d.mean()).mean()) if len(d) else math.nan,
                   "rmse_deg": float(np.sqrt((d ** 2).mean())) if len(d) else math.nan,
                   "correlation": _pearson(a, b), "frames": int(len(d)),
-                  "time": t[inside][ok].tolist(), "ours": a.tolist(), "other": b.tolist()}
+                  "series": {"time": t[inside][ok].tolist(), "ours": a.tolist(), "other": b.tolist()}}
     return out
 
 
@@ -173,7 +173,7 @@ def landmark_agreement(ours_trc: str | Path, other_trc: str | Path, lag_s: float
             ours_a, other_a = _chain_angle(A[:, k]), _chain_angle(Bo[:, k])
             diff = ours_a - other_a
             chains[label] = {"mae_deg": float(np.nanmean(np.abs(diff))), "bias_deg": float(np.nanmean(diff)),
-                             "ours": ours_a.tolist(), "other": other_a.tolist()}
+                             "series": {"ours": ours_a.tolist(), "other": other_a.tolist()}}
     return {"ours": str(ours_trc), "other": str(other_trc), "frames": len(rows), "rotation": R.tolist(),
             "median_mm": float(np.nanmedian(d)), "points": points, "chains": chains}
 
@@ -229,10 +229,11 @@ def agreement_plot(results: list[dict], png: Path) -> Path:
             m = r["coordinates"].get(c)
             if m is None:
                 continue
+            series = m["series"]
             if not drawn:
-                ax.plot(m["time"], m["ours"], color="k", linewidth=1.6, label="ours")
+                ax.plot(series["time"], series["ours"], color="k", linewidth=1.6, label="ours")
                 drawn = True
-            ax.plot(m["time"], m["other"], color=f"C{i}", linewidth=1.1,
+            ax.plot(series["time"], series["other"], color=f"C{i}", linewidth=1.1,
                     label=f"{r['other']} (MAE {m['mae_deg']:.1f}, r {m['correlation']:.2f})")
         ax.set_title(c, fontsize=9)
         ax.legend(fontsize=6, loc="best")
@@ -246,6 +247,15 @@ def agreement_plot(results: list[dict], png: Path) -> Path:
     fig.savefig(png, dpi=80)
     plt.close(fig)
     return png
+
+
+def _without_series(obj):
+    """``obj`` with every ``series`` entry (the per-frame values the plot draws) left out: what the JSON keeps."""
+    if isinstance(obj, dict):
+        return {k: _without_series(v) for k, v in obj.items() if k != "series"}
+    if isinstance(obj, list):
+        return [_without_series(v) for v in obj]
+    return obj
 
 
 def run_agreement(ours: str | Path, others: list[Path], out: Path, max_lag: int = 6,
@@ -267,13 +277,7 @@ def run_agreement(ours: str | Path, others: list[Path], out: Path, max_lag: int 
                                     "folder rather than its .mot")
         result["landmarks"] = landmark_agreement(trc, other_trc, results[0]["lag_s"] if results else 0.0)
     result["plot"] = agreement_plot(results, out / "agreement.png").name
-    slim = {**result, "angles": [{**r, "coordinates": {c: {k: v for k, v in m.items()
-                                                           if k not in ("time", "ours", "other")}
-                                                       for c, m in r["coordinates"].items()}} for r in results]}
-    if "landmarks" in slim:
-        slim["landmarks"] = {**slim["landmarks"], "chains": {k: {kk: vv for kk, vv in v.items()
-                                                                  if kk not in ("ours", "other")}
-                                                              for k, v in slim["landmarks"]["chains"].items()}}
+    slim = _without_series(result)
     atomic_write_text(out / "agreement.json", json.dumps(slim, indent=2) + "\n")
     atomic_write_text(out / "agreement.md", markdown(slim))
     return slim

@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from ..reference.report import MAIN_ANGLES
+from .agreement import read_angles
 
 __all__ = ["COMPARED", "ReferenceTrial", "load_reference", "compare", "bench_reference", "markdown",
            "bland_altman_plot", "robustness_plot"]
@@ -33,8 +34,6 @@ class ReferenceTrial:
 
 def load_reference(folder: str | Path) -> ReferenceTrial:
     """A ``d3ke-edge reference`` output folder."""
-    import opensim
-
     folder = Path(folder)
     files = [folder / "reference.json", folder / "reference.mot"]
     missing = [str(p) for p in files if not p.is_file()]
@@ -42,10 +41,8 @@ def load_reference(folder: str | Path) -> ReferenceTrial:
         raise FileNotFoundError(f"'{folder}' is not a reference folder (missing {missing}); make one with "
                                 "d3ke-edge reference --videos ... --calib ... --out DIR")
     report = json.loads(files[0].read_text())
-    table = opensim.TimeSeriesTable(str(files[1]))
-    labels = list(table.getColumnLabels())
-    angles = {c: np.array(table.getDependentColumn(c).to_numpy()) for c in labels if c in COMPARED}
-    return ReferenceTrial(folder, report, np.array(table.getIndependentColumn()), angles)
+    mot = read_angles(files[1])
+    return ReferenceTrial(folder, report, mot.time, {c: v for c, v in mot.values.items() if c in COMPARED})
 
 
 def compare(pred_time: np.ndarray, pred: dict[str, np.ndarray], trial: ReferenceTrial) -> dict[str, dict]:

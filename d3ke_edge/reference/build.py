@@ -178,7 +178,7 @@ def triangulate_views(cfg: ReferenceConfig, views: list[ViewLandmarks], cameras:
         notes.append(f"frame offsets against {views[0].name}: " + sync.describe([v.name for v in views]))
     else:
         sync, offsets = None, np.zeros(len(views), int)
-        notes.append("frame offsets not estimated (--no-sync): every view taken as recorded in step")
+        notes.append("frame offsets not estimated (sync off): every view taken as recorded in step")
     if offsets.any():
         xy, w, flips = shift_views(offsets, xy, w, flips)
     tri = _triangulate(cfg, cams, xy, w)

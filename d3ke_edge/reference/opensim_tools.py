@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.trc import MarkerTable, write_trc
 from ..utils.atomic import atomic_write_text
 
-__all__ = ["write_landmarks", "POSE2SIM_NAMES", "NEUTRAL_PRIOR", "NEUTRAL_WEIGHT", "marker_names_for", "scale_measurements", "run_scale",
-           "run_ik", "IKResult", "largest_steps"]
+__all__ = ["POSE2SIM_NAMES", "NEUTRAL_PRIOR", "NEUTRAL_WEIGHT", "marker_names_for", "scale_measurements", "run_scale",
+           "run_ik", "IKResult", "largest_steps", "write_landmarks"]
 
 # BlazePose landmark -> the marker name in Pose2Sim's Markers_BlazePose.xml (landmarks it does not place: absent)
 POSE2SIM_NAMES = {
@@ -42,13 +43,11 @@ NEUTRAL_PRIOR = ("hip_rotation", "arm_rot", "pro_sup", "subtalar_angle", "mtp_an
 NEUTRAL_WEIGHT = 1e-4
 
 
-def write_landmarks(table, path: Path) -> tuple[Path, list[int]]:
-    """The ``.trc`` OpenSim's tools read: ``table`` (an ``io.trc.MarkerTable``) as it is, except frames where no
+def write_landmarks(table: MarkerTable, path: Path) -> tuple[Path, list[int]]:
+    """The ``.trc`` OpenSim's tools read: ``table`` as it is, except frames where no
     landmark at all is known, which are bridged by linear interpolation of each landmark between the nearest frames
     that have it (held at the ends). OpenSim's IK stops on such a frame (its marker goal is NaN), while a frame with
     some landmarks missing is fine (those markers are left out of that frame). -> (path, the bridged frame indices)."""
-    from ..io.trc import MarkerTable, write_trc
-
     pos = np.array(table.positions, np.float64)
     known = np.isfinite(pos).all(-1)  # (T, M)
     empty = np.flatnonzero(~known.any(1))

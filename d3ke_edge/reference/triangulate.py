@@ -145,11 +145,15 @@ def shift_views(offsets: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, .
 class SyncEstimate:
     """Integer frame offsets per view (view 0 is the reference) and how sure the triangulation is of each."""
 
-    offsets: np.ndarray  # (V,) ints applied (0 where not confident)
     found: np.ndarray  # (V,) the offsets that minimised the error, before the confidence rule
     gain: np.ndarray  # (V,) relative drop of the view's median reprojection error from offset 0 to ``found``
     confident: np.ndarray  # (V,) bool
     curves: dict[int, dict[int, float]]  # view -> offset -> median px (the last pass)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """(V,) the offsets applied: ``found`` where confident, else 0."""
+        return np.where(self.confident, self.found, 0)
 
     def describe(self, names: list[str]) -> str:
         parts = []
@@ -198,5 +202,4 @@ def estimate_offsets(cams: list[Camera], xy: np.ndarray, w: np.ndarray, max_offs
             continue
         gain[v] = (e[0] - e[s]) / e[0] if np.isfinite(e[0]) and e[0] > 0 else 0.0
         confident[v] = abs(s) < max_offset and gain[v] >= min_gain
-    applied = np.where(confident, found, 0)
-    return SyncEstimate(applied, found, gain, confident, curves)
+    return SyncEstimate(found, gain, confident, curves)
