@@ -72,7 +72,9 @@ def _per_coordinate(ours: Angles, other: Angles, coords: list[str], shift_s: flo
         ok = np.isfinite(a) & np.isfinite(b)
         a, b = a[ok], b[ok]
         d = a - b
+        held = np.abs(b - np.median(b)) if len(b) else np.zeros(0)  # the other's own median pose held constant
         out[c] = {"mae_deg": float(np.abs(d).mean()) if len(d) else math.nan,
+                  "median_pose_mae_deg": float(held.mean()) if len(d) else math.nan,
                   "bias_deg": float(d.mean()) if len(d) else math.nan,
                   "mae_bias_removed_deg": float(np.abs(d - d.mean()).mean()) if len(d) else math.nan,
                   "rmse_deg": float(np.sqrt((d ** 2).mean())) if len(d) else math.nan,
@@ -106,6 +108,7 @@ def angle_agreement(ours: Angles, other: Angles, coordinates: tuple[str, ...] = 
     return {"ours": ours.name, "other": other.name, "lag_frames": int(best), "lag_s": best * dt,
             "mae_by_lag": {str(k): v for k, v in lags.items()},
             "mean_mae_deg": float(np.mean([p["mae_deg"] for p in per.values()])),
+            "median_pose_mae_deg": float(np.mean([p["median_pose_mae_deg"] for p in per.values()])),
             "max_mae_deg": float(max(p["mae_deg"] for p in per.values())),
             "coordinates": per, "missing": missing}
 
@@ -184,12 +187,14 @@ def markdown(result: dict) -> str:
         lines += [f"## against `{r['other']}`", "",
                   f"Best lag {r['lag_frames']:+d} frames ({1000 * r['lag_s']:+.0f} ms; ours + lag = theirs); mean "
                   f"absolute difference **{r['mean_mae_deg']:.1f} deg** over {len(r['coordinates'])} coordinates, "
-                  f"largest {r['max_mae_deg']:.1f}.", "",
-                  "| coordinate | MAE deg | bias deg (ours - other) | MAE, bias removed | RMSE | correlation | frames |",
-                  "|---|---|---|---|---|---|---|"]
+                  f"largest {r['max_mae_deg']:.1f}; the other's own median pose held constant is "
+                  f"{r['median_pose_mae_deg']:.1f} deg from it (what following no motion at all would score).", "",
+                  "| coordinate | MAE deg | median pose held, MAE | bias deg (ours - other) | MAE, bias removed | RMSE | "
+                  "correlation | frames |", "|---|---|---|---|---|---|---|---|"]
         for c, m in r["coordinates"].items():
-            lines.append(f"| {c} | {m['mae_deg']:.1f} | {m['bias_deg']:+.1f} | {m['mae_bias_removed_deg']:.1f} | "
-                         f"{m['rmse_deg']:.1f} | {m['correlation']:.2f} | {m['frames']} |")
+            lines.append(f"| {c} | {m['mae_deg']:.1f} | {m['median_pose_mae_deg']:.1f} | {m['bias_deg']:+.1f} | "
+                         f"{m['mae_bias_removed_deg']:.1f} | {m['rmse_deg']:.1f} | {m['correlation']:.2f} | "
+                         f"{m['frames']} |")
         for side, cs in r["missing"].items():
             if cs:
                 lines.append(f"\nNot in {side}: {', '.join(cs)}.")
