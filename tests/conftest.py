@@ -128,8 +128,8 @@ def blazepose():
 
 @pytest.fixture(scope="session")
 def pose2sim_reference(blazepose, tmp_path_factory):
-    """``d3ke-edge reference`` on the Pose2Sim 4-camera trial of ../shared, once per session: (output folder, the
-    CLI result)."""
+    """``d3ke-edge reference`` on the Pose2Sim 4-camera trial of ../shared with the defaults (everyone: the one
+    subject is ``person0``), once per session: (the subject's reference folder, the CLI result)."""
     from typer.testing import CliRunner
 
     from d3ke_edge.cli import app
@@ -145,7 +145,7 @@ def pose2sim_reference(blazepose, tmp_path_factory):
     here = os.getcwd()
     os.chdir(out.parent)
     try:
-        return out, CliRunner().invoke(app, args)
+        return out / "person0", CliRunner().invoke(app, args)
     finally:
         os.chdir(here)
 

@@ -294,6 +294,11 @@ def test_the_reference_of_the_pose2sim_trial_meets_its_quality_figures(pose2sim_
 
     out, res = pose2sim_reference
     assert res.exit_code == 0, res.output
+    people = json.loads((out.parent / "people.json").read_text())["people"]  # the defaults: everyone
+    assert len(people) == 1 and people[0]["frames_in_2_views"] == 100 and len(people[0]["views"]) == 4
+    from d3ke_edge.bench.reference import load_reference
+
+    assert load_reference(out.parent).folder == out  # the one person's folder stands for the recording's
     r = json.loads((out / "reference.json").read_text())
     assert r["reprojection_median_px"] <= 15.0 and r["final_reprojection_median_px"] <= 15.0
     assert all(c["reprojection_median_px"] <= 16.0 and c["final_median_px"] <= 16.0 for c in r["cameras"].values())
@@ -658,7 +663,10 @@ def test_agreement_finds_the_lag_and_reports_bias_and_correlation(tmp_path):
     assert max(clean) < 0.05
     assert (tmp_path / "agree" / "agreement.png").stat().st_size > 20_000
     md = (tmp_path / "agree" / "agreement.md").read_text()
-    assert "| knee_angle_l | 10.0 | -10.0 |" in md and "Not in other: elbow_flex_l" in md
+    assert f"| knee_angle_l | 10.0 | {knee['median_pose_mae_deg']:.1f} | -10.0 |" in md
+    assert "Not in other: elbow_flex_l" in md
+    # the baseline: the other's median pose held; a 30-deg sine's mean distance from its median is 2/pi x 30 ~ 19
+    assert 17.0 < knee["median_pose_mae_deg"] < 21.0 and r["median_pose_mae_deg"] > 15.0
     with pytest.raises(ValueError, match="do not overlap in time"):
         run_agreement(ours, [_motion(tmp_path, "later", t + 10.0, other)], tmp_path / "x")
     from typer.testing import CliRunner
@@ -681,7 +689,8 @@ def test_the_reference_agrees_with_pose2sim_where_the_keypoints_do(pose2sim_refe
     right leg and both hip adductions agree within a few degrees; the left knee differs because the two detectors'
     triangulated keypoints do (the angle the hip-knee-ankle points make, no model involved, is ~20 deg apart), and our
     IK follows our points while Pose2Sim's puts its elbows ~16 deg above its own points. Measured on this trial, 97
-    frames: mean 11.6 deg (body25b), 14.6 (LSTM); these bounds hold the figures where they are so a change shows."""
+    frames: mean 11.7 deg (body25b), 14.7 (LSTM), while Pose2Sim's own median pose held constant is 9.7 / 10.8 from
+    it; these bounds hold the figures where they are so a change shows."""
     from d3ke_edge.bench.agreement import run_agreement
 
     published = TRIAL.parent / "published"
@@ -694,11 +703,114 @@ def test_the_reference_agrees_with_pose2sim_where_the_keypoints_do(pose2sim_refe
                       other_trc=published / "BalancingTrial_0-100_filt_butterworth.trc")
     body25b, lstm = r["angles"]
     assert abs(body25b["lag_frames"]) <= 1 and body25b["mean_mae_deg"] < 13.0 and lstm["mean_mae_deg"] < 16.0
+    assert 9.0 < body25b["median_pose_mae_deg"] < 10.5  # the baseline the table prints beside it
     per = body25b["coordinates"]
-    for c in ("hip_adduction_r", "knee_angle_r", "hip_flexion_r"):
-        assert per[c]["mae_deg"] < 8.0 and per[c]["correlation"] > 0.8, c
+    # measured 4.7 / 3.6 / 8.1 (7.4 with one person tracked per view: the default's trackers start from the tiled
+    # detector, and the landmarks differ by tracking noise)
+    for c, bound in (("hip_adduction_r", 6.0), ("knee_angle_r", 5.0), ("hip_flexion_r", 9.0)):
+        assert per[c]["mae_deg"] < bound and per[c]["correlation"] > 0.8, c
     chains = r["landmarks"]["chains"]
     assert chains["knee_l"]["bias_deg"] < -15.0  # the points themselves: ours straighter than OpenPose's
     assert abs(chains["knee_r"]["bias_deg"]) < 5.0 and abs(chains["elbow_r"]["bias_deg"]) < 5.0
     assert per["elbow_flex_r"]["bias_deg"] < -10.0 and per["elbow_flex_r"]["correlation"] > 0.95  # their model's offset
     assert r["landmarks"]["median_mm"] < 60.0
+
+
+def test_people_are_matched_across_views_by_geometry():
+    """Two people passing each other (walking 2.4 m the opposite ways, 0.4 m apart), four calibrated views: every view follows both, one
+    view loses a person for 10 frames and picks them up as a new track, one view mirrors a person's labels, one view
+    has a third body no other camera sees. The association finds exactly two people, each in all four views, the
+    split track joined into one, and both people triangulate from their matched tracks to within a few mm."""
+    from d3ke_edge.reference.people import Track, associate, frame_errors
+    from d3ke_edge.reference.triangulate import triangulate_all
+    from d3ke_edge.video.tracker import mirror_order
+
+    rng = np.random.default_rng(7)
+    cams = _rig()
+    T = 60
+    body = rng.uniform(-0.25, 0.25, (33, 3)) * [1, 1, 3] + [0, 0, 0.9]  # a 1.5-m-tall cloud of landmarks
+    s = np.linspace(-1, 1, T)[:, None, None]
+    people = [body + s * [1.2, 0, 0] + [0, 0.2, 0], body[::-1] - s * [1.2, 0, 0] + [0, -0.2, 0]]  # 0.4 m apart
+    mirror = mirror_order()
+
+    def track(view: int, X: np.ndarray, frames=slice(None), mirrored=()) -> Track:
+        xy = np.full((T, 33, 2), np.nan)
+        xy[frames] = (np.stack([cams[view].project(p) for p in X]) + rng.normal(0, 2.0, (T, 33, 2)))[frames]
+        for f in mirrored:
+            xy[f] = xy[f][mirror]
+        return Track(view, xy, np.where(np.isfinite(xy[..., 0]), 0.9, 0.0))
+
+    tracks = [[track(v, X) for X in people] for v in range(4)]
+    tracks[1][1] = track(1, people[1], slice(0, 25))  # lost at frame 25 ...
+    tracks[1].append(track(1, people[1], slice(35, None)))  # ... and found again as a new track at 35
+    tracks[2][0] = track(2, people[0], mirrored=range(10, 30))  # BlazePose mirrors this view for 20 frames
+    tracks[3].append(track(3, body + [2.5, 2.5, 0]))  # someone only camera 4 sees
+    same = frame_errors(tracks[0][0], tracks[1][0], cams[0], cams[1])
+    other = frame_errors(tracks[0][0], tracks[1][1], cams[0], cams[1])
+    assert np.nanmedian(same) < 5.0 and np.nanmedian(other) > 40.0
+    assert np.isfinite(same).sum() == T and np.isfinite(other).sum() == 25  # the frames both tracks see
+
+    found = associate(tracks, cams)
+    assert len(found) == 2 and all(p.views == [0, 1, 2, 3] for p in found)
+    for person in found:
+        assert person.frames_in(2) == T and person.frames_in(4) in (T, T - 10)
+    # which is which: the split view's track is whole again for the person it belongs to
+    split = next(p for p in found if p.frames_in(4) == T - 10)
+    assert split.tracks[1].seen.sum() == T - 10
+    for person in found:
+        xy = np.stack([person.tracks[v].xy for v in range(4)])  # (V, T, 33, 2)
+        P = triangulate_all(cams, xy.reshape(4, -1, 2), np.ones((4, T * 33))).reshape(T, 33, 3)
+        truth = min(people, key=lambda X: np.nanmedian(np.linalg.norm(P - X, axis=-1)))
+        assert np.nanmedian(np.linalg.norm(P - truth, axis=-1)) < 0.01
+
+
+def test_two_people_passing_in_an_engine_scene_get_a_reference_each(blazepose, tmp_path, monkeypatch):
+    """Our engine films two people walking past each other (0.8 m apart) with four calibrated cameras; the reference
+    with the defaults, run as a user would (relative paths, from the scene's folder), finds both, follows each through
+    the crossing (each reference's hips stay within 8 cm of one true pelvis path and ~1.5 m from the other's) and
+    recovers their angles about as well as our reference agrees with Pose2Sim on the shared trial. Measured: 60/60
+    and 56/60 frames matched in >= 2 views; hips 4.5-4.7 cm (median) from the truth; angle MAE 10.9 and 11.0 deg over
+    the 10 compared coordinates (the other person's truth: 15.3 and 13.6); reprojection 3.5-4.4 px."""
+    from typer.testing import CliRunner
+
+    from d3ke_edge.bench.agreement import AGREEMENT_COORDINATES, read_angles
+    from d3ke_edge.cli import app
+    from d3ke_edge.data.multiview import passing_people, ring_cameras, write_scene
+    from d3ke_edge.io.trc import read_trc
+    from d3ke_edge.skeleton.builtin import builtin_skeleton
+
+    people = passing_people()
+    write_scene(tmp_path, people, ring_cameras(4))
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, ["reference", *sum([["--videos", f"cam0{i}.avi"] for i in range(1, 5)], []),
+                                   "--calib", "calibration.toml", "--out", "REF"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "REF" / "people.json").read_text())
+    assert len(summary["people"]) == 2 and all(len(p["views"]) == 4 and "error" not in p for p in summary["people"])
+    assert all(p["frames_in_2_views"] >= 54 for p in summary["people"])  # of 60
+    names = list(builtin_skeleton().coordinate_names)
+    pelvis = [names.index(c) for c in ("pelvis_tx", "pelvis_ty", "pelvis_tz")]
+    matched = set()
+    for p in summary["people"]:
+        folder = tmp_path / "REF" / p["folder"]
+        report = json.loads((folder / "reference.json").read_text())
+        assert report["final_reprojection_median_px"] < 8.0 and report["ik"]["marker_rms_median_mm"] < 40.0
+        up = np.array(report["up_rotation"])
+        lm = read_trc(folder / "landmarks.trc")
+        hips = (lm.positions[:, lm.names.index("bp_left_hip")] + lm.positions[:, lm.names.index("bp_right_hip")]) / 2
+        frames = np.round(lm.time * 30).astype(int)
+        apart = [np.linalg.norm(((hips @ up) - person.q[frames][:, pelvis])[:, [0, 2]], axis=1) for person in people]
+        k = int(np.argmin([np.nanmedian(a) for a in apart]))
+        assert np.nanmax(apart[k]) < 0.08 and np.nanmedian(apart[1 - k]) > 1.0  # the same person all through
+        matched.add(k)
+        mot = read_angles(folder)
+        truth = np.degrees(people[k].q)
+        mae = np.mean([np.nanmean(np.abs(mot.values[c] - np.interp(mot.time, np.arange(len(truth)) / 30.0,
+                                                                    truth[:, names.index(c)])))
+                       for c in AGREEMENT_COORDINATES])
+        assert mae < 12.0, mae  # the shared trial's reference agrees with Pose2Sim within 11.6
+    assert matched == {0, 1}
+    from d3ke_edge.bench.reference import load_reference
+
+    with pytest.raises(FileNotFoundError, match="holds the references of 2 people; give one of them"):
+        load_reference(tmp_path / "REF")  # bench reference: which person is for the user to say

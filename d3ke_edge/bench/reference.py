@@ -34,7 +34,7 @@ class ReferenceTrial:
 
 def load_reference(folder: str | Path) -> ReferenceTrial:
     """A ``d3ke-edge reference`` output folder."""
-    folder = Path(folder)
+    folder = _one_person(Path(folder))
     files = [folder / "reference.json", folder / "reference.mot"]
     missing = [str(p) for p in files if not p.is_file()]
     if missing:
@@ -43,6 +43,19 @@ def load_reference(folder: str | Path) -> ReferenceTrial:
     report = json.loads(files[0].read_text())
     mot = read_angles(files[1])
     return ReferenceTrial(folder, report, mot.time, {c: v for c, v in mot.values.items() if c in COMPARED})
+
+
+def _one_person(folder: Path) -> Path:
+    """A reference folder, or the folder of everyone (``people.json``) when it holds exactly one person's."""
+    people = folder / "people.json"
+    if (folder / "reference.json").is_file() or not people.is_file():
+        return folder
+    made = [p for p in json.loads(people.read_text())["people"] if "error" not in p]
+    if len(made) == 1:
+        return folder / made[0]["folder"]
+    raise FileNotFoundError(f"'{folder}' holds the references of {len(made)} people; give one of them: "
+                            + ", ".join(f"{folder / p['folder']} ({', '.join(p['views'])}; {p['frames_in_2_views']} "
+                                        "frames in >= 2 views)" for p in made))
 
 
 def compare(pred_time: np.ndarray, pred: dict[str, np.ndarray], trial: ReferenceTrial) -> dict[str, dict]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -22,7 +23,7 @@ def reference(
     bone_length: Annotated[float, typer.Option("--bone-length", help="Whole-trial refinement: weight keeping each rigid segment (thigh, shank, upper arm, forearm, foot, pelvis) one length (1 mm off costs as much as 1 px).")] = 1.0,
     no_sync: Annotated[bool, typer.Option("--no-sync", help="Do not estimate frame offsets between the cameras.")] = False,
     ik_prior: Annotated[float, typer.Option("--ik-prior", help="Weight holding the coordinates the landmarks leave free (hip/humeral/forearm rotation, subtalar, mtp) to neutral in IK; 0: none.")] = 1e-4,
-    person: Annotated[Optional[list[str]], typer.Option("--person", help="Who to track: auto/largest | INDEX (left to right) | x,y in every view, or NAME=SPEC for one view (NAME: its video's file name without extension); repeat the option.")] = None,
+    person: Annotated[Optional[list[str]], typer.Option("--person", help="Who: all (default: everyone the views agree on, one reference each in OUT/person<k>/) | one person per view: largest | INDEX (left to right) | x,y in every view, or NAME=SPEC for one view (NAME: its video's file name without extension); repeat the option.")] = None,
 ) -> None:
     """BlazePose in every view, the views' left/right labelling and frame offsets chosen by the triangulation,
     robust triangulation refined over the whole trial (smooth trajectories, rigid segments of one length) and a
@@ -37,7 +38,7 @@ def reference(
 
     try:
         cfg = ReferenceConfig(tuple(videos), calib, out, gate_px=gate, cutoff_hz=cutoff, sync=not no_sync,
-                              person=tuple(person or ()) or ("largest",), ik_neutral_weight=ik_prior,
+                              person=tuple(person or ()) or ("all",), ik_neutral_weight=ik_prior,
                               smooth_weight=smooth, length_weight=bone_length)
     except (ReferenceInputError, ValueError) as exc:
         fail(str(exc))
@@ -54,16 +55,31 @@ def reference(
         fail(str(exc))
     except RuntimeError as exc:
         fail(f"{exc}; OpenSim's messages are in {out / 'reference.log'}", code=1)
+    if "people" in report:
+        for p in report["people"]:
+            where = out / p["folder"]
+            if "error" in p:
+                console.print(f"person{p['person']} ({', '.join(p['views'])}): no reference: {p['error']}")
+            else:
+                _summary_line(f"person{p['person']} ({', '.join(p['views'])}; {p['frames_in_2_views']}/{p['frames']} "
+                              "frames in >= 2 views)", json.loads((where / "reference.json").read_text()))
+        console.print(f"written to {out}: people.md, people.json and person<k>/ (reference.mot, landmarks.trc, "
+                      "reference.md, angles.png)")
+        return
+    _summary_line("reference", report)
+    console.print(f"written to {out}: reference.mot, landmarks.trc, reference.md, angles.png")
+
+
+def _summary_line(who: str, report: dict) -> None:
     ik = report["ik"]
     held = report["held_out_median_px"]
-    console.print(f"reference: {report['frames']} frames, reprojection median {report['final_reprojection_median_px']:.1f} px "
+    console.print(f"{who}: {report['frames']} frames, reprojection median {report['final_reprojection_median_px']:.1f} px "
                   f"(per frame {report['reprojection_median_px']:.1f})"
                   + (f", each camera from the others {held:.1f} px (unrefined {report['held_out_per_frame_median_px']:.1f})"
                      if held is not None else "")
                   + f", IK marker RMS median {ik['marker_rms_median_mm']:.1f} mm; "
                   + "thigh/shank std " + ", ".join(f"{k} {v['std_mm']:.0f}" for k, v in report["bones_filtered"].items()
                                                    if k.startswith(("thigh", "shank"))) + " mm")
-    console.print(f"written to {out}: reference.mot, landmarks.trc, reference.md, angles.png")
 
 
 def _frame_total(videos: list[Path]) -> int:

@@ -32,8 +32,9 @@ class ReferenceConfig:
     max_gap: int = 10  # frames: shorter gaps are interpolated before filtering
     sync: bool = True  # estimate integer frame offsets between the cameras
     max_offset: int = 6  # frames, either way
-    # who to track: ``largest``/INDEX/x,y for every view, and ``NAME=SPEC`` entries for single views (by video stem)
-    person: tuple[str, ...] = ("largest",)
+    # who: ``all`` (everyone, people matched across views: one reference each), or one person tracked per view:
+    # ``largest``/INDEX/x,y for every view and ``NAME=SPEC`` entries for single views (by video stem)
+    person: tuple[str, ...] = ("all",)
     min_visibility: float = 0.3  # observations BlazePose rates less visible are not used
     min_agreement: float = 0.35  # a view with fewer of its landmarks used by the triangulation tracks someone else
     ik_neutral_weight: float = NEUTRAL_WEIGHT  # IK holds the coordinates landmarks leave free (NEUTRAL_PRIOR)
@@ -53,7 +54,10 @@ class ReferenceConfig:
         if isinstance(self.person, str):
             object.__setattr__(self, "person", (self.person,))
         stems = [Path(v).stem for v in self.videos]
-        for entry in self.person:
+        if "all" in self.person and self.person != ("all",):
+            raise ReferenceInputError(f"person 'all' (everyone) stands alone; got {list(self.person)}: give 'all', or "
+                                      "one person per view (largest, an index, x,y, NAME=SPEC)")
+        for entry in self.person if not self.everyone else ():
             name, _, spec = entry.rpartition("=")
             if name and name not in stems:
                 raise ReferenceInputError(f"--person '{entry}': no video is called '{name}' (the views are {stems})")
@@ -68,6 +72,11 @@ class ReferenceConfig:
                                       f"{self.smooth_weight}, length {self.length_weight}")
         if not self.ik_neutral_weight >= 0:
             raise ReferenceInputError(f"the IK prior's weight must be >= 0 (0: none), got {self.ik_neutral_weight}")
+
+    @property
+    def everyone(self) -> bool:
+        """Every person the views agree on, each their own reference (the default)."""
+        return self.person == ("all",)
 
     def person_for(self, video: Path) -> str:
         """The person spec for one view: its own ``NAME=`` entry, else the last entry for all views."""
@@ -278,10 +287,79 @@ def _bone_stats(points: np.ndarray) -> dict[str, dict[str, float]]:
 def build_reference(cfg: ReferenceConfig, say: Callable[[str], object] = print,
                     advance: Callable[[int], object] | None = None, osim: Path | None = None,
                     markers: Path | None = None) -> dict:
-    """The whole reference into ``cfg.out`` (written to a staging folder, moved in when everything succeeded):
-    ``landmarks.trc`` (refined and filtered; ``landmarks_raw.trc`` per frame), ``views.npz`` (every view's 2D landmarks and their
-    labelling), OpenSim's scaled model, ``reference.mot`` and marker errors, ``angles.png``, ``reference.json`` /
-    ``.md``. Returns the report."""
+    """The whole reference into ``cfg.out``. With ``cfg.person`` ``all`` (the default) everyone the views agree on
+    gets their own folder ``cfg.out/person<k>/`` (most observed first) and ``people.json`` / ``.md`` say who was
+    matched where; with one person chosen per view, the folder is ``cfg.out`` itself. Each reference folder
+    (``_write_reference``): ``landmarks.trc``, ``views.npz``, OpenSim's scaled model, ``reference.mot``,
+    ``angles.png``, ``reference.json`` / ``.md``. Returns the report (``people.json``'s content for ``all``)."""
+    from ..video.models import fetch_models
+    from .views import track_view
+
+    cameras, how = match_cameras(load_calibration(cfg.calib), list(cfg.videos))
+    say(f"cameras matched {how}: " + ", ".join(f"{Path(v).name} -> {c.name}" for v, c in zip(cfg.videos, cameras)))
+    models = fetch_models(progress=say)
+    if cfg.everyone:
+        return _build_people(cfg, cameras, how, models, say, advance, osim, markers)
+    views = [track_view(v, models, cfg.person_for(v), advance=advance) for v in cfg.videos]
+    ref = triangulate_views(cfg, views, cameras, say)
+    return _write_reference(cfg, ref, views, how, osim, markers, say)
+
+
+def _build_people(cfg: ReferenceConfig, cameras: list[Camera], how: str, models: dict, say: Callable,
+                  advance: Callable | None, osim: Path | None, markers: Path | None) -> dict:
+    """Everyone: every person followed in every view (``people.track_people``), matched across views by geometry
+    (``people.associate``), and a reference per person from the views that see them."""
+    import dataclasses
+    import json
+
+    from ..utils.atomic import atomic_write_text
+    from .people import associate, person_views, track_people
+    from .report import people_markdown
+
+    tracked = [track_people(v, models, i, advance=advance) for i, v in enumerate(cfg.videos)]
+    check_views([t.as_view() for t in tracked])
+    names = [t.name for t in tracked]
+    fitted = [fit_to_video(c, *t.size) for c, t in zip(cameras, tracked)]
+    people = associate([t.tracks for t in tracked], fitted)
+    summary = {"views": names, "tracks_per_view": {t.name: len(t.tracks) for t in tracked}, "people": []}
+    if not people:
+        raise ReferenceInputError(
+            f"no person is seen alike by two views (tracks per view: {summary['tracks_per_view']}): check that the "
+            "calibration belongs to these videos and that they are synchronised")
+    say(f"{len(people)} people matched across views: " + "; ".join(
+        f"person{k} in {', '.join(names[v] for v in p.views)}" for k, p in enumerate(people)))
+    for k, person in enumerate(people):
+        idx, views = person_views(person, tracked)
+        entry = {"person": k, "folder": f"person{k}", "views": [names[v] for v in idx],
+                 "frames": int(len(views[0].xy)),
+                 "tracked_frames": {names[v]: int(person.tracks[v].seen.sum()) for v in idx},
+                 "frames_in_2_views": person.frames_in(2), "frames_in_all_its_views": person.frames_in(len(idx))}
+        pcfg = dataclasses.replace(cfg, videos=tuple(cfg.videos[v] for v in idx), out=cfg.out / f"person{k}")
+        try:
+            ref = triangulate_views(pcfg, views, [cameras[v] for v in idx], say)
+            report = _write_reference(pcfg, ref, views, how, osim, markers, say)
+        except ReferenceInputError as exc:  # one person's failure does not cost the others their reference
+            entry["error"] = str(exc)
+            say(f"person{k}: no reference ({exc})")
+        else:
+            entry["ik_marker_rms_median_mm"] = report["ik"]["marker_rms_median_mm"]
+            entry["reprojection_median_px"] = report["final_reprojection_median_px"]
+        summary["people"].append(entry)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(cfg.out / "people.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(cfg.out / "people.md", people_markdown(summary))
+    if not any("error" not in p for p in summary["people"]):
+        raise ReferenceInputError("no person's reference could be made: " + "; ".join(
+            f"person{p['person']}: {p['error']}" for p in summary["people"]))
+    return summary
+
+
+def _write_reference(cfg: ReferenceConfig, ref: Reference, views: list[ViewLandmarks], how: str,
+                     osim: Path | None, markers: Path | None, say: Callable) -> dict:
+    """One person's reference into ``cfg.out``, written to a staging folder and moved in when everything succeeded:
+    ``landmarks.trc`` (refined and filtered; ``landmarks_raw.trc`` per frame), ``views.npz`` (every view's 2D
+    landmarks and their labelling), OpenSim's scaled model, ``reference.mot`` and marker errors, ``angles.png``,
+    ``reference.json`` / ``.md``. Returns the report."""
     import json
     import shutil
     import tempfile
@@ -289,16 +367,9 @@ def build_reference(cfg: ReferenceConfig, say: Callable[[str], object] = print,
     from ..io.trc import MarkerTable, write_trc
     from ..utils.atomic import atomic_write_text
     from ..video.landmarks import LANDMARK_NAMES
-    from ..video.models import fetch_models
     from .opensim_tools import run_ik, run_scale, write_landmarks
     from .report import angle_plot, markdown
-    from .views import track_view
 
-    cameras, how = match_cameras(load_calibration(cfg.calib), list(cfg.videos))
-    say(f"cameras matched {how}: " + ", ".join(f"{Path(v).name} -> {c.name}" for v, c in zip(cfg.videos, cameras)))
-    models = fetch_models(progress=say)
-    views = [track_view(v, models, cfg.person_for(v), advance=advance) for v in cfg.videos]
-    ref = triangulate_views(cfg, views, cameras, say)
     for note in ref.notes:
         say(note)
     cfg.out.mkdir(parents=True, exist_ok=True)

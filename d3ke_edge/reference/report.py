@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["markdown", "angle_plot", "MAIN_ANGLES"]
+__all__ = ["markdown", "angle_plot", "people_markdown", "MAIN_ANGLES"]
 
 MAIN_ANGLES = (("hip_flexion_r", "hip_flexion_l"), ("knee_angle_r", "knee_angle_l"),
                ("ankle_angle_r", "ankle_angle_l"), ("arm_flex_r", "arm_flex_l"), ("elbow_flex_r", "elbow_flex_l"),
@@ -95,3 +95,17 @@ def angle_plot(mot: Path, png: Path) -> Path:
     fig.savefig(png, dpi=100)
     plt.close(fig)
     return png
+
+
+def people_markdown(summary: dict) -> str:
+    """``people.json`` as a table: who was matched in which views, how often, and where their reference is."""
+    lines = ["# People in the recording", "",
+             f"Views {', '.join(summary['views'])}; tracks per view: "
+             + ", ".join(f"{k} {v}" for k, v in summary["tracks_per_view"].items()) + ".", "",
+             "| person | views | frames seen by >= 2 views | by all its views | IK marker RMS median mm | folder |",
+             "|---|---|---|---|---|---|"]
+    for p in summary["people"]:
+        ik = f"{p['ik_marker_rms_median_mm']:.1f}" if "ik_marker_rms_median_mm" in p else f"no reference: {p['error']}"
+        lines.append(f"| person{p['person']} | {', '.join(p['views'])} | {p['frames_in_2_views']}/{p['frames']} | "
+                     f"{p['frames_in_all_its_views']}/{p['frames']} | {ik} | `{p['folder']}/` |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,313 @@
+"""Everyone in a multi-camera recording: BlazePose follows every person in each view (one tracker per person, new
+people picked up by the detector as they enter), and the tracks of different views are matched by geometry — two
+tracks of one person triangulate to points that reproject onto both within a few pixels, two people metres apart do
+not — so each person gets the views that see them.
+
+A view's tracker may jump to the other person where two pass each other, so identity is not taken from the tracks:
+each frame's observations are grouped across views by their triangulation error, and the groups are linked over
+time in 3D (a person's hips move a few centimetres a frame). People are numbered by how much the cameras saw them
+(most first).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from .calibration import Camera
+from .triangulate import triangulate_all, reprojection_errors
+from .views import ReferenceInputError, ViewLandmarks
+
+__all__ = ["Track", "ViewTracks", "track_people", "associate", "Person", "person_views", "frame_errors",
+           "ASSOCIATION_GATE_PX"]
+
+REDETECT_EVERY = 10  # frames between detector runs that look for people not yet followed
+SAME_PERSON_SIDES = 0.3  # two tracks whose hips are closer than this many ROI sides follow one person: one ends
+MIN_TRACK_FRAMES = 10  # shorter tracks (a detector's false alarm, a person passing an edge) are dropped
+ASSOCIATION_GATE_PX = 40.0  # two views' tracks of one person reproject within this (median over frames and joints)
+LINK_M = 0.4  # a person's hips are within this of where their motion so far puts them (walking: ~5 cm a frame)
+SURE_PX = 25.0  # a group of views fitting one body within this (worst view, median px) places the person surely
+# (the triangulation's own gate; 10-15 px lost the shared trial, whose views fit within 13-20 px before the
+# frame offsets are known)
+LINK_GAP = 15  # frames a person may go unseen by two views and keep their identity
+
+# the joints the association compares (landmarks on the body, not the face or the fingers)
+_JOINTS = ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
+
+
+@dataclass
+class Track:
+    """One person followed through one view: ``xy`` (T, 33, 2) pixels (NaN where not seen), ``visibility``."""
+
+    view: int
+    xy: np.ndarray
+    visibility: np.ndarray
+
+    @property
+    def seen(self) -> np.ndarray:
+        return np.isfinite(self.xy[:, 0, 0])
+
+
+@dataclass
+class ViewTracks:
+    """Everyone followed in one video."""
+
+    name: str
+    path: Path
+    tracks: list[Track]
+    frames: int
+    fps: float
+    size: tuple[int, int]  # (width, height), upright
+
+    def as_view(self) -> ViewLandmarks:
+        """The video as ``check_views`` sees it (its first track, or nobody), for the checks that the views belong
+        together."""
+        xy = self.tracks[0].xy if self.tracks else np.full((self.frames, 33, 2), np.nan)
+        return ViewLandmarks(self.name, self.path, xy, np.zeros(xy.shape[:2]), self.fps, self.size)
+
+
+def track_people(path: str | Path, models: dict[str, Path], view: int, tiles: int = 0, max_people: int = 6,
+                 advance: Callable[[int], object] | None = None) -> ViewTracks:
+    """Every person in one video: the detector (over ``tiles`` overlapping squares; 0: ``AUTO_TILES``) on the first
+    frame and every ``REDETECT_EVERY`` frames starts a tracker for each person no tracker follows yet (at most
+    ``max_people`` at once); each tracker follows its person
+    (``video.tracker.PoseTracker``: the landmarks' ROI, re-detection near the last position when lost); two trackers
+    that converge on one person keep the older. Tracks shorter than ``MIN_TRACK_FRAMES`` are dropped."""
+    from ..video.detector import PoseDetector, roi_from_detection
+    from ..video.reader import VideoReader
+    from ..video.tracker import AUTO_TILES, PoseTracker
+
+    path = Path(path)
+    reader = VideoReader(path)
+    detector = PoseDetector(models["pose_detection.tflite"])
+    trackers: list[PoseTracker] = []
+    xys: list[list[np.ndarray]] = []
+    vis: list[list[np.ndarray]] = []
+    frames = 0
+    for t, fr in enumerate(reader):
+        frames = t + 1
+        alive = [k for k, tr in enumerate(trackers) if tr.roi is not None]
+        if t % REDETECT_EVERY == 0 and len(alive) < max_people:
+            # tiles: the full-frame detector (224 px for the whole frame) misses people who are small in it
+            dets = detector.detect(fr.rgb, tiles=tiles or AUTO_TILES)
+            for det in dets:
+                roi = roi_from_detection(det)
+                followed = any(np.linalg.norm(trackers[k].roi.centre - roi.centre) < 0.5 * trackers[k].roi.side
+                               for k in alive)
+                if not followed and len(alive) < max_people:
+                    tr = PoseTracker(models["pose_detection.tflite"], models["pose_landmark_full.tflite"],
+                                     "largest", tiles, fix_swaps=False)
+                    tr.roi = roi
+                    trackers.append(tr)
+                    nan = np.full((33, 2), np.nan)
+                    xys.append([nan] * t)
+                    vis.append([np.zeros(33)] * t)
+                    alive.append(len(trackers) - 1)
+        for k, tr in enumerate(trackers):
+            lm = tr.track(fr.rgb) if (tr.roi is not None or tr.last is not None) else None
+            xys[k].append(lm.xy if lm is not None else np.full((33, 2), np.nan))
+            vis[k].append(lm.visibility if lm is not None else np.zeros(33))
+        _end_duplicates(trackers, xys, vis, t)
+        if advance:
+            advance(1)
+    reader.close()
+    if reader.corrupt:
+        raise ReferenceInputError(f"'{path}' has corrupt frames {reader.corrupt[:10]}: the views would fall out of "
+                                  "step; re-export the video")
+    tracks = [Track(view, np.array(x), np.array(v)) for x, v in zip(xys, vis)]
+    return ViewTracks(path.stem, path, [tr for tr in tracks if tr.seen.sum() >= MIN_TRACK_FRAMES], frames,
+                      reader.fps, (reader.width, reader.height))
+
+
+def _end_duplicates(trackers: list, xys: list[list[np.ndarray]], vis: list[list[np.ndarray]], t: int) -> None:
+    """Two trackers on one person (a re-detection that found the same body): the younger one's frame is cleared and
+    it stops (its ROI and memory dropped, so it does not re-acquire anyone)."""
+    for j in range(len(trackers)):
+        for k in range(j):
+            a, b = xys[k][t], xys[j][t]
+            if not (np.isfinite(a[0, 0]) and np.isfinite(b[0, 0])):
+                continue
+            hips = lambda p: p[[23, 24]].mean(0)  # noqa: E731  (BlazePose's hips)
+            side = trackers[k].last.roi.side if trackers[k].last is not None else np.inf
+            if np.linalg.norm(hips(a) - hips(b)) < SAME_PERSON_SIDES * side:
+                xys[j][t], vis[j][t] = np.full((33, 2), np.nan), np.zeros(33)
+                trackers[j].roi, trackers[j].last = None, None
+
+
+@dataclass
+class Person:
+    """One person of the recording: per view the track that follows them (None where a view never matched)."""
+
+    tracks: list[Track | None]
+
+    @property
+    def views(self) -> list[int]:
+        return [v for v, tr in enumerate(self.tracks) if tr is not None]
+
+    def frames_in(self, n_views: int) -> int:
+        """Frames where at least ``n_views`` views see this person."""
+        seen = np.stack([tr.seen for tr in self.tracks if tr is not None]).sum(0)
+        return int((seen >= n_views).sum())
+
+
+def _joint_index() -> np.ndarray:
+    from ..video.landmarks import LANDMARK_NAMES
+
+    return np.array([i for i, n in enumerate(LANDMARK_NAMES) if n.split("_")[-1] in _JOINTS])
+
+
+def frame_errors(a: Track, b: Track, ca: Camera, cb: Camera, min_visibility: float = 0.3) -> np.ndarray:
+    """Per frame, how well two views' tracks triangulate as one person: the median reprojection error (px) of their
+    joints, with ``b``'s left/right labels as given or mirrored, whichever fits (BlazePose mirrors side views).
+    -> (T,) px, NaN where either track is absent."""
+    from ..video.tracker import mirror_order
+
+    both = a.seen & b.seen
+    out = np.full(len(both), np.nan)
+    if not both.any():
+        return out
+    J = _joint_index()
+    mirror = mirror_order()
+    F = int(both.sum())
+    for bxy, bvis in ((b.xy, b.visibility), (b.xy[:, mirror], b.visibility[:, mirror])):
+        xy = np.stack([a.xy[both][:, J], bxy[both][:, J]]).reshape(2, -1, 2)
+        w = np.stack([a.visibility[both][:, J], bvis[both][:, J]]).reshape(2, -1)
+        w = np.where(w >= min_visibility, w, 0.0)
+        X = triangulate_all([ca, cb], xy, w)
+        err = reprojection_errors([ca, cb], X, xy).max(0).reshape(F, len(J))
+        with np.errstate(all="ignore"):
+            per_frame = np.nanmedian(np.where(np.isfinite(err), err, np.nan), axis=1) if np.isfinite(err).any() \
+                else np.full(F, np.nan)
+        out[both] = np.fmin(out[both], per_frame)
+    return out
+
+
+# pairs of sided landmarks whose midpoint a left/right mirror of the labels leaves where it is
+_MIDPOINTS = ((11, 12), (13, 14), (15, 16), (23, 24), (25, 26), (27, 28))  # shoulders, elbows, wrists, hips, knees, ankles
+
+
+def _fit_px(obs: list[Track], cams: list[Camera], t: int) -> float:
+    """How well the observations of frame ``t`` (one per view) triangulate as one body: the mirror-proof midpoints of
+    the limbs triangulated from all of them, reprojected; the worst view's median error (px)."""
+    pairs = np.array(_MIDPOINTS)
+    xy = np.stack([o.xy[t][pairs].mean(1) for o in obs])  # (V, 6, 2)
+    views = [cams[o.view] for o in obs]
+    X = triangulate_all(views, xy, np.isfinite(xy[..., 0]).astype(float))
+    with np.errstate(all="ignore"):
+        worst = np.nanmax(np.nanmedian(reprojection_errors(views, X, xy), axis=1))
+    return float(worst) if np.isfinite(worst) else np.inf
+
+
+class _Motion:
+    """A person's hip centre over the frames that placed it surely: where they are expected next (constant velocity
+    over the last ``LINK_GAP`` frames, least squares)."""
+
+    def __init__(self, t: int, pos: np.ndarray):
+        self.times, self.points = [t], [pos]
+
+    @property
+    def last(self) -> int:
+        return self.times[-1]
+
+    def add(self, t: int, pos: np.ndarray) -> None:
+        self.times.append(t)
+        self.points.append(pos)
+
+    def predict(self, t: int) -> np.ndarray:
+        ts = np.array(self.times[-LINK_GAP:], float)
+        ps = np.array(self.points[-LINK_GAP:])
+        if len(ts) < 2:
+            return ps[-1]
+        slope = np.polyfit(ts - ts[-1], ps, 1)[0]
+        return ps[-1] + slope * (t - ts[-1])
+
+
+def associate(tracks: list[list[Track]], cams: list[Camera], gate_px: float = ASSOCIATION_GATE_PX,
+              link_m: float = LINK_M, max_gap: int = LINK_GAP) -> list[Person]:
+    """Tracks of every view grouped into people, frame by frame and in 3D — a view's tracker may jump to another
+    person where two pass each other, so a track's identity is not trusted across frames:
+
+    1. per frame, the views' observations (one per track that sees the frame) are joined cheapest first when their
+       ``frame_errors`` are within ``gate_px``, at most one observation per view in a group;
+    2. each group seen by >= 2 views is triangulated (its hips' midpoint) and linked to the person whose last
+       position is nearest, within ``link_m`` and ``max_gap`` frames; others start a new person.
+
+    People are returned most observed first (views x frames)."""
+    flat = [tr for view in tracks for tr in view]
+    if not flat:
+        return []
+    T = len(flat[0].xy)
+    pair_err = {}
+    for i, a in enumerate(flat):
+        for j in range(i + 1, len(flat)):
+            if a.view != flat[j].view:
+                pair_err[i, j] = frame_errors(a, flat[j], cams[a.view], cams[flat[j].view])
+    hips = [23, 24]  # BlazePose's hips
+    people: list[dict] = []  # "obs": {t: {view: track index}}, "motion": _Motion
+    for t in range(T):
+        groups = {i: {flat[i].view: i} for i, tr in enumerate(flat) if tr.seen[t]}
+        owner = {i: i for i in groups}
+        edges = sorted((e[t], i, j) for (i, j), e in pair_err.items() if np.isfinite(e[t]) and e[t] <= gate_px)
+        for _, i, j in edges:
+            gi, gj = owner[i], owner[j]
+            if gi == gj or set(groups[gi]) & set(groups[gj]):
+                continue
+            # two views agree with each other almost always (a point near the other's epipolar line); a group is
+            # grown only while every one of its views still fits the points all of them triangulate
+            if len(groups[gi]) + len(groups[gj]) > 2 and _fit_px(
+                    [flat[k] for k in (*groups[gi].values(), *groups[gj].values())], cams, t) > gate_px:
+                continue
+            groups[gi].update(groups.pop(gj))
+            for k in groups[gi].values():
+                owner[k] = gi
+        found = []
+        for g in groups.values():
+            if len(g) < 2:
+                continue
+            views = sorted(g)
+            xy = np.stack([flat[g[v]].xy[t, hips] for v in views])
+            X = triangulate_all([cams[v] for v in views], xy, np.ones(xy.shape[:2]))
+            if np.isfinite(X).all():
+                sure = _fit_px([flat[g[v]] for v in views], cams, t) <= SURE_PX
+                found.append((X.mean(0), g, sure))
+        # each group to the person expected nearest it (one each), within link_m; a sure group nobody expects is
+        # someone new; an unsure one (views of two people passing) moves nobody's expected path
+        active = [k for k, p in enumerate(people) if t - p["motion"].last <= max_gap]
+        cost = np.array([[np.linalg.norm(people[k]["motion"].predict(t) - pos) for k in active]
+                         for pos, _, _ in found]).reshape(len(found), len(active))
+        rows, cols = linear_sum_assignment(cost) if cost.size else ([], [])
+        matched = {r: active[c] for r, c in zip(rows, cols) if cost[r, c] <= link_m}
+        for r, (pos, g, sure) in enumerate(found):
+            if r in matched:
+                k = matched[r]
+                if sure:
+                    people[k]["motion"].add(t, pos)
+            elif sure:
+                people.append({"obs": {}, "motion": _Motion(t, pos)})
+                k = len(people) - 1
+            else:
+                continue
+            people[k]["obs"][t] = g
+    out = []
+    for p in people:
+        per_view: dict[int, Track] = {}
+        for t, g in p["obs"].items():
+            for v, i in g.items():
+                tr = per_view.setdefault(v, Track(v, np.full((T, 33, 2), np.nan), np.zeros((T, 33))))
+                tr.xy[t], tr.visibility[t] = flat[i].xy[t], flat[i].visibility[t]
+        person = Person([per_view.get(v) for v in range(len(cams))])
+        if person.frames_in(2) >= MIN_TRACK_FRAMES:
+            out.append(person)
+    out.sort(key=lambda p: -sum(tr.seen.sum() for tr in p.tracks if tr is not None))
+    return out
+
+
+def person_views(person: Person, views: list[ViewTracks]) -> tuple[list[int], list[ViewLandmarks]]:
+    """The views that see ``person`` as ``ViewLandmarks`` (what the triangulation takes) -> (view indices, views)."""
+    idx = person.views
+    return idx, [ViewLandmarks(views[v].name, views[v].path, person.tracks[v].xy, person.tracks[v].visibility,
+                               views[v].fps, views[v].size) for v in idx]
