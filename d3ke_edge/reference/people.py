@@ -131,7 +131,7 @@ def _end_duplicates(trackers: list, xys: list[list[np.ndarray]], vis: list[list[
             a, b = xys[k][t], xys[j][t]
             if not (np.isfinite(a[0, 0]) and np.isfinite(b[0, 0])):
                 continue
-            hips = lambda p: p[[23, 24]].mean(0)  # noqa: E731  (BlazePose's hips)
+            hips = lambda p: p[_sided_pairs("hip")[0]].mean(0)  # noqa: E731
             side = trackers[k].last.roi.side if trackers[k].last is not None else np.inf
             if np.linalg.norm(hips(a) - hips(b)) < SAME_PERSON_SIDES * side:
                 xys[j][t], vis[j][t] = np.full((33, 2), np.nan), np.zeros(33)
@@ -186,14 +186,18 @@ def frame_errors(a: Track, b: Track, ca: Camera, cb: Camera, min_visibility: flo
     return out
 
 
-# pairs of sided landmarks whose midpoint a left/right mirror of the labels leaves where it is
-_MIDPOINTS = ((11, 12), (13, 14), (15, 16), (23, 24), (25, 26), (27, 28))  # shoulders, elbows, wrists, hips, knees, ankles
+def _sided_pairs(*parts: str) -> np.ndarray:
+    """(left, right) landmark indices of each body part: their midpoint is where a left/right mirror of the labels
+    leaves it."""
+    from ..video.landmarks import LANDMARK_NAMES
+
+    return np.array([[LANDMARK_NAMES.index(f"left_{p}"), LANDMARK_NAMES.index(f"right_{p}")] for p in parts])
 
 
 def _fit_px(obs: list[Track], cams: list[Camera], t: int) -> float:
     """How well the observations of frame ``t`` (one per view) triangulate as one body: the mirror-proof midpoints of
     the limbs triangulated from all of them, reprojected; the worst view's median error (px)."""
-    pairs = np.array(_MIDPOINTS)
+    pairs = _sided_pairs(*_JOINTS)
     xy = np.stack([o.xy[t][pairs].mean(1) for o in obs])  # (V, 6, 2)
     views = [cams[o.view] for o in obs]
     X = triangulate_all(views, xy, np.isfinite(xy[..., 0]).astype(float))
@@ -233,8 +237,10 @@ def associate(tracks: list[list[Track]], cams: list[Camera], gate_px: float = AS
 
     1. per frame, the views' observations (one per track that sees the frame) are joined cheapest first when their
        ``frame_errors`` are within ``gate_px``, at most one observation per view in a group;
-    2. each group seen by >= 2 views is triangulated (its hips' midpoint) and linked to the person whose last
-       position is nearest, within ``link_m`` and ``max_gap`` frames; others start a new person.
+    2. each group seen by >= 2 views is triangulated (its hips' midpoint) and assigned (Hungarian) to the person
+       expected nearest it (``_Motion``: constant velocity over their last sure frames, seen within ``max_gap``
+       frames), within ``link_m``; a group that fits one body within ``SURE_PX`` moves that person's expected path
+       or, unassigned, starts a new person; one that fits worse (two people crossing) does neither.
 
     People are returned most observed first (views x frames)."""
     flat = [tr for view in tracks for tr in view]
@@ -246,7 +252,7 @@ def associate(tracks: list[list[Track]], cams: list[Camera], gate_px: float = AS
         for j in range(i + 1, len(flat)):
             if a.view != flat[j].view:
                 pair_err[i, j] = frame_errors(a, flat[j], cams[a.view], cams[flat[j].view])
-    hips = [23, 24]  # BlazePose's hips
+    hips = _sided_pairs("hip")[0]
     people: list[dict] = []  # "obs": {t: {view: track index}}, "motion": _Motion
     for t in range(T):
         groups = {i: {flat[i].view: i} for i, tr in enumerate(flat) if tr.seen[t]}
