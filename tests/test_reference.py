@@ -365,13 +365,16 @@ def test_bench_reference_scores_every_camera_and_head(pose2sim_reference, tiny_w
     assert res.exit_code == 0, res.output
     model = tiny_world_lift
     out = tmp_path / "bench"
-    run = CliRunner().invoke(app, ["bench", "reference", "--reference", str(ref), "--model", str(model), "--out",
-                                   str(out)])
+    # everyone's folder (the defaults' output): each run is scored against the person it followed
+    run = CliRunner().invoke(app, ["bench", "reference", "--reference", str(ref.parent), "--model", str(model),
+                                   "--out", str(out)])
     assert run.exit_code == 0, run.output
     r = json.loads((out / "reference_bench.json").read_text())
     assert {(row["camera"], row["head"]) for row in r["rows"]} == {(f"cam0{i}", None) for i in range(1, 5)}
     for row in r["rows"]:
         assert row["tracked"] == row["frames"] == 100
+        # the same BlazePose on the same person: its landmarks within a few px of the reference's own
+        assert row["person"] == "person0" and row["person_px"] < 8.0 and row["frames_on_someone_else"] == 0
         assert set(row["coordinates"]) >= {"knee_angle_r", "knee_angle_l", "hip_flexion_r", "elbow_flex_l"}
         assert all(95 <= m["frames"] <= 100 and 0 < m["mae_deg"] < 120 for m in row["coordinates"].values())
     assert len(r["summary"]) == 1 and len(list(out.glob("bland_altman_*.png"))) == 1
@@ -379,6 +382,34 @@ def test_bench_reference_scores_every_camera_and_head(pose2sim_reference, tiny_w
     bad = CliRunner().invoke(app, ["bench", "reference", "--reference", str(tmp_path), "--model", str(model),
                                    "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "not a reference folder" in bad.output
+
+
+def _person_folder(root: Path, name: str, xy: np.ndarray) -> Path:
+    """A stand-in for one person's reference folder: their landmarks in one camera (views.npz)."""
+    folder = root / name
+    folder.mkdir(parents=True)
+    np.savez(folder / "views.npz", names=np.array(["cam01"]), xy=xy[None])
+    return folder
+
+
+def test_a_single_camera_run_is_matched_to_the_person_it_followed(tmp_path):
+    """Two people 300 px apart in one view; a run on the second for 30 frames, then on the first for 10: it is
+    scored against the second, and the 10 frames on the first are counted and left out."""
+    from d3ke_edge.bench.reference import ReferenceTrial, match_person
+
+    rng = np.random.default_rng(0)
+    body = np.stack([np.linspace(0, 40, 33), np.linspace(0, 400, 33)], -1)  # 400 px tall
+    a = np.repeat((body + [200, 100])[None], 40, 0)
+    b = a + [300, 0]
+    trials = [ReferenceTrial(_person_folder(tmp_path, f"person{k}", xy), {"cameras": {"cam01": {}}}, np.zeros(1), {})
+              for k, xy in enumerate((a, b))]
+    seen = np.concatenate([b[:30], a[30:]]) + rng.normal(0, 2, (40, 33, 2))
+    frames = [{"frame": k, "landmarks": np.concatenate([seen[k], np.ones((33, 2))], 1).tolist()} for k in range(40)]
+    frames.insert(35, {"frame": 40, "landmarks": None})  # no landmarks (an image model's in-between frame)
+    m = match_person(frames, trials, "cam01")
+    assert m.trial is trials[1] and m.median_px < 4.0 and m.candidates["person0"] > 250
+    assert m.frames_elsewhere == 11 and not m.same[40] and m.same[29] and not m.same[30]
+    assert match_person(frames, trials, "cam02").trial is None  # nobody in a view the reference lacks
 
 
 def test_bench_reference_runs_the_study_conditions_on_the_real_videos(pose2sim_reference, tiny_world_lift, tmp_path):
@@ -687,8 +718,10 @@ def test_agreement_finds_the_lag_and_reports_bias_and_correlation(tmp_path):
 def test_the_reference_agrees_with_pose2sim_where_the_keypoints_do(pose2sim_reference, tmp_path):
     """Our reference of the shared trial against Pose2Sim's published IK (OpenPose BODY_25B, its own model): the
     right leg and both hip adductions agree within a few degrees; the left knee differs because the two detectors'
-    triangulated keypoints do (the angle the hip-knee-ankle points make, no model involved, is ~20 deg apart), and our
-    IK follows our points while Pose2Sim's puts its elbows ~16 deg above its own points. Measured on this trial, 97
+    triangulated keypoints do (the angle the hip-knee-ankle points make, no model involved, is ~20 deg apart: drawn
+    into the views where they differ most, ours lies on the straight standing leg in all four, Pose2Sim's knee sits
+    beside it in the two back views and bends the chain 46-67 deg; looked at), and our IK follows our points while
+    Pose2Sim's puts its elbows ~16 deg above its own points. Measured on this trial, 97
     frames: mean 11.7 deg (body25b), 14.7 (LSTM), while Pose2Sim's own median pose held constant is 9.7 / 10.8 from
     it; these bounds hold the figures where they are so a change shows."""
     from d3ke_edge.bench.agreement import run_agreement
@@ -711,6 +744,10 @@ def test_the_reference_agrees_with_pose2sim_where_the_keypoints_do(pose2sim_refe
         assert per[c]["mae_deg"] < bound and per[c]["correlation"] > 0.8, c
     chains = r["landmarks"]["chains"]
     assert chains["knee_l"]["bias_deg"] < -15.0  # the points themselves: ours straighter than OpenPose's
+    views = r["landmarks"]["views"]  # the frames the figure draws: a straight leg against a bent one
+    assert views["chain"] == "knee_l" and len(views["frames"]) == 3
+    assert all(f["ours_deg"] < 30.0 and f["other_deg"] > 45.0 for f in views["frames"])  # 4-27 against 56-66
+    assert (tmp_path / "agree" / views["image"]).stat().st_size > 50_000
     assert abs(chains["knee_r"]["bias_deg"]) < 5.0 and abs(chains["elbow_r"]["bias_deg"]) < 5.0
     assert per["elbow_flex_r"]["bias_deg"] < -10.0 and per["elbow_flex_r"]["correlation"] > 0.95  # their model's offset
     assert r["landmarks"]["median_mm"] < 60.0
@@ -762,6 +799,43 @@ def test_people_are_matched_across_views_by_geometry():
         P = triangulate_all(cams, xy.reshape(4, -1, 2), np.ones((4, T * 33))).reshape(T, 33, 3)
         truth = min(people, key=lambda X: np.nanmedian(np.linalg.norm(P - X, axis=-1)))
         assert np.nanmedian(np.linalg.norm(P - truth, axis=-1)) < 0.01
+
+
+def test_a_person_who_leaves_every_view_and_returns_keeps_their_identity():
+    """Two people in four views; the first leaves every view for 30 frames (longer than the motion link's 15) and
+    comes back 1.5 m from where they left: joined again by their body's proportions. Someone of another build coming
+    back instead (every segment 10 % longer) is a third person, and so is the returner when a twin of the same build
+    left too (two candidates: no guess)."""
+    from d3ke_edge.reference.people import Track, associate
+
+    rng = np.random.default_rng(3)
+    cams = _rig()
+    T = 80
+    body = rng.uniform(-0.25, 0.25, (33, 3)) * [1, 1, 3] + [0, 0, 0.9]
+    other = rng.uniform(-0.25, 0.25, (33, 3)) * [1, 1, 3] + [0, 0, 0.9]
+    s = np.linspace(-1, 1, T)[:, None, None]
+
+    def track(view: int, X: np.ndarray, frames) -> Track:
+        xy = np.full((T, 33, 2), np.nan)
+        xy[frames] = (np.stack([cams[view].project(p) for p in X]) + rng.normal(0, 1.5, (T, 33, 2)))[frames]
+        return Track(view, xy, np.where(np.isfinite(xy[..., 0]), 0.9, 0.0))
+
+    def scene(returner: np.ndarray, twin: bool = False) -> list:
+        walk = body + s * [0.6, 0, 0] + [0, 0.8, 0]
+        back = returner + s * [0.6, 0, 0] + [1.5, 0.8, 0]  # comes back 1.5 m further on
+        tracks = [[track(v, walk, slice(0, 25)), track(v, back, slice(55, None)),
+                   track(v, other + s * [-0.6, 0, 0] + [0, -0.8, 0], slice(None))] for v in range(4)]
+        if twin:  # someone of the same build, seen only before the gap, elsewhere
+            for v in range(4):
+                tracks[v].append(track(v, body + [0, -2.5, 0] + s * [0.2, 0, 0], slice(0, 20)))
+        return tracks
+
+    found = associate(scene(body), cams)
+    assert len(found) == 2 and sorted(p.frames_in(4) for p in found) == [T - 30, T]
+    changed = body.copy()
+    changed[:, :] = body.mean(0) + (body - body.mean(0)) * 1.1
+    assert len(associate(scene(changed), cams)) == 3
+    assert len(associate(scene(body, twin=True), cams)) == 4
 
 
 def test_two_people_passing_in_an_engine_scene_get_a_reference_each(blazepose, tmp_path, monkeypatch):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["AGREEMENT_COORDINATES", "Angles", "read_angles", "angle_agreement", "landmark_agreement", "markdown",
-           "agreement_plot", "run_agreement"]
+           "agreement_plot", "run_agreement", "AlignedPoints", "align_points"]
 
 # The coordinates the issue that asked for this compares (both sides): what every pipeline's model has under one name
 AGREEMENT_COORDINATES = ("hip_flexion_r", "hip_flexion_l", "hip_adduction_r", "hip_adduction_l", "knee_angle_r",
@@ -135,11 +135,22 @@ def _chain_angle(P: np.ndarray) -> np.ndarray:
     return 180.0 - np.degrees(np.arccos(np.clip(cos, -1, 1)))
 
 
-def landmark_agreement(ours_trc: str | Path, other_trc: str | Path, lag_s: float = 0.0) -> dict:
-    """Our triangulated landmarks (``landmarks.trc``, BlazePose names ``bp_*`` or Pose2Sim's) against another
-    triangulation of the same trial (Pose2Sim's ``.trc``: ``LKnee``, ...): one rigid transform fitted over every
-    shared keypoint and frame (the two world frames differ), then per keypoint the median and 90th-percentile distance
-    and the mean offset (mm, in our frame), and per limb chain the angle at its middle point in both."""
+@dataclass
+class AlignedPoints:
+    """Two triangulations of one trial on common rows, the other's moved into our frame by one rigid transform."""
+
+    names: list[str]  # BlazePose landmark names both have
+    ours_rows: list[int]  # our frame index of each compared row
+    ours: np.ndarray  # (F, K, 3) our points (our .trc's frame, metres)
+    other: np.ndarray  # (F, K, 3) theirs, aligned
+    rotation: np.ndarray  # theirs -> ours
+    translation: np.ndarray
+
+
+def align_points(ours_trc: str | Path, other_trc: str | Path, lag_s: float = 0.0) -> AlignedPoints:
+    """Our ``.trc`` (BlazePose names ``bp_*`` or Pose2Sim's) and another triangulation (``LKnee``, ...) on the rows
+    both have (ours at ``t``, theirs at ``t + lag_s``), theirs moved by one rigid transform fitted over every shared
+    keypoint and frame (the two world frames differ)."""
     from ..io.trc import read_trc
     from ..reference.opensim_tools import POSE2SIM_NAMES
 
@@ -162,13 +173,21 @@ def landmark_agreement(ours_trc: str | Path, other_trc: str | Path, lag_s: float
     A = np.stack([a.positions[i][[s[1] for s in shared]] for i, _ in rows])  # (F, K, 3)
     B = np.stack([b.positions[j][[s[2] for s in shared]] for _, j in rows])
     ok = np.isfinite(A).all(-1) & np.isfinite(B).all(-1)
-    R, tr = _kabsch(B[ok], A[ok])  # theirs -> ours
-    Bo = B @ R.T + tr
+    R, tr = _kabsch(B[ok], A[ok])
+    return AlignedPoints([s[0] for s in shared], [i for i, _ in rows], A, B @ R.T + tr, R, tr)
+
+
+def landmark_agreement(ours_trc: str | Path, other_trc: str | Path, lag_s: float = 0.0) -> dict:
+    """Our triangulated landmarks (``landmarks.trc``) against another triangulation of the same trial
+    (``align_points``): per keypoint the median and 90th-percentile distance and the mean offset (mm, in our frame),
+    and per limb chain the angle at its middle point in both."""
+    al = align_points(ours_trc, other_trc, lag_s)
+    A, Bo, names = al.ours, al.other, al.names
+    ok = np.isfinite(A).all(-1) & np.isfinite(Bo).all(-1)
     d = np.where(ok, np.linalg.norm(A - Bo, axis=-1), np.nan) * 1000
     points = {lm: {"median_mm": float(np.nanmedian(d[:, k])), "p90_mm": float(np.nanpercentile(d[:, k], 90)),
                    "mean_offset_mm": (np.nanmean(A[:, k] - Bo[:, k], 0) * 1000).round(1).tolist()}
-              for k, (lm, _, _) in enumerate(shared)}
-    names = [s[0] for s in shared]
+              for k, lm in enumerate(names)}
     chains = {}
     for label, trio in CHAINS:
         if all(n in names for n in trio):
@@ -176,9 +195,9 @@ def landmark_agreement(ours_trc: str | Path, other_trc: str | Path, lag_s: float
             ours_a, other_a = _chain_angle(A[:, k]), _chain_angle(Bo[:, k])
             diff = ours_a - other_a
             chains[label] = {"mae_deg": float(np.nanmean(np.abs(diff))), "bias_deg": float(np.nanmean(diff)),
-                             "series": {"ours": ours_a.tolist(), "other": other_a.tolist()}}
-    return {"ours": str(ours_trc), "other": str(other_trc), "frames": len(rows), "rotation": R.tolist(),
-            "median_mm": float(np.nanmedian(d)), "points": points, "chains": chains}
+                             "series": {"frame": al.ours_rows, "ours": ours_a.tolist(), "other": other_a.tolist()}}
+    return {"ours": str(ours_trc), "other": str(other_trc), "frames": len(al.ours_rows),
+            "rotation": al.rotation.tolist(), "median_mm": float(np.nanmedian(d)), "points": points, "chains": chains}
 
 
 def markdown(result: dict) -> str:
@@ -212,6 +231,14 @@ def markdown(result: dict) -> str:
         for n, c in lm["chains"].items():
             lines.append(f"| {n} | {c['mae_deg']:.1f} | {c['bias_deg']:+.1f} |")
         lines.append("")
+        views = lm.get("views")
+        if views and "image" in views:
+            lines += [f"`{views['chain']}` where the two differ most, drawn into every view (yellow: ours, green: the "
+                      "other; the images say which one is on the limb): "
+                      + ", ".join(f"frame {f['frame']} ours {f['ours_deg']:.0f} deg, the other {f['other_deg']:.0f}"
+                                  for f in views["frames"]) + ".", "", f"![{views['chain']}]({views['image']})", ""]
+        elif views:
+            lines += [f"`{views['chain']}` not drawn into the views: {views['skipped']}", ""]
     if result.get("plot"):
         lines += [f"![agreement]({result['plot']})", ""]
     return "\n".join(lines)
@@ -280,7 +307,16 @@ def run_agreement(ours: str | Path, others: list[Path], out: Path, max_lag: int 
         if trc is None or not trc.is_file():
             raise FileNotFoundError(f"--trc compares our landmarks.trc, which '{ours_path}' lacks; give the reference "
                                     "folder rather than its .mot")
-        result["landmarks"] = landmark_agreement(trc, other_trc, results[0]["lag_s"] if results else 0.0)
+        lag = results[0]["lag_s"] if results else 0.0
+        lm = result["landmarks"] = landmark_agreement(trc, other_trc, lag)
+        if lm["chains"]:  # the chain the two disagree on most, drawn into the views: which one the images follow
+            from .agreement_views import chain_views
+
+            worst = max(lm["chains"], key=lambda c: lm["chains"][c]["mae_deg"])
+            try:
+                lm["views"] = chain_views(ours_path, other_trc, out / f"chain_{worst}.jpg", worst, lag)
+            except FileNotFoundError as exc:  # the videos are not on this machine: the numbers stand without them
+                lm["views"] = {"chain": worst, "skipped": str(exc)}
     result["plot"] = agreement_plot(results, out / "agreement.png").name
     slim = _without_series(result)
     atomic_write_text(out / "agreement.json", json.dumps(slim, indent=2) + "\n")

@@ -1,7 +1,11 @@
 """Single camera against the multi-camera reference (``d3ke-edge reference``): every camera of the trial through
 ``infer`` with each model, per frame and with its causal head, compared with the reference's OpenSim IK angles in the
 same model's coordinates, time-aligned by the reference's frame offsets; MAE, RMSE and bias per coordinate and
-Bland-Altman plots."""
+Bland-Altman plots.
+
+Each run tracks as a user's would (``infer``'s own choice of person); it is scored against the reference person it
+followed, found by its landmarks against each person's own in that view (``match_person``) — the people the
+cross-view association kept apart — and the frames where it was on someone else are left out and counted."""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ import numpy as np
 from ..reference.report import MAIN_ANGLES
 from .agreement import read_angles
 
-__all__ = ["COMPARED", "ReferenceTrial", "load_reference", "compare", "bench_reference", "markdown",
+__all__ = ["COMPARED", "ReferenceTrial", "load_reference", "load_people", "PersonMatch", "match_person", "compare", "bench_reference", "markdown",
            "bland_altman_plot", "robustness_plot"]
 
 COMPARED = tuple(c for pair in MAIN_ANGLES for c in pair)  # the joint angles compared (not the root)
@@ -56,6 +60,75 @@ def _one_person(folder: Path) -> Path:
     raise FileNotFoundError(f"'{folder}' holds the references of {len(made)} people; give one of them: "
                             + ", ".join(f"{folder / p['folder']} ({', '.join(p['views'])}; {p['frames_in_2_views']} "
                                         "frames in >= 2 views)" for p in made))
+
+
+def load_people(folder: str | Path) -> list[ReferenceTrial]:
+    """Every person's reference in a ``d3ke-edge reference`` output: the folder itself when it is one person's, else
+    each person folder ``people.json`` lists as made (most observed first)."""
+    folder = Path(folder)
+    people = folder / "people.json"
+    if (folder / "reference.json").is_file() or not people.is_file():
+        return [load_reference(folder)]
+    made = [p for p in json.loads(people.read_text())["people"] if "error" not in p]
+    if not made:
+        raise FileNotFoundError(f"'{folder}' holds no person's reference (people.md says why); remake it")
+    return [load_reference(folder / p["folder"]) for p in made]
+
+
+# A run's landmarks this far from a person's own (as a fraction of the person's height in the frame) are someone else
+SAME_PERSON_FRACTION = 0.15
+
+
+@dataclass
+class PersonMatch:
+    """Which reference person a single-camera run followed in one camera, by its landmarks against each person's
+    own BlazePose landmarks in that view (the reference's ``views.npz``, kept by the cross-view association)."""
+
+    trial: ReferenceTrial | None  # None: the run followed nobody the reference has in this camera
+    median_px: float  # the run's landmarks from the person's, median over the frames both have
+    same: dict[int, bool]  # video frame -> the run was on this person (frames without landmarks: the last verdict)
+    candidates: dict[str, float]  # every person's median distance (px), by folder name
+
+    @property
+    def frames_elsewhere(self) -> int:
+        return sum(not v for v in self.same.values())
+
+
+def match_person(frames: list[dict], trials: list[ReferenceTrial], camera: str) -> PersonMatch:
+    """The reference person a run (``infer`` frame records with ``landmarks``) followed in ``camera``: the person
+    whose own landmarks in that view lie nearest the run's (median over frames of the median landmark distance, under
+    either left/right labelling), and
+    per frame whether the run was on them (within ``SAME_PERSON_FRACTION`` of their height)."""
+    from ..video.tracker import mirror_order
+
+    mirror = mirror_order()
+    run = {f["frame"]: np.array(f["landmarks"])[:, :2] for f in frames if f.get("landmarks") is not None}
+    best, best_px, best_d, cands = None, math.inf, {}, {}
+    for trial in trials:
+        views = trial.folder / "views.npz"
+        if camera not in trial.report["cameras"] or not views.is_file():
+            continue
+        with np.load(views) as v:
+            xy = v["xy"][list(v["names"]).index(camera)]  # (frames of the video, 33, 2)
+        dist, height = {}, {}
+        for k, pts in run.items():
+            if 0 <= k < len(xy) and np.isfinite(xy[k]).all():
+                # either labelling: BlazePose mirrors a side view's left and right now and then
+                dist[k] = float(min(np.median(np.linalg.norm(p - xy[k], axis=-1)) for p in (pts, pts[mirror])))
+                height[k] = float(np.ptp(xy[k][:, 1]))
+        if not dist:
+            continue
+        med = float(np.median(list(dist.values())))
+        cands[trial.folder.name] = med
+        if med < best_px:
+            best, best_px, best_d = trial, med, {k: dist[k] <= SAME_PERSON_FRACTION * height[k] for k in dist}
+    if best is None:
+        return PersonMatch(None, math.nan, {}, cands)
+    same, last = {}, True
+    for f in frames:  # a frame without a verdict (no landmarks, or the person unseen there) keeps the last one
+        last = best_d.get(f["frame"], last)
+        same[f["frame"]] = last
+    return PersonMatch(best, best_px, same, cands)
 
 
 def compare(pred_time: np.ndarray, pred: dict[str, np.ndarray], trial: ReferenceTrial) -> dict[str, dict]:
@@ -98,16 +171,17 @@ def _hfovs_deg(report: dict) -> dict[str, float]:
 _MIRRORS: dict[str, object] = {}  # skeleton hash -> its Mirror
 
 
-def _predictions(res, info: dict, fps: float, mirrored: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _predictions(res, info: dict, fps: float, mirrored: bool = False,
+                 same: dict[int, bool] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Aligned times and the compared angles (deg) of one infer run; ``mirrored``: the run saw a mirrored video, so
     its coordinates are mirrored back (the skeleton's mirror map) — the same as scoring against the mirrored
-    reference."""
+    reference; ``same``: frame -> the run was on the reference's person (frames on someone else are left out)."""
     import torch
 
     from ..skeleton.mirror import derive_mirror
 
     names = list(res.skeleton.coordinate_names)
-    ok = res.tracked
+    ok = [f for f in res.tracked if same is None or same.get(f["frame"], False)]
     t = np.array([f["time"] for f in ok]) - info["offset_frames"] / fps
     q = np.array([f["outputs"]["coordinates"] for f in ok], dtype=np.float64).reshape(len(ok), len(names))
     if mirrored:  # deriving the map runs FK (~2 s): once per skeleton
@@ -128,16 +202,17 @@ def bench_reference(reference: str | Path, models: list[Path], out: Path, heads:
                     severities: tuple[int, ...] = (1, 3, 5), cameras: tuple[str, ...] = ()) -> dict:
     """Every camera x model x head through ``infer`` (``total``/``advance``: that many steps); with ``conditions``
     (``bench.video_conditions``: hflip, resize, crop, brightness, contrast) each run again on the conditioned video
-    at each of ``severities``. ``cameras``: a subset of the trial's (default all). Returns (and writes
+    at each of ``severities`` (scored against the person the clean run followed). ``cameras``: a subset of the
+    trial's (default all). ``reference``: one person's folder or everyone's (``people.json``). Returns (and writes
     ``reference_bench.json`` / ``.md``, one Bland-Altman plot per model and the robustness plot into ``out``) the
     comparison."""
     from ..infer.run import InferConfig, InferError, run_infer
     from ..utils.atomic import atomic_write_text
     from .video_conditions import frame_condition
 
-    trial = load_reference(reference)
-    fps = float(trial.report["fps"])
-    known = list(trial.report["cameras"])
+    trials = load_people(reference)
+    fps = float(trials[0].report["fps"])
+    known = list(dict.fromkeys(c for t in trials for c in t.report["cameras"]))
     unknown = [c for c in cameras if c not in known]
     if unknown:
         raise ValueError(f"camera(s) {unknown} are not in the reference; it has {', '.join(known)}")
@@ -145,16 +220,15 @@ def bench_reference(reference: str | Path, models: list[Path], out: Path, heads:
     cells = [(c, 1) if c == "hflip" else (c, s) for c in conditions for s in ((1,) if c == "hflip" else severities)]
     for c, s in cells:
         frame_condition(c, s, np.zeros((1, 3)))  # names and severities checked before hours of runs
-    boxes = _person_boxes(trial) if any(c == "crop" for c, _ in cells) else {}
-    hfovs = _hfovs_deg(trial.report)
+    hfovs = _hfovs_deg(trials[0].report)
     out.mkdir(parents=True, exist_ok=True)
     if total:
         total(len(chosen) * len(models) * len(heads) * (1 + len(cells)))
     rows, robust = [], []
     order = sorted(heads, key=lambda h: h == "none")  # "auto" first: without a causal head it is the per-frame run
-    videos = dict(zip(trial.report["cameras"], trial.report["videos"]))  # cameras and videos are both in video order
+    videos = {c: v for t in trials for c, v in zip(t.report["cameras"], t.report["videos"])}  # both in video order
     for c_index, cam in enumerate(chosen):
-        info, video = trial.report["cameras"][cam], Path(videos[cam])
+        video = Path(videos[cam])
         if not video.is_file():
             raise FileNotFoundError(f"the reference's video '{video}' is gone; the bench runs infer on it")
         hfov = hfovs.get(cam)
@@ -185,15 +259,25 @@ def bench_reference(reference: str | Path, models: list[Path], out: Path, heads:
                             advance(len(cells))
                         continue
                     per_frame_done = True
-                per = compare(*_predictions(res, info, fps), trial)
                 where = "/".join(Path(model).resolve().parts[-2:])  # two checkpoints are often both checkpoint_best.pt
                 label = f"{where} ({res.runtime.split(' (')[0]})" + (f" + {res.head}" if res.head else "")
+                match = match_person(res.tracked, trials, cam)
+                if match.trial is None:
+                    raise ValueError(f"{cam}: {label} followed nobody the reference has in this view (each person's "
+                                     f"landmarks: {match.candidates or 'none in common frames'} px away)")
+                trial, info = match.trial, match.trial.report["cameras"][cam]
+                per = compare(*_predictions(res, info, fps, same=match.same), trial)
                 rows.append({"camera": cam, "model": label, "model_path": str(model), "head": res.head,
-                             "tracked": len(res.tracked), "frames": len(res.frames), "hfov_deg": hfov,
+                             "tracked": len(res.tracked) - match.frames_elsewhere, "frames": len(res.frames),
+                             "hfov_deg": hfov, "person": trial.folder.name, "person_px": round(match.median_px, 1),
+                             "frames_on_someone_else": match.frames_elsewhere,
                              "coordinates": per, "_order": (c_index, m_index, res.head is not None)})
-                say(f"{cam} {label}: angle MAE {_mean_mae(per):.1f} deg over {len(per)} coordinates")
+                say(f"{cam} {label}: followed {trial.folder.name} (landmarks {match.median_px:.1f} px from the "
+                    f"reference's; {match.frames_elsewhere} frame(s) on someone else, left out): angle MAE "
+                    f"{_mean_mae(per):.1f} deg over {len(per)} coordinates")
+                boxes = _person_boxes(trial, cam) if any(c == "crop" for c, _ in cells) else None
                 for name, severity in cells:
-                    cond = frame_condition(name, severity, boxes.get(cam), seed=c_index)
+                    cond = frame_condition(name, severity, boxes, seed=c_index)
                     try:
                         res_c = run(cond)
                     except InferError as exc:  # nobody found under this condition: a result, not a crash
@@ -212,7 +296,8 @@ def bench_reference(reference: str | Path, models: list[Path], out: Path, heads:
                     say(f"{cam} {label} {name} {severity} ({cond.describe}): angle MAE "
                         f"{_mean_mae(scored[name]):.1f} deg, {len(res_c.tracked)}/{len(res_c.frames)} frames tracked")
     rows.sort(key=lambda r: r.pop("_order"))  # per frame before streaming, as the tables read
-    result = {"reference": str(trial.folder), "compared": list(COMPARED), "cameras": chosen, "rows": rows,
+    result = {"reference": str(Path(reference)), "people": [t.folder.name for t in trials], "compared": list(COMPARED),
+              "cameras": chosen, "rows": rows,
               "summary": _summary(rows)}
     plots = {}
     for label in dict.fromkeys(r["model"] for r in rows):
@@ -235,16 +320,16 @@ def _slim(row: dict) -> dict:
                                    for c, m in row["coordinates"].items()}}
 
 
-def _person_boxes(trial: ReferenceTrial) -> dict[str, np.ndarray]:
-    """Per camera the person's per-frame box from the reference's own BlazePose landmarks (``views.npz``)."""
+def _person_boxes(trial: ReferenceTrial, camera: str) -> np.ndarray:
+    """The person's per-frame box in ``camera`` from the reference's own BlazePose landmarks (``views.npz``)."""
     path = trial.folder / "views.npz"
     if not path.is_file():
         raise FileNotFoundError(f"'{path}' is missing: the crop condition places its window on the person's box "
                                 "from it; remake the reference with this version")
     from .video_conditions import person_boxes
 
-    views = np.load(path)
-    return {str(n): person_boxes(xy) for n, xy in zip(views["names"], views["xy"])}
+    with np.load(path) as views:
+        return person_boxes(views["xy"][list(views["names"]).index(camera)])
 
 
 def _pooled(rows: list[dict]) -> dict[str, float]:
@@ -307,11 +392,14 @@ def markdown(result: dict) -> str:
         cells = [f"{s['coordinates'][c]['mae_deg']:.1f} / {s['coordinates'][c]['rmse_deg']:.1f}"
                  if c in s["coordinates"] else "" for c in cols]
         lines.append(f"| {label} | {s['mae_deg']:.1f} | {s['rmse_deg']:.1f} | " + " | ".join(cells) + " |")
-    lines += ["", "(cells: MAE / RMSE)", "", "| camera | model | tracked | mean MAE | mean RMSE |", "|---|---|---|---|---|"]
+    lines += ["", "(cells: MAE / RMSE)", "", "Per camera: the reference person each run followed (its landmarks' median "
+              "distance from that person's own in the view; frames on someone else are left out).", "",
+              "| camera | model | person (px) | tracked | mean MAE | mean RMSE |", "|---|---|---|---|---|---|"]
     for r in result["rows"]:
         m = [v["mae_deg"] for v in r["coordinates"].values()]
         e = [v["rmse_deg"] for v in r["coordinates"].values()]
-        lines.append(f"| {r['camera']} | {r['model']} | {r['tracked']}/{r['frames']} | {np.nanmean(m):.1f} | "
+        who = f"{r['person']} ({r['person_px']:.1f})" if "person" in r else ""
+        lines.append(f"| {r['camera']} | {r['model']} | {who} | {r['tracked']}/{r['frames']} | {np.nanmean(m):.1f} | "
                      f"{np.nanmean(e):.1f} |")
     if result.get("robustness"):
         lines += ["", "## Under the test-time conditions, on the real videos", "",

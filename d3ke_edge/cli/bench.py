@@ -308,7 +308,7 @@ def reference_agreement(
     other: Annotated[list[Path], typer.Option("--other", help="An independent .mot/.sto of the same trial (e.g. Pose2Sim's IK); repeat for several.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder (agreement.json/.md, agreement.png).")],
     max_lag: Annotated[int, typer.Option("--max-lag", help="Frames: the time lag between the two results is searched within this, either way.")] = 6,
-    trc: Annotated[Optional[Path], typer.Option("--trc", help="Another triangulation of the same keypoints (.trc, e.g. Pose2Sim's) to compare our landmarks.trc with.")] = None,
+    trc: Annotated[Optional[Path], typer.Option("--trc", help="Another triangulation of the same keypoints (.trc, e.g. Pose2Sim's) to compare our landmarks.trc with; the limb they disagree on most is drawn into the reference's videos (chain_<limb>.jpg).")] = None,
 ) -> None:
     """Our reference against independent results of the same trial, coordinate by name: the best lag, then per
     coordinate mean absolute difference, bias, bias-removed MAE, RMSE and correlation, and a plot; with --trc the
@@ -339,4 +339,10 @@ def reference_agreement(
         lm = result["landmarks"]
         console.print(f"landmarks: median {lm['median_mm']:.0f} mm apart; limb angles from the points alone: "
                       + ", ".join(f"{k} {v['bias_deg']:+.0f} deg" for k, v in lm["chains"].items()))
+        views = lm.get("views", {})
+        if "image" in views:
+            console.print(f"{views['chain']} drawn into every view where the two differ most ({views['image']}): look "
+                          "at which one lies on the limb")
+        elif views:
+            console.print(f"{views['chain']} not drawn into the views: {views['skipped']}")
     console.print(f"written to {out}: agreement.md, agreement.json, agreement.png")

@@ -5,8 +5,9 @@ not — so each person gets the views that see them.
 
 A view's tracker may jump to the other person where two pass each other, so identity is not taken from the tracks:
 each frame's observations are grouped across views by their triangulation error, and the groups are linked over
-time in 3D (a person's hips move a few centimetres a frame). People are numbered by how much the cameras saw them
-(most first).
+time in 3D (a person's hips move a few centimetres a frame). Someone who leaves every view and comes back keeps
+their identity by their body's proportions (``REID_M``). People are numbered by how much the cameras saw them (most
+first).
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ LINK_M = 0.4  # a person's hips are within this of where their motion so far put
 SURE_PX = 25.0  # a group of views fitting one body within this (worst view, median px) places the person surely
 # (the triangulation's own gate; 10-15 px lost the shared trial, whose views fit within 13-20 px before the
 # frame offsets are known)
-LINK_GAP = 15  # frames a person may go unseen by two views and keep their identity
+LINK_GAP = 15  # frames a person may go unseen by two views and keep their identity by their motion
+# after longer, someone who appears where nobody is expected is the one who left if their body's proportions (the
+# median length of each rigid segment) match within this in every segment and no other candidate comes close
+REID_M = 0.03
 
 # the joints the association compares (landmarks on the body, not the face or the fingers)
 _JOINTS = ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
@@ -298,6 +302,7 @@ def associate(tracks: list[list[Track]], cams: list[Camera], gate_px: float = AS
             else:
                 continue
             people[k]["obs"][t] = g
+    people = _rejoin(people, flat, cams)
     out = []
     for p in people:
         per_view: dict[int, Track] = {}
@@ -310,6 +315,61 @@ def associate(tracks: list[list[Track]], cams: list[Camera], gate_px: float = AS
             out.append(person)
     out.sort(key=lambda p: -sum(tr.seen.sum() for tr in p.tracks if tr is not None))
     return out
+
+
+def _proportions(obs: dict[int, dict[int, int]], flat: list[Track], cams: list[Camera],
+                 frames: int = 30) -> np.ndarray:
+    """Median length (m) of each rigid segment (``refine.RIGID_SEGMENTS``) over up to ``frames`` of a person's
+    observed frames, each triangulated from the views that saw them (NaN: a segment never seen)."""
+    from .refine import segment_lengths
+
+    ts = sorted(obs)
+    ts = [ts[i] for i in np.linspace(0, len(ts) - 1, min(frames, len(ts))).astype(int)]
+    points = []
+    for t in ts:
+        views = sorted(obs[t])
+        xy = np.stack([flat[obs[t][v]].xy[t] for v in views])
+        w = np.stack([flat[obs[t][v]].visibility[t] for v in views])
+        points.append(triangulate_all([cams[v] for v in views], xy, w))
+    lengths = np.stack(list(segment_lengths(np.array(points)).values()), -1) / 1000  # (frames, segments)
+    with np.errstate(all="ignore"):
+        return np.nanmedian(np.where(np.isfinite(lengths), lengths, np.nan), 0)
+
+
+def _rejoin(people: list[dict], flat: list[Track], cams: list[Camera], tol_m: float = REID_M) -> list[dict]:
+    """People who left every view for longer than the motion link allows and came back started anew; each such
+    newcomer is joined to the person who left before they appeared whose body proportions match within ``tol_m`` in
+    every segment, when exactly one does (two people alike in build are left apart: a wrong join would mix them)."""
+    if len(people) < 2:
+        return people
+    body = [_proportions(p["obs"], flat, cams) for p in people]
+    span = [(min(p["obs"]), max(p["obs"])) for p in people]
+    order = sorted(range(len(people)), key=lambda k: span[k][0])
+    into = {k: k for k in range(len(people))}  # person -> the person they continue
+    for b in order:
+        fits = []
+        for a in order:
+            if a == b or into[a] != a:
+                continue  # only the first of a rejoined person's pieces stands for them
+            last = max(t for k, h in into.items() if h == a for t in people[k]["obs"])
+            if last >= span[b][0]:
+                continue  # seen together with (or after) the newcomer: another person
+            both = np.isfinite(body[a]) & np.isfinite(body[b])
+            if both.sum() >= 4:
+                fits.append((float(np.abs(body[a] - body[b])[both].max()), a))
+        close = [f for f in fits if f[0] <= tol_m]
+        if len(close) == 1:
+            a = close[0][1]
+            for k, h in into.items():
+                if h == b:
+                    into[k] = a
+    merged: dict[int, dict] = {}
+    for k in order:
+        head = into[k]
+        if head not in merged:
+            merged[head] = {"obs": {}, "motion": people[head]["motion"]}
+        merged[head]["obs"].update(people[k]["obs"])
+    return list(merged.values())
 
 
 def person_views(person: Person, views: list[ViewTracks]) -> tuple[list[int], list[ViewLandmarks]]:
