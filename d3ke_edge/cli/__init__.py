@@ -9,6 +9,7 @@ from .demo import app as demo_app
 from .export import export, verify
 from .infer import infer
 from .models import app as models_app
+from .motions import app as motions_app
 from .quickstart import quickstart
 from .reference import reference
 from .skeleton import app as skeleton_app
@@ -26,6 +27,7 @@ app.add_typer(skeleton_app, name="skeleton", help="OpenSim models: check our FK 
 app.add_typer(bench_app, name="bench", help="Benchmarks: accuracy under test-time conditions, latency, the report.")
 app.add_typer(models_app, name="models", help="Third-party models the toolkit runs (BlazePose): fetch, path.")
 app.add_typer(demo_app, name="demo", help="The phone demo: live joint angles in the phone's browser (LiteRT.js), served from an export.")
+app.add_typer(motions_app, name="motions", help="Recorded motion capture: import it into a bank in the skeleton's coordinates.")
 app.add_typer(synth_app, name="synth", help="Synthetic data: render a labelled dataset, or preview it.")
 app.command("train", help="Train a D3KE model from a YAML config (per-frame, then temporal heads).")(train)
 app.command("export", help="Export a checkpoint to TFLite, Core ML, TorchScript and ONNX, checked through each runtime.")(export)

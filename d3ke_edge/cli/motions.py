@@ -1,0 +1,50 @@
+"""``d3ke-edge motions``: the bank of recorded motion the synthetic engine draws from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .common import console, err_console, fail
+
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+
+@app.command("import")
+def import_(
+    sources: Annotated[list[Path], typer.Argument(help="Motion files or folders (searched recursively): OpenSim .mot/.sto with the skeleton's coordinate names — e.g. your lab's IK results.")],
+    out: Annotated[Path, typer.Option("--out", help="The bank folder (clips/*.npz, manifest.json/.md); replaced as a whole.")],
+    fps: Annotated[float, typer.Option("--fps", help="Every clip is resampled to this rate.")] = 60.0,
+    osim: Annotated[Optional[Path], typer.Option("--osim", help="The skeleton the bank is for (default: the built-in one).")] = None,
+    no_mirror: Annotated[bool, typer.Option("--no-mirror", help="Do not store mirrored copies.")] = False,
+) -> None:
+    """Recorded motion into a bank in the skeleton's coordinates: read by name, ranges checked (clamped, replaced or
+    refused by rule), resampled, mirrored, split by trial into train/val/test; a manifest with each clip's source,
+    licence and what was done to it."""
+    from ..data.motion_bank import BankConfig, BankError, import_bank
+    from ..skeleton.builtin import builtin_skeleton
+
+    try:
+        cfg = BankConfig(fps=fps, mirror=not no_mirror)
+    except ValueError as exc:
+        fail(str(exc))
+    skel = builtin_skeleton() if osim is None else _skeleton(osim)
+    try:
+        m = import_bank(sources, out, skel, cfg, say=lambda s: err_console.print(f"[dim]{s}[/]", highlight=False))
+    except BankError as exc:
+        fail(str(exc))
+    s = m["summary"]
+    console.print(f"{s['imported']} of {s['files']} files imported ({s['refused']} refused, reasons in "
+                  f"manifest.md); seconds per split: " + ", ".join(f"{k} {v:g}" for k, v in s["seconds"].items()))
+    console.print(f"written to {out}: clips/, manifest.json, manifest.md (bank hash {m['bank_hash'][:16]})")
+
+
+def _skeleton(osim: Path):
+    from ..skeleton.osim_parse import OsimError, load_osim
+
+    try:
+        return load_osim(osim)
+    except (OSError, OsimError) as exc:
+        fail(str(exc))

@@ -1,0 +1,338 @@
+"""A bank of recorded human motion in our skeleton's coordinates: what the synthetic engine can draw real movement
+from instead of hand-made motion families.
+
+``import_bank`` reads every clip under its sources into ``BANK/clips/*.npz`` (coordinates in the skeleton's order,
+radians and metres, at one frame rate) with ``BANK/manifest.json|md``: each clip's source, subject, licence,
+duration, what was done to it, its split, or the reason it was refused. OpenSim ``.mot``/``.sto`` files are read by
+coordinate name (a lab's own IK results are just another source); formats that need retargeting onto our skeleton
+first (DeepMimic JSON, ASF/AMC, C3D) are refused with that reason until their readers exist.
+
+Rules, one place (``BankConfig``):
+- a rotational coordinate past the skeleton's range by <= ``clamp_deg`` is clamped (an IK solution at a joint's
+  limit); past it by more in <= ``excursion_fraction`` of the frames, clamped too and reported (a brief excursion);
+  past it by more in more frames, replaced by its default and reported (the source's convention differs, e.g. a
+  forearm's pronation measured from another zero); past it anywhere by > ``refuse_deg``, or more than
+  ``max_replaced`` coordinates replaced, the clip is refused (wrong units, or an IK that lost the limb);
+- the horizontal root path is moved so its span is centred on the origin (where a lab's floor origin lies says
+  nothing about the motion); the distance travelled is kept and reported;
+- each clip is resampled to ``fps`` and also stored mirrored (the skeleton's mirror map), in the same split;
+- splits are by trial within each subject (``_assign_splits``), so a trial and its mirror never cross splits, the
+  test clips never enter training, and every subject with >= 3 trials is in every split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..io.mot import MotionFileError, read_mot
+from ..skeleton.model import Skeleton
+from ..utils.atomic import atomic_write_text
+
+__all__ = ["BankConfig", "BankError", "ClipRecord", "import_bank", "load_manifest", "MOTION_SUFFIXES", "SPLITS",
+           "RETARGET_SUFFIXES"]
+
+MOTION_SUFFIXES = (".mot", ".sto")  # already in OpenSim coordinates: read by name
+RETARGET_SUFFIXES = {".json": "DeepMimic JSON", ".txt": "DeepMimic JSON", ".amc": "Acclaim ASF/AMC",
+                     ".c3d": "C3D markers"}
+LICENCE_NAMES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "LICENCE", "COPYING")
+SPLITS = ("train", "val", "test")
+
+
+class BankError(ValueError):
+    """Sources that give no bank (nothing found, nothing importable); the message names the problem and the fix."""
+
+
+@dataclass(frozen=True)
+class BankConfig:
+    """How clips enter the bank; validated on construction."""
+
+    fps: float = 60.0  # every clip resampled to this rate
+    clamp_deg: float = 10.0
+    excursion_fraction: float = 0.2
+    refuse_deg: float = 45.0
+    max_replaced: int = 3
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    mirror: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.fps > 0:
+            raise ValueError(f"fps must be > 0, got {self.fps}")
+        if not 0 <= self.clamp_deg <= self.refuse_deg:
+            raise ValueError(f"need 0 <= clamp_deg <= refuse_deg, got {self.clamp_deg} and {self.refuse_deg}")
+        if not 0 <= self.excursion_fraction <= 1 or self.max_replaced < 0:
+            raise ValueError("excursion_fraction must be in [0, 1] and max_replaced >= 0")
+        if not (0 <= self.val_fraction and 0 <= self.test_fraction and self.val_fraction + self.test_fraction < 1):
+            raise ValueError(f"val_fraction + test_fraction must be < 1, got {self.val_fraction} + "
+                             f"{self.test_fraction}")
+
+
+@dataclass
+class ClipRecord:
+    """One source file's line in the manifest."""
+
+    id: str  # file stem in clips/ (the mirrored copy: id + "_mirror")
+    path: str  # the source file, relative to its source folder
+    source: str
+    subject: str
+    licence: str
+    split: str | None = None
+    frames: int = 0
+    duration_s: float = 0.0
+    source_fps: float = 0.0
+    travel_m: float = 0.0
+    fit_error_mm: float | None = None  # retargeted sources: the fit's joint-centre error; None: recorded in our coordinates
+    unknown_columns: list[str] = field(default_factory=list)
+    absent_coordinates: list[str] = field(default_factory=list)  # held at their defaults
+    clamped: dict[str, dict] = field(default_factory=dict)  # coordinate -> {frames_pct, max_deg}
+    replaced: dict[str, dict] = field(default_factory=dict)  # coordinate -> {frames_pct, max_deg}: set to default
+    refused: str | None = None
+    present: list[str] = field(default_factory=list, repr=False)  # the skeleton's coordinates the file has
+
+
+def _licence(file: Path, root: Path) -> tuple[Path | None, str]:
+    """The licence file nearest ``file`` (its folder, then up to ``root``) -> (the folder holding it: the clip's
+    source, the file's name and first line); none -> (None, "unknown ...")."""
+    folder = file.parent
+    while True:
+        for name in LICENCE_NAMES:
+            lic = folder / name
+            if lic.is_file():
+                first = next((ln.strip() for ln in lic.read_text(errors="replace").splitlines() if ln.strip()), "")
+                return folder, f"{folder.name}/{name}: {first[:80]}"
+        if folder == root or root not in folder.parents:
+            return None, "unknown: no licence file beside it or above it (see the source's README)"
+        folder = folder.parent
+
+
+def _assign_splits(records: list[ClipRecord], cfg: BankConfig) -> None:
+    """Per subject (source and subject), trials ordered by a stable hash of their path (sha1: the same on every
+    machine): the first ``test_fraction`` of them (rounded, >= 1 when the subject has >= 3 trials) to test, the next
+    ``val_fraction`` to val, the rest to train — every subject with a few trials is in every split."""
+    groups: dict[tuple[str, str], list[ClipRecord]] = {}
+    for r in records:
+        if not r.refused:
+            groups.setdefault((r.source, r.subject), []).append(r)
+    for trials in groups.values():
+        trials.sort(key=lambda r: hashlib.sha1(f"{r.source}/{r.path}".encode()).hexdigest())
+        n = len(trials)
+        n_test = max(1, round(n * cfg.test_fraction)) if n >= 3 and cfg.test_fraction > 0 else 0
+        n_val = max(1, round(n * cfg.val_fraction)) if n >= 3 and cfg.val_fraction > 0 else 0
+        for k, r in enumerate(trials):
+            r.split = "test" if k < n_test else "val" if k < n_test + n_val else "train"
+
+
+def _resample(time: np.ndarray, q: np.ndarray, fps: float, periodic: np.ndarray) -> np.ndarray:
+    """(T', C) at ``fps`` over ``time``'s span, linear; ``periodic`` columns (angles that wrap at +-pi) unwrapped
+    first and wrapped back."""
+    q = q.copy()
+    q[:, periodic] = np.unwrap(q[:, periodic], axis=0)
+    t_new = np.arange(time[0], time[-1] + 1e-9, 1.0 / fps)
+    out = np.stack([np.interp(t_new, time, q[:, i]) for i in range(q.shape[1])], 1)
+    out[:, periodic] = (out[:, periodic] + np.pi) % (2 * np.pi) - np.pi
+    return out
+
+
+def _check_ranges(q: np.ndarray, skel: Skeleton, rec: ClipRecord, cfg: BankConfig) -> np.ndarray:
+    """The range rules (module docstring) applied to ``q`` (T, C) radians; fills ``rec``. -> q."""
+    ranges = skel.ranges
+    q = q.copy()
+    for i, c in enumerate(skel.coordinates):
+        if not c.is_rotational or c.name not in rec.present:
+            continue
+        lo, hi = ranges[i]
+        if hi - lo >= 2 * np.pi - 1e-6:
+            continue  # a full turn: nothing to clamp
+        excess = np.degrees(np.maximum(lo - q[:, i], q[:, i] - hi))
+        out = excess > 0.05  # a value at the limit up to float rounding is clamped silently
+        q[:, i] = np.clip(q[:, i], lo, hi)
+        if not out.any():
+            continue
+        stats = {"frames_pct": round(100 * float(out.mean()), 1), "max_deg": round(float(excess.max()), 1)}
+        if excess.max() > cfg.refuse_deg:
+            rec.refused = (f"{c.name} is {excess.max():.0f} deg past its range [{np.degrees(lo):.0f}, "
+                           f"{np.degrees(hi):.0f}] (more than {cfg.refuse_deg:g}: other units or a lost limb)")
+            return q
+        if (excess > cfg.clamp_deg).mean() > cfg.excursion_fraction:
+            rec.replaced[c.name] = stats
+            q[:, i] = skel.defaults[i]
+        else:
+            rec.clamped[c.name] = stats
+    if len(rec.replaced) > cfg.max_replaced:
+        rec.refused = (f"{len(rec.replaced)} coordinates are mostly past their ranges ({', '.join(rec.replaced)}): "
+                       "the file's conventions differ from the model's")
+    return q
+
+
+def _read_clip(path: Path, root: Path, skel: Skeleton, cfg: BankConfig) -> tuple[ClipRecord, np.ndarray | None]:
+    rel = path.relative_to(root)
+    home, licence = _licence(path, root)  # a dataset's folder holds its licence: that folder is the source
+    if home is None:  # else the first folder under what was given
+        home = root / rel.parts[0] if len(rel.parts) > 1 else root
+    inside = path.relative_to(home).parts
+    rec = ClipRecord(id="__".join((root.name, *rel.with_suffix("").parts)).replace(" ", "_"), path=str(rel),
+                     source=home.name, subject=inside[0] if len(inside) > 1 else home.name, licence=licence)
+    kind = RETARGET_SUFFIXES.get(path.suffix.lower())
+    if kind is not None:
+        rec.refused = f"{kind} needs retargeting onto the skeleton, which is not built yet"
+        return rec, None
+    try:
+        table = read_mot(path, skel)
+    except MotionFileError as exc:
+        rec.refused = str(exc)
+        return rec, None
+    names = set(skel.coordinate_names)
+    rec.unknown_columns = [n for n in table.labels if n not in names and n != "time"]
+    rec.present = [n for n in table.labels if n in names]
+    if not rec.present:
+        rec.refused = f"none of its columns name a coordinate of '{skel.name}' (like {skel.coordinate_names[:3]})"
+        return rec, None
+    rec.absent_coordinates = [n for n in skel.coordinate_names if n not in rec.present]
+    if len(table.time) < 2 or np.any(np.diff(table.time) <= 0):
+        rec.refused = "its time column is not strictly increasing over at least two rows"
+        return rec, None
+    q = table.to_skeleton_order(skel)
+    rec.source_fps = round(float(1.0 / np.median(np.diff(table.time))), 2)
+    q = _check_ranges(q, skel, rec, cfg)
+    if rec.refused:
+        return rec, None
+    periodic = np.array([c.is_rotational and c.range[1] - c.range[0] >= 2 * np.pi - 1e-6 for c in skel.coordinates])
+    q = _resample(table.time, q, cfg.fps, periodic)
+    cnames = skel.coordinate_names
+    horizontal = [cnames.index(n) for n in ("pelvis_tx", "pelvis_tz") if n in cnames]
+    if horizontal:
+        q[:, horizontal] -= (q[:, horizontal].max(0) + q[:, horizontal].min(0)) / 2
+        rec.travel_m = round(float(np.linalg.norm(np.ptp(q[:, horizontal], 0))), 2)
+    rec.frames, rec.duration_s = len(q), round(len(q) / cfg.fps, 3)
+    return rec, q
+
+
+def _files(src: Path) -> tuple[Path, list[Path]]:
+    """(the folder clips are named relative to, the motion files under ``src``)."""
+    if not src.exists():
+        raise BankError(f"source '{src}' does not exist")
+    suffixes = (*MOTION_SUFFIXES, *RETARGET_SUFFIXES)
+    if src.is_file():
+        if not _is_motion(src):
+            raise BankError(f"'{src}' is not a motion file ({', '.join(suffixes)}; DeepMimic clips as .txt/.json)")
+        return src.parent, [src]
+    return src, sorted(p for p in src.rglob("*") if p.is_file() and _is_motion(p))
+
+
+def _is_motion(path: Path) -> bool:
+    """A file the bank reads: by suffix, and DeepMimic's .txt/.json only when it holds frames (its skeleton file and
+    notes do not)."""
+    suffix = path.suffix.lower()
+    if suffix in (".txt", ".json"):
+        with open(path, errors="replace") as f:
+            return '"Frames"' in f.read(4096)
+    return suffix in (*MOTION_SUFFIXES, *RETARGET_SUFFIXES)
+
+
+def import_bank(sources: list[Path], out: Path, skel: Skeleton, cfg: BankConfig = BankConfig(),
+                say=print) -> dict:
+    """Every motion file under ``sources`` into the bank ``out`` (replaced as a whole, never half-written): clips and
+    ``manifest.json|md``. Returns the manifest. A source with no motion file, or nothing importable at all, is a
+    ``BankError`` and writes nothing."""
+    from ..skeleton.mirror import derive_mirror
+
+    found = []
+    for src in sources:
+        root, files = _files(Path(src))
+        if not files:
+            raise BankError(f"'{src}' holds no motion file ({', '.join((*MOTION_SUFFIXES, *RETARGET_SUFFIXES))})")
+        found += [(root, f) for f in files]
+    mirror = derive_mirror(skel, strict_markers=False) if cfg.mirror else None
+    records, clips = [], {}
+    for root, f in found:
+        rec, q = _read_clip(f, root, skel, cfg)
+        records.append(rec)
+        if q is not None:
+            clips[rec.id] = q
+    _assign_splits(records, cfg)
+    for rec in records:
+        say(f"{rec.path}: " + (f"refused ({rec.refused})" if rec.refused else
+                               f"{rec.frames} frames, {rec.split}" + (f", {len(rec.clamped)} clamped" if rec.clamped
+                                                                      else "")))
+    if not clips:
+        raise BankError(f"nothing importable among {len(records)} file(s); the first reason: {records[0].refused}")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".bank-", dir=out.parent))
+    try:
+        (stage / "clips").mkdir()
+        digest = hashlib.sha256()
+        names = np.array(skel.coordinate_names)
+        for cid in sorted(clips):
+            q = clips[cid].astype(np.float32)
+            copies = {cid: q}
+            if mirror is not None:
+                import torch
+
+                copies[f"{cid}_mirror"] = mirror.pose(torch.from_numpy(q)).numpy()
+            split = next(r.split for r in records if r.id == cid)
+            for name, values in copies.items():
+                np.savez_compressed(stage / "clips" / f"{name}.npz", q=values, fps=np.float32(cfg.fps),
+                                    coordinates=names)
+                digest.update(f"{name}:{split}".encode())  # the data and which split it trains or tests
+                digest.update(values.tobytes())
+        manifest = _manifest(records, cfg, skel, digest.hexdigest())
+        atomic_write_text(stage / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+        atomic_write_text(stage / "manifest.md", _markdown(manifest))
+        if out.exists():
+            shutil.rmtree(out)
+        stage.rename(out)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage, ignore_errors=True)
+    return manifest
+
+
+def _manifest(records: list[ClipRecord], cfg: BankConfig, skel: Skeleton, digest: str) -> dict:
+    clips = []
+    for r in records:
+        d = asdict(r)
+        d.pop("present", None)
+        d["mirrored"] = bool(cfg.mirror and not r.refused)
+        clips.append(d)
+    kept = [r for r in records if not r.refused]
+    return {"skeleton": skel.name, "skeleton_hash": skel.hash, "fps": cfg.fps, "config": asdict(cfg),
+            "bank_hash": digest,
+            "summary": {"files": len(records), "imported": len(kept), "refused": len(records) - len(kept),
+                        "seconds": {s: round(sum(r.duration_s for r in kept if r.split == s), 1) for s in SPLITS}},
+            "clips": clips}
+
+
+def _markdown(m: dict) -> str:
+    s = m["summary"]
+    lines = ["# Motion bank", "", f"Skeleton `{m['skeleton']}`, {m['fps']:g} fps, bank hash `{m['bank_hash'][:16]}`. "
+             f"{s['imported']} of {s['files']} files imported (each also mirrored), {s['refused']} refused. Seconds "
+             "per split (one copy): " + ", ".join(f"{k} {v:g}" for k, v in s["seconds"].items()) + ".", "",
+             "| clip | source | subject | split | s | travel m | clamped | replaced by default | licence |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for c in m["clips"]:
+        if c["refused"]:
+            continue
+        fmt = lambda d: ", ".join(f"{k} ({v['frames_pct']:g} %, {v['max_deg']:g} deg)" for k, v in d.items())  # noqa: E731
+        lines.append(f"| {c['path']} | {c['source']} | {c['subject']} | {c['split']} | {c['duration_s']:g} | "
+                     f"{c['travel_m']:g} | {fmt(c['clamped'])} | {fmt(c['replaced'])} | {c['licence'].split(':')[0]} |")
+    refused = [c for c in m["clips"] if c["refused"]]
+    if refused:
+        lines += ["", "## Refused", "", "| file | source | why |", "|---|---|---|"]
+        lines += [f"| {c['path']} | {c['source']} | {c['refused']} |" for c in refused]
+    return "\n".join(lines) + "\n"
+
+
+def load_manifest(bank: str | Path) -> dict:
+    """A bank's manifest; a folder without one is named."""
+    path = Path(bank) / "manifest.json"
+    if not path.is_file():
+        raise BankError(f"'{bank}' is not a motion bank (no manifest.json); make one with d3ke-edge motions import")
+    return json.loads(path.read_text())

@@ -1,0 +1,147 @@
+"""The bank of recorded motion: .mot read by name, the range rules, resampling, mirroring, splits per subject, the
+manifest, named errors, and the shared bank imported or refused clip by clip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from d3ke_edge.data.motion_bank import SPLITS, BankConfig, BankError, import_bank, load_manifest
+from d3ke_edge.io.mot import MotionTable, write_mot
+from d3ke_edge.skeleton.builtin import builtin_skeleton
+
+MOTIONS = Path(__file__).resolve().parents[2] / "shared" / "data" / "motions"
+
+
+@pytest.fixture(scope="module")
+def skel():
+    return builtin_skeleton()
+
+
+def _trial(skel, path: Path, seconds: float = 1.0, fps: float = 100.0, extra: dict | None = None,
+           unknown: bool = False) -> Path:
+    """A 100-Hz .mot in degrees: the right knee bends 0-60 deg, the rest at defaults, ``extra`` columns set
+    (radians), the pelvis walking 2 m from x = 3 m."""
+    t = np.arange(0, seconds, 1 / fps)
+    names = list(skel.coordinate_names)
+    q = np.tile(skel.defaults, (len(t), 1))
+    q[:, names.index("knee_angle_r")] = np.radians(30 - 30 * np.cos(2 * np.pi * t))
+    q[:, names.index("pelvis_tx")] = 3.0 + 2.0 * t / seconds
+    for n, v in (extra or {}).items():
+        q[:, names.index(n)] = v
+    labels = names + (["knee_angle_r_beta"] if unknown else [])
+    if unknown:
+        q = np.concatenate([q, np.zeros((len(t), 1))], 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_mot(MotionTable(t, labels, q), path, skel)
+
+
+@pytest.fixture(scope="module")
+def lab(skel, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("lab")
+    (root / "LICENSE.txt").write_text("CC-BY-4.0\n")
+    names = list(skel.coordinate_names)
+    lo, hi = skel.ranges[names.index("knee_angle_l")]
+    for k in range(3):
+        _trial(skel, root / "S1" / f"walk{k}.mot", unknown=k == 0)
+    # the left knee 5 deg past its limit in a few frames: clamped
+    _trial(skel, root / "S2" / "clamp.mot", extra={"knee_angle_l": np.where(np.arange(100) < 10, hi + np.radians(5),
+                                                                             np.radians(20))})
+    # pronation from another zero: 20 deg past in every frame -> replaced by its default
+    _trial(skel, root / "S2" / "convention.mot", extra={"pro_sup_r": skel.ranges[names.index("pro_sup_r")][1]
+                                                        + np.radians(20)})
+    # 60 deg past: refused
+    _trial(skel, root / "S2" / "lost.mot", extra={"arm_rot_l": np.radians(150)})
+    # nothing we know
+    (root / "S2" / "other.mot").write_text("other\nversion=1\ninDegrees=yes\nendheader\ntime\tfoo\tbar\n0\t1\t2\n"
+                                           "0.01\t1\t2\n")
+    return root
+
+
+def test_a_lab_folder_becomes_a_bank(skel, lab, tmp_path):
+    bank = tmp_path / "bank"
+    m = import_bank([lab], bank, skel, say=lambda s: None)
+    assert m == load_manifest(bank)
+    clips = {c["path"]: c for c in m["clips"]}
+    assert m["summary"] == {**m["summary"], "files": 7, "imported": 5, "refused": 2}
+    assert clips["S1/walk0.mot"]["unknown_columns"] == ["knee_angle_r_beta"]
+    assert clips["S1/walk0.mot"]["source"] == lab.name and clips["S1/walk0.mot"]["subject"] == "S1"
+    assert clips["S1/walk0.mot"]["licence"].endswith("LICENSE.txt: CC-BY-4.0")
+    assert "arm_rot_l is 60 deg past its range" in clips["S2/lost.mot"]["refused"]
+    assert "none of its columns name a coordinate" in clips["S2/other.mot"]["refused"]
+    assert clips["S2/clamp.mot"]["clamped"]["knee_angle_l"] == {"frames_pct": 10.0, "max_deg": 5.0}
+    assert clips["S2/convention.mot"]["replaced"]["pro_sup_r"]["frames_pct"] == 100.0
+    names = list(skel.coordinate_names)
+    conv = np.load(bank / "clips" / f"{clips['S2/convention.mot']['id']}.npz")
+    assert np.allclose(conv["q"][:, names.index("pro_sup_r")], skel.defaults[names.index("pro_sup_r")])
+    clamp = np.load(bank / "clips" / f"{clips['S2/clamp.mot']['id']}.npz")["q"]
+    assert clamp[:, names.index("knee_angle_l")].max() <= skel.ranges[names.index("knee_angle_l")][1] + 1e-6
+    # resampled to 60 fps over the 0.99-s span (59 intervals: 1.967 m of the 2-m walk); the horizontal path centred; the mirror swaps the knees
+    walk = np.load(bank / "clips" / f"{clips['S1/walk1.mot']['id']}.npz")
+    assert float(walk["fps"]) == 60.0 and len(walk["q"]) == 60 and clips["S1/walk1.mot"]["frames"] == 60
+    tx = walk["q"][:, names.index("pelvis_tx")]
+    assert abs(tx.max() + tx.min()) < 1e-5 and clips["S1/walk1.mot"]["travel_m"] == pytest.approx(1.967, abs=0.01)
+    knee = walk["q"][:, names.index("knee_angle_r")]
+    assert np.degrees(knee.max()) == pytest.approx(60.0, abs=0.2)
+    mirrored = np.load(bank / "clips" / f"{clips['S1/walk1.mot']['id']}_mirror.npz")["q"]
+    assert np.allclose(mirrored[:, names.index("knee_angle_l")], knee, atol=1e-6)
+    # splits per subject: S1's three trials one in each; S2's two kept clips train (fewer than three trials)
+    assert sorted(clips[f"S1/walk{k}.mot"]["split"] for k in range(3)) == ["test", "train", "val"]
+    assert clips["S2/clamp.mot"]["split"] == clips["S2/convention.mot"]["split"] == "train"
+    assert "## Refused" in (bank / "manifest.md").read_text()
+    # the same sources give the same bank; another split rule another hash
+    again = import_bank([lab], tmp_path / "again", skel, say=lambda s: None)
+    assert again["bank_hash"] == m["bank_hash"]
+    other = import_bank([lab], tmp_path / "other", skel, BankConfig(test_fraction=0.7, val_fraction=0.1), say=lambda s: None)
+    assert other["bank_hash"] != m["bank_hash"]
+
+
+def test_bad_sources_are_named_and_an_existing_bank_is_kept(skel, lab, tmp_path):
+    from typer.testing import CliRunner
+
+    from d3ke_edge.cli import app
+
+    bank = tmp_path / "bank"
+    import_bank([lab / "S1"], bank, skel, say=lambda s: None)
+    before = (bank / "manifest.json").read_text()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BankError, match="holds no motion file"):
+        import_bank([tmp_path / "empty"], bank, skel)
+    with pytest.raises(BankError, match="nothing importable"):
+        import_bank([lab / "S2" / "other.mot"], bank, skel, say=lambda s: None)
+    assert (bank / "manifest.json").read_text() == before  # nothing half-written, nothing lost
+    assert not list(tmp_path.glob(".bank-*"))
+    run = CliRunner()
+    for args, text in ((["motions", "import", str(tmp_path / "nope"), "--out", str(bank)], "does not exist"),
+                       (["motions", "import", str(tmp_path / "empty"), "--out", str(bank)], "holds no motion file"),
+                       (["motions", "import", str(lab / "LICENSE.txt"), "--out", str(bank)], "is not a motion file"),
+                       (["motions", "import", str(lab), "--out", str(bank), "--fps", "0"], "fps must be > 0")):
+        res = run.invoke(app, args)
+        assert res.exit_code == 2 and text in res.output, res.output
+    res = run.invoke(app, ["motions", "import", str(lab), "--out", str(tmp_path / "cli")])
+    assert res.exit_code == 0 and "5 of 7 files imported" in res.output
+
+
+def test_the_shared_bank_is_imported_or_refused_clip_by_clip(skel, tmp_path):
+    """Every file of ../shared/data/motions: the OpenSim .mot clips imported (one drop jump refused: its left arm
+    turns 82 deg past the model's range), every DeepMimic, CMU and C3D clip refused for want of retargeting. Measured:
+    37 of 89 files, 338 s of motion (one copy), each AddBiomechanics subject in every split."""
+    if not MOTIONS.is_dir():
+        pytest.skip("the shared motion capture is absent (../shared/data/motions)")
+    m = import_bank([MOTIONS], tmp_path / "bank", skel, say=lambda s: None)
+    clips = m["clips"]
+    mot = [c for c in clips if c["path"].endswith(".mot")]
+    assert len(mot) == 38 and sum(not c["refused"] for c in mot) == 37
+    assert all("retargeting" in c["refused"] for c in clips if not c["path"].endswith(".mot"))
+    assert {c["source"] for c in clips} == {"addbiomechanics", "opencap", "deepmimic", "cmu", "kineticstoolkit"}
+    assert sum(c["path"].startswith("deepmimic/") for c in clips) == 20  # the clips, not its skeleton file
+    dj3 = next(c for c in mot if c["path"].endswith("DJ3.mot"))
+    assert "arm_rot_l" in dj3["refused"]
+    for subject in ("Expert1", "Expert2", "Expert3"):
+        assert {c["split"] for c in mot if c["subject"] == subject and not c["refused"]} == set(SPLITS), subject
+    assert sum(m["summary"]["seconds"].values()) > 300
+    assert len(list((tmp_path / "bank" / "clips").glob("*.npz"))) == 2 * 37
+    json.dumps(m)  # the manifest is plain JSON
