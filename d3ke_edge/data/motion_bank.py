@@ -4,8 +4,9 @@ from instead of hand-made motion families.
 ``import_bank`` reads every clip under its sources into ``BANK/clips/*.npz`` (coordinates in the skeleton's order,
 radians and metres, at one frame rate) with ``BANK/manifest.json|md``: each clip's source, subject, licence,
 duration, what was done to it, its split, or the reason it was refused. OpenSim ``.mot``/``.sto`` files are read by
-coordinate name (a lab's own IK results are just another source); formats that need retargeting onto our skeleton
-first (DeepMimic JSON, ASF/AMC, C3D) are refused with that reason until their readers exist.
+coordinate name (a lab's own IK results are just another source); DeepMimic clips are retargeted onto our skeleton
+(``deepmimic.py`` -> ``retarget.py``: our FK fitted to their joint centres, the fit error per clip in the manifest);
+formats whose retargeting is not built yet (ASF/AMC, C3D) are refused with that reason.
 
 Rules, one place (``BankConfig``):
 - a rotational coordinate past the skeleton's range by <= ``clamp_deg`` is clamped (an IK solution at a joint's
@@ -39,8 +40,8 @@ __all__ = ["BankConfig", "BankError", "ClipRecord", "import_bank", "load_manifes
            "RETARGET_SUFFIXES"]
 
 MOTION_SUFFIXES = (".mot", ".sto")  # already in OpenSim coordinates: read by name
-RETARGET_SUFFIXES = {".json": "DeepMimic JSON", ".txt": "DeepMimic JSON", ".amc": "Acclaim ASF/AMC",
-                     ".c3d": "C3D markers"}
+RETARGET_SUFFIXES = {".amc": "Acclaim ASF/AMC", ".c3d": "C3D markers"}  # read, not yet retargeted
+DEEPMIMIC_SUFFIXES = (".txt", ".json")
 LICENCE_NAMES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "LICENCE", "COPYING")
 SPLITS = ("train", "val", "test")
 
@@ -58,6 +59,10 @@ class BankConfig:
     excursion_fraction: float = 0.2
     refuse_deg: float = 45.0
     max_replaced: int = 3
+    # a retargeted clip further from its joint centres than this (median, or p90 for the frames it loses) is refused
+    max_fit_mm: float = 20.0
+    max_fit_p90_mm: float = 60.0
+    fit_iterations: int = 500
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     mirror: bool = True
@@ -67,6 +72,9 @@ class BankConfig:
             raise ValueError(f"fps must be > 0, got {self.fps}")
         if not 0 <= self.clamp_deg <= self.refuse_deg:
             raise ValueError(f"need 0 <= clamp_deg <= refuse_deg, got {self.clamp_deg} and {self.refuse_deg}")
+        if not (self.max_fit_mm > 0 and self.max_fit_p90_mm > 0) or self.fit_iterations < 1:
+            raise ValueError(f"max_fit_mm and max_fit_p90_mm must be > 0 and fit_iterations >= 1, got "
+                             f"{self.max_fit_mm}, {self.max_fit_p90_mm}, {self.fit_iterations}")
         if not 0 <= self.excursion_fraction <= 1 or self.max_replaced < 0:
             raise ValueError("excursion_fraction must be in [0, 1] and max_replaced >= 0")
         if not (0 <= self.val_fraction and 0 <= self.test_fraction and self.val_fraction + self.test_fraction < 1):
@@ -88,7 +96,8 @@ class ClipRecord:
     duration_s: float = 0.0
     source_fps: float = 0.0
     travel_m: float = 0.0
-    fit_error_mm: float | None = None  # retargeted sources: the fit's joint-centre error; None: recorded in our coordinates
+    fit_error_mm: float | None = None  # retargeted: median joint-centre distance; None: recorded in our coordinates
+    fit_p90_mm: float | None = None
     unknown_columns: list[str] = field(default_factory=list)
     absent_coordinates: list[str] = field(default_factory=list)  # held at their defaults
     clamped: dict[str, dict] = field(default_factory=dict)  # coordinate -> {frames_pct, max_deg}
@@ -171,14 +180,40 @@ def _check_ranges(q: np.ndarray, skel: Skeleton, rec: ClipRecord, cfg: BankConfi
     return q
 
 
-def _read_clip(path: Path, root: Path, skel: Skeleton, cfg: BankConfig) -> tuple[ClipRecord, np.ndarray | None]:
+def _record(path: Path, root: Path) -> ClipRecord:
+    """A clip's manifest line before reading it: its id, source (the folder holding its licence), subject, licence."""
     rel = path.relative_to(root)
     home, licence = _licence(path, root)  # a dataset's folder holds its licence: that folder is the source
-    if home is None:  # else the first folder under what was given
-        home = root / rel.parts[0] if len(rel.parts) > 1 else root
+    if home is None:  # else what was given, or its first folder when it gathers datasets (some with a licence)
+        umbrella = any((d / n).is_file() for d in root.iterdir() if d.is_dir() for n in LICENCE_NAMES)
+        home = root / rel.parts[0] if umbrella and len(rel.parts) > 1 else root
     inside = path.relative_to(home).parts
-    rec = ClipRecord(id="__".join((root.name, *rel.with_suffix("").parts)).replace(" ", "_"), path=str(rel),
-                     source=home.name, subject=inside[0] if len(inside) > 1 else home.name, licence=licence)
+    return ClipRecord(id="__".join((root.name, *rel.with_suffix("").parts)).replace(" ", "_"), path=str(rel),
+                      source=home.name, subject=inside[0] if len(inside) > 1 else home.name, licence=licence)
+
+
+def _finish(rec: ClipRecord, time: np.ndarray, q: np.ndarray, skel: Skeleton,
+            cfg: BankConfig) -> np.ndarray | None:
+    """The range rules, resampling to ``cfg.fps`` and the centred horizontal path, for any source -> q or None
+    (refused; ``rec.refused`` says why)."""
+    rec.source_fps = round(float(1.0 / np.median(np.diff(time))), 2)
+    q = _check_ranges(q, skel, rec, cfg)
+    if rec.refused:
+        return None
+    periodic = np.array([c.is_rotational and c.range[1] - c.range[0] >= 2 * np.pi - 1e-6 for c in skel.coordinates])
+    q = _resample(time, q, cfg.fps, periodic)
+    cnames = skel.coordinate_names
+    horizontal = [cnames.index(n) for n in ("pelvis_tx", "pelvis_tz") if n in cnames]
+    if horizontal:
+        q[:, horizontal] -= (q[:, horizontal].max(0) + q[:, horizontal].min(0)) / 2
+        rec.travel_m = round(float(np.linalg.norm(np.ptp(q[:, horizontal], 0))), 2)
+    rec.frames, rec.duration_s = len(q), round(len(q) / cfg.fps, 3)
+    return q
+
+
+def _read_mot_clip(path: Path, root: Path, skel: Skeleton, cfg: BankConfig) -> tuple[ClipRecord, np.ndarray | None]:
+    """An OpenSim .mot/.sto, read by coordinate name."""
+    rec = _record(path, root)
     kind = RETARGET_SUFFIXES.get(path.suffix.lower())
     if kind is not None:
         rec.refused = f"{kind} needs retargeting onto the skeleton, which is not built yet"
@@ -198,27 +233,50 @@ def _read_clip(path: Path, root: Path, skel: Skeleton, cfg: BankConfig) -> tuple
     if len(table.time) < 2 or np.any(np.diff(table.time) <= 0):
         rec.refused = "its time column is not strictly increasing over at least two rows"
         return rec, None
-    q = table.to_skeleton_order(skel)
-    rec.source_fps = round(float(1.0 / np.median(np.diff(table.time))), 2)
-    q = _check_ranges(q, skel, rec, cfg)
-    if rec.refused:
-        return rec, None
-    periodic = np.array([c.is_rotational and c.range[1] - c.range[0] >= 2 * np.pi - 1e-6 for c in skel.coordinates])
-    q = _resample(table.time, q, cfg.fps, periodic)
-    cnames = skel.coordinate_names
-    horizontal = [cnames.index(n) for n in ("pelvis_tx", "pelvis_tz") if n in cnames]
-    if horizontal:
-        q[:, horizontal] -= (q[:, horizontal].max(0) + q[:, horizontal].min(0)) / 2
-        rec.travel_m = round(float(np.linalg.norm(np.ptp(q[:, horizontal], 0))), 2)
-    rec.frames, rec.duration_s = len(q), round(len(q) / cfg.fps, 3)
-    return rec, q
+    return rec, _finish(rec, table.time, table.to_skeleton_order(skel), skel, cfg)
+
+
+def _read_deepmimic_clips(items: list[tuple[Path, Path]], skel: Skeleton,
+                          cfg: BankConfig) -> list[tuple[ClipRecord, np.ndarray | None]]:
+    """DeepMimic clips of one character, retargeted in one fit (``retarget.fit_joint_centres``); a clip the fit
+    cannot follow within ``cfg.max_fit_mm`` (median joint-centre distance) is refused with that figure."""
+    from .deepmimic import DEEPMIMIC_TO_JOINTS, DeepMimicError, read_deepmimic
+    from .retarget import fit_joint_centres
+
+    out, read = [], []
+    for root, path in items:
+        rec = _record(path, root)
+        try:
+            time, joints = read_deepmimic(path)
+        except DeepMimicError as exc:
+            rec.refused = str(exc)
+            out.append((rec, None))
+            continue
+        read.append((rec, time, {ours: joints[dm] for dm, ours in DEEPMIMIC_TO_JOINTS.items()}))
+    if not read:
+        return out
+    clip = np.concatenate([np.full(len(t), k) for k, (_, t, _) in enumerate(read)])
+    targets = {n: np.concatenate([j[n] for _, _, j in read]) for n in read[0][2]}
+    fit = fit_joint_centres(skel, targets, clip, iterations=cfg.fit_iterations)
+    for k, (rec, time, _) in enumerate(read):
+        err = fit.clip_error(clip == k)
+        rec.fit_error_mm, rec.fit_p90_mm = round(err["median_mm"], 1), round(err["p90_mm"], 1)
+        rec.present = list(skel.coordinate_names)
+        if err["median_mm"] > cfg.max_fit_mm or err["p90_mm"] > cfg.max_fit_p90_mm:
+            rec.refused = (f"retargeted joint centres {err['median_mm']:.0f} mm (median) / {err['p90_mm']:.0f} mm (p90) "
+                           f"from the clip's, more than {cfg.max_fit_mm:g} / {cfg.max_fit_p90_mm:g}: the fit loses part "
+                           "of the motion (a flip, a roll or a get-up leaves the pelvis' ranges)")
+            out.append((rec, None))
+            continue
+        out.append((rec, _finish(rec, time, fit.q[clip == k], skel, cfg)))
+    return out
 
 
 def _files(src: Path) -> tuple[Path, list[Path]]:
     """(the folder clips are named relative to, the motion files under ``src``)."""
     if not src.exists():
         raise BankError(f"source '{src}' does not exist")
-    suffixes = (*MOTION_SUFFIXES, *RETARGET_SUFFIXES)
+    suffixes = (*MOTION_SUFFIXES, *RETARGET_SUFFIXES, *DEEPMIMIC_SUFFIXES)
     if src.is_file():
         if not _is_motion(src):
             raise BankError(f"'{src}' is not a motion file ({', '.join(suffixes)}; DeepMimic clips as .txt/.json)")
@@ -230,7 +288,7 @@ def _is_motion(path: Path) -> bool:
     """A file the bank reads: by suffix, and DeepMimic's .txt/.json only when it holds frames (its skeleton file and
     notes do not)."""
     suffix = path.suffix.lower()
-    if suffix in (".txt", ".json"):
+    if suffix in DEEPMIMIC_SUFFIXES:
         with open(path, errors="replace") as f:
             return '"Frames"' in f.read(4096)
     return suffix in (*MOTION_SUFFIXES, *RETARGET_SUFFIXES)
@@ -247,15 +305,26 @@ def import_bank(sources: list[Path], out: Path, skel: Skeleton, cfg: BankConfig 
     for src in sources:
         root, files = _files(Path(src))
         if not files:
-            raise BankError(f"'{src}' holds no motion file ({', '.join((*MOTION_SUFFIXES, *RETARGET_SUFFIXES))})")
+            raise BankError(f"'{src}' holds no motion file ({', '.join((*MOTION_SUFFIXES, *RETARGET_SUFFIXES))}, "
+                            "DeepMimic clips)")
         found += [(root, f) for f in files]
     mirror = derive_mirror(skel, strict_markers=False) if cfg.mirror else None
     records, clips = [], {}
+    groups: dict[Path, list[tuple[Path, Path]]] = {}  # DeepMimic clips by folder (their character): one fit each
     for root, f in found:
-        rec, q = _read_clip(f, root, skel, cfg)
+        if f.suffix.lower() in (".txt", ".json"):
+            groups.setdefault(f.parent, []).append((root, f))
+            continue
+        rec, q = _read_mot_clip(f, root, skel, cfg)
         records.append(rec)
         if q is not None:
             clips[rec.id] = q
+    for folder, items in groups.items():
+        say(f"{folder}: retargeting {len(items)} DeepMimic clips onto the skeleton (one fit)")
+        for rec, q in _read_deepmimic_clips(items, skel, cfg):
+            records.append(rec)
+            if q is not None:
+                clips[rec.id] = q
     _assign_splits(records, cfg)
     for rec in records:
         say(f"{rec.path}: " + (f"refused ({rec.refused})" if rec.refused else
@@ -315,14 +384,16 @@ def _markdown(m: dict) -> str:
     lines = ["# Motion bank", "", f"Skeleton `{m['skeleton']}`, {m['fps']:g} fps, bank hash `{m['bank_hash'][:16]}`. "
              f"{s['imported']} of {s['files']} files imported (each also mirrored), {s['refused']} refused. Seconds "
              "per split (one copy): " + ", ".join(f"{k} {v:g}" for k, v in s["seconds"].items()) + ".", "",
-             "| clip | source | subject | split | s | travel m | clamped | replaced by default | licence |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| clip | source | subject | split | s | travel m | fit mm (median / p90) | clamped | replaced by default "
+             "| licence |", "|---|---|---|---|---|---|---|---|---|---|"]
     for c in m["clips"]:
         if c["refused"]:
             continue
         fmt = lambda d: ", ".join(f"{k} ({v['frames_pct']:g} %, {v['max_deg']:g} deg)" for k, v in d.items())  # noqa: E731
+        fit = "recorded" if c["fit_error_mm"] is None else f"{c['fit_error_mm']:g} / {c['fit_p90_mm']:g}"
         lines.append(f"| {c['path']} | {c['source']} | {c['subject']} | {c['split']} | {c['duration_s']:g} | "
-                     f"{c['travel_m']:g} | {fmt(c['clamped'])} | {fmt(c['replaced'])} | {c['licence'].split(':')[0]} |")
+                     f"{c['travel_m']:g} | {fit} | {fmt(c['clamped'])} | {fmt(c['replaced'])} | "
+                     f"{c['licence'].split(':')[0]} |")
     refused = [c for c in m["clips"] if c["refused"]]
     if refused:
         lines += ["", "## Refused", "", "| file | source | why |", "|---|---|---|"]
