@@ -17,6 +17,9 @@ Rules, one place (``BankConfig``):
 - the horizontal root path is moved so its span is centred on the origin (where a lab's floor origin lies says
   nothing about the motion); the distance travelled is kept and reported;
 - each clip is resampled to ``fps`` and also stored mirrored (the skeleton's mirror map), in the same split;
+- the bank hash covers every clip's values and split: a bank of recorded ``.mot`` clips hashes the same on any
+  machine; retargeted clips come from a float32 fit whose last digits follow the CPU's kernels, so their hash is
+  per machine (the manifest's fit errors agree to ~0.1 mm);
 - splits are by trial within each subject (``_assign_splits``), so a trial and its mirror never cross splits, the
   test clips never enter training, and every subject with >= 3 trials is in every split.
 """
