@@ -18,8 +18,9 @@ Rules, one place (``BankConfig``):
   nothing about the motion); the distance travelled is kept and reported;
 - each clip is resampled to ``fps`` and also stored mirrored (the skeleton's mirror map), in the same split;
 - the bank hash covers every clip's values and split: a bank of recorded ``.mot`` clips hashes the same on any
-  machine; retargeted clips come from a float32 fit whose last digits follow the CPU's kernels, so their hash is
-  per machine (the manifest's fit errors agree to ~0.1 mm);
+  machine; retargeted clips come from a float32 fit whose last digits follow the CPU's kernels, so their hash may
+  differ between machines (measured on a Xeon under ATEN_CPU_CAPABILITY avx2 / avx512: the same hash; default:
+  another, the coordinates < 0.0001 deg apart and the fit errors equal);
 - splits are by trial within each subject (``_assign_splits``), so a trial and its mirror never cross splits, the
   test clips never enter training, and every subject with >= 3 trials is in every split.
 """
