@@ -1,16 +1,18 @@
 """The landmark model's accuracy on synthetic test sequences, and against the image model on the same sequences.
 
     python benchmarks/landmark_model.py --lift RUN/checkpoint_best.pt [--image QUICKSTART/checkpoint_best.pt]
-        [--sequences 16] [--out benchmarks/results/landmark_model]
+        [--sequences 16] [--bank BANK] [--out benchmarks/results/landmark_model]
 
 A: the landmark model (per frame, and each causal head trained beside it) on test motions of its own distribution
-   (their own seeds, one camera per sequence, the 15 families as they are: no pose spread), under the measured BlazePose noise, the same without left/right swaps,
+   (their own seeds, one camera per sequence, the 15 families as they are: no pose spread, no recorded motion), under the measured BlazePose noise, the same without left/right swaps,
    and clean projections.
 B: with ``--image``: both models on the same rendered sequences (the image model's data distribution): the image
    model on the engine's crops, the landmark model on the same frames' projected landmarks with the measured noise.
 C: with ``--image`` and ``--clips N``: the whole video path (``infer``: BlazePose tracking, then each model, per
    frame and with its GRU head) on N full-frame rendered clips of the image model's distribution, scored against
    their truth: the landmark model on BlazePose's real output, not on the noise model.
+D: with ``--bank BANK``: held-out recorded motion, the bank's test split (its clips never enter training), one
+   seeded camera per sequence, with the measured noise and clean.
 Errors per joint group (``bench.metrics.sequence_errors``), averaged over sequences. Writes JSON and Markdown.
 """
 
@@ -68,7 +70,7 @@ def _errors(preds: dict[str, dict], truth: dict, space) -> dict[str, dict[str, f
 
 
 def lift_on_its_distribution(lift, n: int, seed: int = 0) -> dict:
-    cfg = _data_cfg(lift)
+    cfg = dataclasses.replace(_data_cfg(lift), motion_bank=None, motion_bank_weight=0.0)  # the families' test set
     out = {}
     for label, swaps, noise in (("measured noise", 1.0, "measured"), ("measured noise, no swaps", 0.0, "measured"),
                                 ("clean projections", 0.0, "none")):
@@ -76,6 +78,21 @@ def lift_on_its_distribution(lift, n: int, seed: int = 0) -> dict:
         synth = landmark_synth(dcfg, seed, 3, n, skeleton=lift.model.space.skeleton, first=20_000,
                                features=lift.model.input_size)
         seqs = synth.sequences(list(range(n)), torch.Generator().manual_seed(sequence_seed(seed, 3, 900_003)))
+        out[label] = _errors(_predict(lift, seqs["landmarks"]), seqs, lift.model.space)
+    return out
+
+
+def recorded(lift, bank: Path, n: int, seed: int = 0) -> dict:
+    """D: held-out recorded motion — the bank's test split (windows of its clips, each on a random subject), one
+    seeded camera per sequence, with the measured noise and clean."""
+    cfg = dataclasses.replace(_data_cfg(lift), motion_bank=str(bank), motion_bank_weight=1.0,
+                              landmark_pose_spread_deg=0.0)
+    out = {}
+    for label, swaps, noise in (("measured noise", 1.0, "measured"), ("clean projections", 0.0, "none")):
+        dcfg = dataclasses.replace(cfg, landmark_swaps=swaps, landmark_noise=noise)
+        synth = landmark_synth(dcfg, seed, 3, n, skeleton=lift.model.space.skeleton, first=40_000,
+                               features=lift.model.input_size)
+        seqs = synth.sequences(list(range(n)), torch.Generator().manual_seed(sequence_seed(seed, 3, 900_006)))
         out[label] = _errors(_predict(lift, seqs["landmarks"]), seqs, lift.model.space)
     return out
 
@@ -159,6 +176,7 @@ def main() -> None:
     ap.add_argument("--image", type=Path)
     ap.add_argument("--sequences", type=int, default=16)
     ap.add_argument("--clips", type=int, default=0)
+    ap.add_argument("--bank", type=Path, help="a motion bank (d3ke-edge motions import): D, its test split")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "landmark_model")
     args = ap.parse_args()
     lift = load_bundle(args.lift)
@@ -178,6 +196,10 @@ def main() -> None:
             report["C"] = through_infer(args.lift, args.image, _data_cfg(image), args.clips)
             for label, rows in report["C"].items():
                 lines += _table(f"C. {args.clips} rendered clips through infer (BlazePose -> model): {label}", rows)
+    if args.bank:
+        report["D"] = recorded(lift, args.bank, args.sequences)
+        for label, rows in report["D"].items():
+            lines += _table(f"D. Held-out recorded motion (the bank's test split, {args.bank.name}): {label}", rows)
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "landmark_model.json", json.dumps(report, indent=2) + "\n")
     atomic_write_text(args.out / "landmark_model.md", "\n".join(lines) + "\n")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from d3ke_edge.data.motion_bank import SPLITS, BankConfig, BankError, import_bank, load_manifest
 from d3ke_edge.io.mot import MotionTable, write_mot
@@ -146,3 +147,42 @@ def test_the_shared_bank_is_imported_or_refused_clip_by_clip(skel, tmp_path):
     assert sum(m["summary"]["seconds"].values()) > 300
     assert len(list((tmp_path / "bank" / "clips").glob("*.npz"))) == 2 * 37
     json.dumps(m)  # the manifest is plain JSON
+
+
+def test_the_landmark_data_draws_recorded_motion_from_a_bank(skel, lab, tmp_path):
+    """Sequences of the landmark model's pose bank drawn from a motion bank: the recorded right knee (0-60 deg, or
+    its mirror on the left), planted on the floor for each subject; weight 0 leaves the families' bank unchanged;
+    bad settings are named."""
+    from d3ke_edge.data.landmark_synth import LandmarkSynthConfig, PoseBank
+    from d3ke_edge.data.synth import MOTION_FILE_FAMILY
+
+    bank = tmp_path / "bank"
+    import_bank([lab / "S1"], bank, skel, say=lambda s: None)
+    seeds = [11, 12, 13, 14, 15, 16]
+    cfg = LandmarkSynthConfig(sequences=6, seconds=0.5, fps=30.0, noise="none", motion_bank=str(bank),
+                              motion_bank_weight=1.0)
+    pb = PoseBank.build(cfg, seeds)
+    assert (pb.family == MOTION_FILE_FAMILY).all() and len(pb) == 6 * 15
+    names = list(skel.coordinate_names)
+    knees = np.degrees(pb.coordinates[:, [names.index("knee_angle_r"), names.index("knee_angle_l")]].numpy())
+    assert knees.min() > -0.01 and knees.max() < 60.01 and knees.max() > 20.0
+    from d3ke_edge.data.motion import FOOT_MARKERS
+
+    lowest = pb.markers[:, [skel.marker_names.index(m) for m in FOOT_MARKERS if m in skel.marker_names], 1].amin(-1)
+    per_sequence = lowest.reshape(6, 15)
+    # each window's lowest frame on the floor for this subject; the others as high above it as the recording's
+    # lowest foot was (this clip's pelvis holds still while a knee bends: its feet move 2-4 cm)
+    assert per_sequence.amin(1).abs().max() < 1e-3 and per_sequence.max() < 0.06
+    plain = PoseBank.build(LandmarkSynthConfig(sequences=6, seconds=0.5, fps=30.0, noise="none"), seeds)
+    same = PoseBank.build(LandmarkSynthConfig(sequences=6, seconds=0.5, fps=30.0, noise="none",
+                                              motion_bank=str(bank), motion_bank_weight=0.0), seeds)
+    assert torch.equal(plain.coordinates, same.coordinates)
+    with pytest.raises(ValueError, match="needs motion_bank"):
+        LandmarkSynthConfig(motion_bank_weight=0.5)
+    with pytest.raises(ValueError, match="is not a motion bank"):
+        LandmarkSynthConfig(motion_bank=str(tmp_path), motion_bank_weight=0.5)
+    one = tmp_path / "one"
+    import_bank([lab / "S1" / "walk0.mot"], one, skel, say=lambda s: None)
+    with pytest.raises(ValueError, match="no clip in its val split"):
+        PoseBank.build(LandmarkSynthConfig(sequences=1, motion_bank=str(one), motion_bank_weight=1.0,
+                                           motion_bank_split="val"), [1])

@@ -379,6 +379,11 @@ def test_bench_reference_scores_every_camera_and_head(pose2sim_reference, tiny_w
         assert all(95 <= m["frames"] <= 100 and 0 < m["mae_deg"] < 120 for m in row["coordinates"].values())
     assert len(r["summary"]) == 1 and len(list(out.glob("bland_altman_*.png"))) == 1
     assert "| cam04 |" in (out / "reference_bench.md").read_text()
+    # beside every model, what it must beat: measured 23.1 (the default pose) and 9.9 (the trial's median pose)
+    base = r["baselines"]
+    assert 8.0 < base["the trial's median pose, held"]["mae_deg"] < 12.0
+    assert base["default pose, held"]["mae_deg"] > base["the trial's median pose, held"]["mae_deg"] + 8.0
+    assert "*the trial's median pose, held*" in (out / "reference_bench.md").read_text()
     bad = CliRunner().invoke(app, ["bench", "reference", "--reference", str(tmp_path), "--model", str(model),
                                    "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "not a reference folder" in bad.output

@@ -298,7 +298,7 @@ def bench_reference(reference: str | Path, models: list[Path], out: Path, heads:
     rows.sort(key=lambda r: r.pop("_order"))  # per frame before streaming, as the tables read
     result = {"reference": str(Path(reference)), "people": [t.folder.name for t in trials], "compared": list(COMPARED),
               "cameras": chosen, "rows": rows,
-              "summary": _summary(rows)}
+              "summary": _summary(rows), "baselines": _baselines(rows, trials)}
     plots = {}
     for label in dict.fromkeys(r["model"] for r in rows):
         png = out / f"bland_altman_{len(plots)}.png"
@@ -373,6 +373,26 @@ def _pool(rows: list[dict]) -> dict[str, dict[str, float]]:
     return per
 
 
+def _baselines(rows: list[dict], trials: list[ReferenceTrial]) -> dict[str, dict]:
+    """What a tracker must beat, on the frames the first model was scored on: the skeleton's default pose held, and
+    the trial's own median pose held (an oracle: it knows the person's average pose), as ``_summary`` entries."""
+    from ..skeleton.builtin import builtin_skeleton
+
+    if not rows:
+        return {}
+    skel = builtin_skeleton()
+    first = [r for r in rows if r["model"] == rows[0]["model"]]
+    by_person = {t.folder.name: t for t in trials}
+    out = {}
+    for label, value in (("default pose, held", lambda c, t: float(np.degrees(skel.defaults[
+            skel.coordinate_names.index(c)]))), ("the trial's median pose, held", lambda c, t: float(np.median(
+            t.angles[c])))):
+        fake = [{**r, "coordinates": {c: {**m, "pred": [value(c, by_person.get(r.get("person"), trials[0]))]
+                                          * len(m["ref"])} for c, m in r["coordinates"].items()}} for r in first]
+        out[label] = _summary([{**f, "model": label} for f in fake])[label]
+    return out
+
+
 def _summary(rows: list[dict]) -> dict[str, dict]:
     """Per model: MAE and RMSE per coordinate over all cameras' frames pooled, and the mean over coordinates."""
     out = {}
@@ -388,11 +408,12 @@ def markdown(result: dict) -> str:
              "Angle error in degrees (prediction - reference), every camera's frames pooled; per camera below.", ""]
     cols = [c for c in COMPARED if any(c in s["coordinates"] for s in result["summary"].values())]
     lines += ["| model | mean MAE | mean RMSE | " + " | ".join(cols) + " |", "|---|---|---|" + "---|" * len(cols)]
-    for label, s in result["summary"].items():
+    for label, s in {**result["summary"], **{f"*{k}*": v for k, v in result.get("baselines", {}).items()}}.items():
         cells = [f"{s['coordinates'][c]['mae_deg']:.1f} / {s['coordinates'][c]['rmse_deg']:.1f}"
                  if c in s["coordinates"] else "" for c in cols]
         lines.append(f"| {label} | {s['mae_deg']:.1f} | {s['rmse_deg']:.1f} | " + " | ".join(cells) + " |")
-    lines += ["", "(cells: MAE / RMSE)", "", "Per camera: the reference person each run followed (its landmarks' median "
+    lines += ["", "(cells: MAE / RMSE; in italics what a tracker must beat: a pose held constant over the trial)", "",
+              "Per camera: the reference person each run followed (its landmarks' median "
               "distance from that person's own in the view; frames on someone else are left out).", "",
               "| camera | model | person (px) | tracked | mean MAE | mean RMSE |", "|---|---|---|---|---|---|"]
     for r in result["rows"]:

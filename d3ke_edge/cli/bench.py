@@ -279,7 +279,7 @@ def reference(
     for col in ("model", "mean MAE", "mean RMSE", "knees MAE", "hips MAE", "elbows MAE"):
         table.add_column(col, justify="left" if col == "model" else "right")
     pair = lambda s, a, b: np.nanmean([s["coordinates"].get(c, {}).get("mae_deg", np.nan) for c in (a, b)])  # noqa: E731
-    for label, s in result["summary"].items():
+    for label, s in {**result["summary"], **{f"[dim]{k}[/]": v for k, v in result.get("baselines", {}).items()}}.items():
         table.add_row(label, f"{s['mae_deg']:.1f}", f"{s['rmse_deg']:.1f}",
                       f"{pair(s, 'knee_angle_r', 'knee_angle_l'):.1f}", f"{pair(s, 'hip_flexion_r', 'hip_flexion_l'):.1f}",
                       f"{pair(s, 'elbow_flex_r', 'elbow_flex_l'):.1f}")

@@ -28,7 +28,8 @@ from .landmark_noise import LandmarkNoise, facing_yaw, yaw_sector
 from .motion import generate_motion
 from .subjects import sample_subject
 
-__all__ = ["LandmarkSynthConfig", "PoseBank", "Corruptor", "LandmarkSynth", "landmark_skeleton"]
+__all__ = ["LandmarkSynthConfig", "PoseBank", "Corruptor", "LandmarkSynth", "landmark_skeleton", "bank_clips",
+           "recorded_motion"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,11 @@ class LandmarkSynthConfig:
     # model's pelvis x1.08 and feet x1.24 against thighs x0.92): each subject's landmarks get a constant offset in
     # their body's frame, normal with this std (metres; clipped at 2 std), so the model cannot lean on exact placement.
     placement_m: float = 0.0
+    # Recorded motion (``d3ke-edge motions import``): this fraction of the sequences are windows of the bank's clips
+    # of ``motion_bank_split`` (the rest come from the families), each on its own random subject
+    motion_bank: str | None = None
+    motion_bank_weight: float = 0.0
+    motion_bank_split: str = "train"
 
     def __post_init__(self) -> None:
         from .synth import FAMILY_NAMES
@@ -71,6 +77,16 @@ class LandmarkSynthConfig:
             raise ValueError(f"placement_m is a std in metres: within 0..0.1, got {self.placement_m}")
         if not 0.0 <= self.swaps <= 2.0:
             raise ValueError(f"swaps scales the measured swap rates: within 0..2, got {self.swaps}")
+        if not 0.0 <= self.motion_bank_weight <= 1.0:
+            raise ValueError(f"motion_bank_weight is a fraction of the sequences: within 0..1, got "
+                             f"{self.motion_bank_weight}")
+        if self.motion_bank_weight > 0 and not self.motion_bank:
+            raise ValueError("motion_bank_weight > 0 needs motion_bank: a folder made by d3ke-edge motions import")
+        if self.motion_bank and not (Path(self.motion_bank) / "manifest.json").is_file():
+            raise ValueError(f"motion_bank '{self.motion_bank}' is not a motion bank (no manifest.json); make one "
+                             "with d3ke-edge motions import SRC --out BANK")
+        if self.motion_bank_split not in ("train", "val", "test"):
+            raise ValueError(f"motion_bank_split must be train, val or test, got '{self.motion_bank_split}'")
 
 
 def landmark_skeleton(skeleton: Skeleton | None = None) -> tuple[Skeleton, list[str]]:
@@ -97,6 +113,59 @@ def spread_pose(skel: Skeleton, q: np.ndarray, spread_deg: float, fps: float, rn
     return out
 
 
+def bank_clips(bank: str | Path, split: str, skel: Skeleton) -> list[tuple[np.ndarray, float]]:
+    """The clips of ``split`` in a motion bank (mirrored copies included), as (q in ``skel``'s coordinate order,
+    fps); a coordinate the bank lacks takes its default. A split with no clip is an error."""
+    import json
+
+    bank = Path(bank)
+    manifest = json.loads((bank / "manifest.json").read_text())
+    out = []
+    for c in manifest["clips"]:
+        if c["refused"] or c["split"] != split:
+            continue
+        for name in (c["id"], f"{c['id']}_mirror") if c.get("mirrored") else (c["id"],):
+            with np.load(bank / "clips" / f"{name}.npz") as z:
+                names, q = [str(n) for n in z["coordinates"]], z["q"].astype(np.float64)
+                fps = float(z["fps"])
+            full = np.tile(skel.defaults, (len(q), 1))
+            for i, n in enumerate(skel.coordinate_names):
+                if n in names:
+                    full[:, i] = q[:, names.index(n)]
+            out.append((full, fps))
+    if not out:
+        raise ValueError(f"motion bank '{bank}' has no clip in its {split} split")
+    return out
+
+
+def recorded_motion(skel: Skeleton, clip: tuple[np.ndarray, float], rng: np.random.Generator, seconds: float,
+                    fps: float, scales: np.ndarray, fk: ForwardKinematics) -> np.ndarray:
+    """A ``seconds`` window of a recorded clip at ``fps`` (a random start; a shorter clip holds its last pose), on a
+    subject of body ``scales``: the feet planted per frame for this body plus the clip's own flight (its lowest foot
+    above the clip's lowest, at the bank's unit scale), so jumps and runs keep their airborne frames."""
+    from .motion import FOOT_MARKERS, plant_feet
+
+    q, src_fps = clip
+    n = int(round(seconds * fps))
+    span = (n - 1) / fps
+    duration = (len(q) - 1) / src_fps
+    start = float(rng.uniform(0.0, max(duration - span, 0.0)))
+    t = np.minimum(start + np.arange(n) / fps, duration) * src_fps
+    i0 = np.floor(t).astype(int)
+    i1 = np.minimum(i0 + 1, len(q) - 1)
+    a = (t - i0)[:, None]
+    window = q[i0] * (1 - a) + q[i1] * a
+    periodic = [i for i, c in enumerate(skel.coordinates) if c.is_rotational and c.range[1] - c.range[0] >= 2 * np.pi - 1e-6]
+    d = (q[i1][:, periodic] - q[i0][:, periodic] + np.pi) % (2 * np.pi) - np.pi  # interpolate the short way round
+    window[:, periodic] = q[i0][:, periodic] + a * d
+    idx = [skel.marker_names.index(m) for m in FOOT_MARKERS if m in skel.marker_names]
+    with torch.no_grad():
+        y = fk(torch.as_tensor(window, dtype=torch.float64)).markers[:, idx, 1].amin(-1).numpy()
+    planted = plant_feet(skel, window, scales=scales, fk=fk)
+    planted[:, skel.coordinate_names.index("pelvis_ty")] += y - y.min()
+    return planted
+
+
 @dataclass
 class PoseBank:
     """World-frame FK of every frame of ``sequences`` motions: (N, ...) tensors plus each frame's sequence/frame."""
@@ -115,7 +184,7 @@ class PoseBank:
 
     @classmethod
     def build(cls, cfg: LandmarkSynthConfig, seeds: list[int], skeleton: Skeleton | None = None) -> "PoseBank":
-        from .synth import FAMILY_NAMES
+        from .synth import FAMILY_NAMES, MOTION_FILE_FAMILY
 
         base = skeleton or builtin_skeleton()
         skel, lm_names = landmark_skeleton(base)
@@ -123,16 +192,24 @@ class PoseBank:
         lm = [skel.marker_names.index(m) for m in lm_names]
         families = cfg.families or FAMILY_NAMES
         fk64 = ForwardKinematics(skel, torch.float64)
+        clips = bank_clips(cfg.motion_bank, cfg.motion_bank_split, skel) if cfg.motion_bank_weight > 0 else []
         qs, scales, heights, fams, placement = [], [], [], [], []
         for seed in seeds:
             rng = np.random.default_rng(seed)
             subject = sample_subject(skel, rng)
-            family = families[rng.integers(len(families))]
-            q = generate_motion(skel, family, rng, cfg.seconds, cfg.fps, subject.scales, fk64)
+            # recorded or made: drawn from a stream of its own, so a bank without recorded motion is unchanged
+            pick = np.random.default_rng([seed, 1_000_003])
+            if clips and pick.random() < cfg.motion_bank_weight:
+                q = recorded_motion(skel, clips[pick.integers(len(clips))], pick, cfg.seconds, cfg.fps,
+                                    subject.scales, fk64)
+                fams.append(MOTION_FILE_FAMILY)
+            else:
+                family = families[rng.integers(len(families))]
+                q = generate_motion(skel, family, rng, cfg.seconds, cfg.fps, subject.scales, fk64)
+                fams.append(FAMILY_NAMES.index(family))
             qs.append(spread_pose(skel, q, cfg.pose_spread_deg, cfg.fps, rng) if cfg.pose_spread_deg else q)
             scales.append(subject.scales)
             heights.append(subject.height_m)
-            fams.append(FAMILY_NAMES.index(family))
             if cfg.placement_m:  # drawn last: the bank without it is unchanged
                 placement.append(np.clip(rng.normal(0.0, cfg.placement_m, (len(lm), 3)), -2 * cfg.placement_m,
                                          2 * cfg.placement_m))

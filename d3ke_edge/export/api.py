@@ -81,14 +81,15 @@ def resolve_targets(target: str) -> tuple[str, ...]:
 
 def _data_config(bundle: Bundle):
     """The checkpoint's training data settings, made synthetically in 1 s sequences (rendered for image models,
-    projected for landmark models)."""
+    projected for landmark models) from the motion families only: an export checks parity and calibrates int8 on
+    any machine, with or without the motion bank the model was trained on."""
     from ..train.config import DataConfig
 
     known = {f.name for f in dataclasses.fields(DataConfig)}
     raw = {k: tuple(v) if isinstance(v, list) else v for k, v in bundle.ckpt["config"]["data"].items() if k in known}
     source = "landmarks" if bundle.model.input_key == "landmarks" else "synth"
-    return dataclasses.replace(DataConfig(**{**raw, "source": source, "root": None}), val_sequences=8,
-                               sequence_seconds=1.0)
+    return dataclasses.replace(DataConfig(**{**raw, "source": source, "root": None, "motion_bank": None,
+                                             "motion_bank_weight": 0.0}), val_sequences=8, sequence_seconds=1.0)
 
 
 def calibration_frames(bundle: Bundle, cfg: ExportConfig, size: int) -> list[tuple]:

@@ -81,6 +81,10 @@ class DataConfig:
     landmark_swaps: float = 1.0  # x the measured left/right swap rates (0: none)
     landmark_pose_spread_deg: float = 0.0  # smooth random offsets on the motions' coordinates (LandmarkSynthConfig)
     landmark_placement_m: float = 0.0  # per-subject offsets of the landmarks on their bodies (LandmarkSynthConfig)
+    # recorded motion (d3ke-edge motions import): this fraction of the pose bank's sequences from the bank's clips
+    # (training: its train split; validation: its val split), the rest from the families
+    motion_bank: str | None = None
+    motion_bank_weight: float = 0.0
 
     def __post_init__(self) -> None:
         from ..data.conditions import CONDITIONS
@@ -101,7 +105,11 @@ class DataConfig:
 
             LandmarkSynthConfig(self.bank_sequences, self.sequence_seconds, self.fps, self.families,
                                 self.yaw_range_deg, self.landmark_noise, self.landmark_swaps,
-                                self.landmark_pose_spread_deg, placement_m=self.landmark_placement_m)  # validates
+                                self.landmark_pose_spread_deg, placement_m=self.landmark_placement_m,
+                                motion_bank=self.motion_bank, motion_bank_weight=self.motion_bank_weight)  # validates
+        elif self.motion_bank_weight:
+            raise ValueError("data.motion_bank feeds the landmark data (data.source: landmarks); the image engine "
+                             "takes recorded motion as a .mot per sequence")
         if self.source not in ("synth", "landmarks") and not self.root:
             raise ValueError(f"data.root is required for data.source '{self.source}'")
         if self.render_batch < 1 or self.pool < 1:

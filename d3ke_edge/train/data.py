@@ -104,9 +104,12 @@ def landmark_synth(cfg: DataConfig, seed: int, kind: int, sequences: int, second
 
     if features not in (FEATURES, FEATURES_WORLD):
         raise ValueError(f"landmark models take {FEATURES} or {FEATURES_WORLD} features, not {features}")
+    split = {1: "train", 2: "val"}.get(kind, "test")  # calibration data (4) is held out like a test set
     lcfg = LandmarkSynthConfig(sequences, seconds or cfg.sequence_seconds, cfg.fps, cfg.families, cfg.yaw_range_deg,
                                cfg.landmark_noise, cfg.landmark_swaps, cfg.landmark_pose_spread_deg,
-                               world=features == FEATURES_WORLD, placement_m=cfg.landmark_placement_m)
+                               world=features == FEATURES_WORLD, placement_m=cfg.landmark_placement_m,
+                               motion_bank=cfg.motion_bank, motion_bank_weight=cfg.motion_bank_weight,
+                               motion_bank_split=split)
     bank = PoseBank.build(lcfg, [sequence_seed(seed, kind, first + i) for i in range(sequences)], skeleton)
     return LandmarkSynth(bank, lcfg)
 
