@@ -14,15 +14,15 @@ app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 @app.command("import")
 def import_(
-    sources: Annotated[list[Path], typer.Argument(help="Motion files or folders (searched recursively): OpenSim .mot/.sto with the skeleton's coordinate names — e.g. your lab's IK results.")],
+    sources: Annotated[list[Path], typer.Argument(help="Motion files or folders (searched recursively): OpenSim .mot/.sto with the skeleton's coordinate names — e.g. your lab's IK results — and DeepMimic clips (retargeted by a fit of our FK to their joint centres).")],
     out: Annotated[Path, typer.Option("--out", help="The bank folder (clips/*.npz, manifest.json/.md); replaced as a whole.")],
     fps: Annotated[float, typer.Option("--fps", help="Every clip is resampled to this rate.")] = 60.0,
     osim: Annotated[Optional[Path], typer.Option("--osim", help="The skeleton the bank is for (default: the built-in one).")] = None,
     no_mirror: Annotated[bool, typer.Option("--no-mirror", help="Do not store mirrored copies.")] = False,
 ) -> None:
-    """Recorded motion into a bank in the skeleton's coordinates: read by name, ranges checked (clamped, replaced or
-    refused by rule), resampled, mirrored, split by trial into train/val/test; a manifest with each clip's source,
-    licence and what was done to it."""
+    """Recorded motion into a bank in the skeleton's coordinates: read by name or retargeted, ranges checked (clamped,
+    replaced or refused by rule), resampled, mirrored, split by trial into train/val/test; a manifest with each
+    clip's source, licence, fit error and what was done to it."""
     from ..data.motion_bank import BankConfig, BankError, import_bank
     from ..skeleton.builtin import builtin_skeleton
 
