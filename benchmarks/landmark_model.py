@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from d3ke_edge.bench.landmarks import GROUP_KEYS, mean_errors, predict_sequences
 from d3ke_edge.bench.metrics import sequence_errors
 from d3ke_edge.data.datasets import image_to_float
 from d3ke_edge.data.landmark_input import landmark_features
@@ -37,36 +38,13 @@ from d3ke_edge.train.data import landmark_synth, sequence_seed, synth_config
 from d3ke_edge.train.temporal import TARGETS
 from d3ke_edge.utils.atomic import atomic_write_text
 
-KEYS = ("angle_mae_deg", "angle_hips_deg", "angle_knees_deg", "angle_ankles_feet_deg", "angle_shoulders_deg",
-        "angle_elbows_forearms_deg", "angle_lumbar_deg", "pelvis_rot_err_deg", "joint_mpjpe_mm", "joint_pa_mpjpe_mm",
-        "marker_accel_err_mm", "marker_jitter_mm")
+KEYS = GROUP_KEYS
 
 
 def _data_cfg(bundle) -> DataConfig:
     known = {f.name for f in dataclasses.fields(DataConfig)}
     raw = {k: tuple(v) if isinstance(v, list) else v for k, v in bundle.ckpt["config"]["data"].items() if k in known}
     return DataConfig(**raw)
-
-
-@torch.no_grad()
-def _predict(bundle, x: torch.Tensor) -> dict[str, dict]:
-    """x (n, T, ...) inputs -> {"per-frame": decoded (n, T, ...), head: ...}."""
-    space = bundle.model.space
-    rot6d, p, _ = bundle.model.encode(x.flatten(0, 1))
-    params = space.join(rot6d, p).unflatten(0, x.shape[:2])
-    out = {"per-frame": space.decode_params(params)}
-    for name, head in bundle.heads.items():
-        out[name] = space.decode_params(head(params))
-    return out
-
-
-def _errors(preds: dict[str, dict], truth: dict, space) -> dict[str, dict[str, float]]:
-    rows = {}
-    for name, pred in preds.items():
-        per_seq = [sequence_errors({k: v[i] for k, v in pred.items()}, {k: truth[k][i] for k in TARGETS}, space)
-                   for i in range(len(truth["coordinates"]))]
-        rows[name] = {k: float(np.nanmean([e[k] for e in per_seq])) for k in KEYS if k in per_seq[0]}
-    return rows
 
 
 def lift_on_its_distribution(lift, n: int, seed: int = 0) -> dict:
@@ -78,7 +56,7 @@ def lift_on_its_distribution(lift, n: int, seed: int = 0) -> dict:
         synth = landmark_synth(dcfg, seed, 3, n, skeleton=lift.model.space.skeleton, first=20_000,
                                features=lift.model.input_size)
         seqs = synth.sequences(list(range(n)), torch.Generator().manual_seed(sequence_seed(seed, 3, 900_003)))
-        out[label] = _errors(_predict(lift, seqs["landmarks"]), seqs, lift.model.space)
+        out[label] = mean_errors(predict_sequences(lift, seqs["landmarks"]), seqs, lift.model.space)
     return out
 
 
@@ -93,7 +71,7 @@ def recorded(lift, bank: Path, n: int, seed: int = 0) -> dict:
         synth = landmark_synth(dcfg, seed, 3, n, skeleton=lift.model.space.skeleton, first=40_000,
                                features=lift.model.input_size)
         seqs = synth.sequences(list(range(n)), torch.Generator().manual_seed(sequence_seed(seed, 3, 900_006)))
-        out[label] = _errors(_predict(lift, seqs["landmarks"]), seqs, lift.model.space)
+        out[label] = mean_errors(predict_sequences(lift, seqs["landmarks"]), seqs, lift.model.space)
     return out
 
 
@@ -123,8 +101,8 @@ def same_sequences(lift, image, n: int, seed: int = 0) -> dict:
         for k in TARGETS:
             truth[k].append(s[k][..., :own, :] if k == "markers_rel" else s[k])
     truth = {k: torch.stack(v) for k, v in truth.items()}
-    return {"image model": _errors(_predict(image, torch.stack(imgs)), truth, image.model.space),
-            "landmark model": _errors(_predict(lift, torch.stack(feats)), truth, lift.model.space)}
+    return {"image model": mean_errors(predict_sequences(image, torch.stack(imgs)), truth, image.model.space),
+            "landmark model": mean_errors(predict_sequences(lift, torch.stack(feats)), truth, lift.model.space)}
 
 
 def through_infer(lift_ckpt: Path, image_ckpt: Path, cfg: DataConfig, clips: int) -> dict:

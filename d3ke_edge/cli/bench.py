@@ -346,3 +346,47 @@ def reference_agreement(
         elif views:
             console.print(f"{views['chain']} not drawn into the views: {views['skipped']}")
     console.print(f"written to {out}: agreement.md, agreement.json, agreement.png")
+
+
+@app.command("landmarks")
+def landmarks(
+    model: Annotated[Path, typer.Option("--model", help="A landmark model's checkpoint (d3ke_lift_*).")],
+    motion: Annotated[list[Path], typer.Option("--motion", help="A recorded motion: an OpenSim .mot in the skeleton's coordinates or a DeepMimic clip; repeat for several.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (landmarks_bench.json/.md).")],
+    noise: Annotated[str, typer.Option("--noise", help="measured (BlazePose-like landmarks) | clean (exact projections).")] = "measured",
+    sequences: Annotated[int, typer.Option("--sequences", help="Windows per motion, each its own subject and camera.")] = 8,
+    seconds: Annotated[float, typer.Option("--seconds", help="Length of each window.")] = 2.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """A landmark model on recorded motion seen through seeded phone cameras: angle error per coordinate and joint
+    group, per motion, per frame and with each causal head (JSON: top-level angle_mae_deg, the mean over motions)."""
+    import json
+
+    from rich.table import Table
+
+    from ..bench.landmarks import bench_landmarks, markdown
+    from ..data.motion_bank import BankError
+    from ..train.checkpoint import CheckpointError
+    from ..utils.atomic import atomic_write_text
+
+    for p in [model, *motion]:
+        if not p.exists():
+            fail(f"'{p}' does not exist")
+    try:
+        result = bench_landmarks(model, list(motion), sequences, seconds, noise, seed,
+                                 say=lambda m: console.print(f"[dim]{m}[/]", highlight=False))
+    except (BankError, CheckpointError, ValueError) as exc:
+        fail(str(exc))
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "landmarks_bench.json", json.dumps(result, indent=2) + "\n")
+    atomic_write_text(out / "landmarks_bench.md", markdown(result))
+    table = Table(title=f"angle MAE (deg), {noise} landmarks; mean over motions, per frame: {result['angle_mae_deg']:.2f}")
+    for col in ("motion", "model", "all", "hips", "knees", "ankles", "shoulders", "elbows"):
+        table.add_column(col, justify="left" if col in ("motion", "model") else "right")
+    keys = ("angle_mae_deg", "angle_hips_deg", "angle_knees_deg", "angle_ankles_feet_deg", "angle_shoulders_deg",
+            "angle_elbows_forearms_deg")
+    for name, r in result["motions"].items():
+        for head, e in r["errors"].items():
+            table.add_row(name, head, *(f"{e.get(k, float('nan')):.1f}" for k in keys))
+    console.print(table)
+    console.print(f"written to {out}: landmarks_bench.json, landmarks_bench.md")

@@ -1,0 +1,124 @@
+"""A landmark model on any recorded motion: each motion file (an OpenSim ``.mot`` in the skeleton's coordinates, or
+a DeepMimic clip) seen through seeded phone cameras as the landmark data sees the families — a random subject, its
+landmarks projected and, with ``noise="measured"``, made BlazePose-like — and the model's angles (per frame and with
+each causal head it carries) against the recording's, per coordinate and per joint group.
+
+Each motion is imported on its own (``motions import``'s reading, range rules and retargeting, no mirror, no split),
+then ``sequences`` windows of it are drawn, each with its own subject and camera (seeded: the same numbers on every
+run).
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .metrics import sequence_errors
+
+__all__ = ["predict_sequences", "mean_errors", "bench_landmarks", "markdown", "GROUP_KEYS"]
+
+GROUP_KEYS = ("angle_mae_deg", "angle_hips_deg", "angle_knees_deg", "angle_ankles_feet_deg", "angle_shoulders_deg",
+              "angle_elbows_forearms_deg", "angle_lumbar_deg", "pelvis_rot_err_deg", "joint_mpjpe_mm",
+              "joint_pa_mpjpe_mm", "marker_accel_err_mm", "marker_jitter_mm")
+
+
+@torch.no_grad()
+def predict_sequences(bundle, x: torch.Tensor) -> dict[str, dict]:
+    """A loaded bundle on inputs ``x`` (n, T, ...) -> {"per-frame": decoded (n, T, ...), head name: decoded}."""
+    space = bundle.model.space
+    rot6d, p, _ = bundle.model.encode(x.flatten(0, 1))
+    params = space.join(rot6d, p).unflatten(0, x.shape[:2])
+    out = {"per-frame": space.decode_params(params)}
+    for name, head in bundle.heads.items():
+        out[name] = space.decode_params(head(params))
+    return out
+
+
+def mean_errors(preds: dict[str, dict], truth: dict, space) -> dict[str, dict[str, float]]:
+    """Per prediction (``predict_sequences``' keys): ``sequence_errors`` averaged over the sequences."""
+    from ..train.temporal import TARGETS
+
+    rows = {}
+    for name, pred in preds.items():
+        per_seq = [sequence_errors({k: v[i] for k, v in pred.items()}, {k: truth[k][i] for k in TARGETS}, space)
+                   for i in range(len(truth["coordinates"]))]
+        rows[name] = {k: float(np.nanmean([e[k] for e in per_seq])) for k in GROUP_KEYS if k in per_seq[0]}
+    return rows
+
+
+def _per_coordinate(pred: dict, truth: dict, space) -> dict[str, float]:
+    """MAE (deg) of every predicted rotational coordinate over all sequences and frames."""
+    names = space.skeleton.coordinate_names
+    dq = (pred["coordinates"] - truth["coordinates"]).abs() * (180.0 / math.pi)
+    return {names[i]: float(dq[..., i].mean()) for i in space.coord_index.tolist()
+            if space.skeleton.coordinates[i].is_rotational}
+
+
+def bench_landmarks(model: str | Path, motions: list[Path], sequences: int = 8, seconds: float = 2.0,
+                    noise: str = "measured", seed: int = 0, say=print) -> dict:
+    """``model`` (a landmark model's checkpoint) on each of ``motions`` -> {"angle_mae_deg": the mean over motions
+    (per frame), "motions": {name: {"errors": mean_errors rows, "coordinates": per-coordinate MAE per frame,
+    "frames": ...}}}. A motion the bank's rules refuse is an error naming why."""
+    from ..data.landmark_synth import LandmarkSynth, LandmarkSynthConfig, PoseBank
+    from ..data.motion_bank import BankConfig, BankError, import_bank
+    from ..export.bundle import load_bundle
+    from ..train.data import sequence_seed
+
+    if noise not in ("measured", "clean"):
+        raise ValueError(f"noise must be measured or clean, got '{noise}'")
+    if sequences < 1 or not seconds > 0:
+        raise ValueError(f"sequences must be >= 1 and seconds > 0, got {sequences}, {seconds}")
+    bundle = load_bundle(model)
+    if bundle.model.input_key != "landmarks":
+        raise ValueError(f"'{model}' is an image model; this bench feeds landmarks (a d3ke_lift_* model)")
+    skel = bundle.model.space.skeleton
+    fps = float(bundle.ckpt["config"]["data"].get("fps", 30.0))
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="d3ke-bench-landmarks-") as tmp:
+        for k, motion in enumerate(motions):
+            bank = Path(tmp) / f"motion{k}"
+            m = import_bank([motion], bank, skel, BankConfig(mirror=False, val_fraction=0.0, test_fraction=0.0),
+                            say=lambda s: None)
+            clip = m["clips"][0]
+            if clip["refused"]:
+                raise BankError(f"'{motion}' cannot be benched: {clip['refused']}")
+            cfg = LandmarkSynthConfig(sequences, seconds, fps, noise="none" if noise == "clean" else "measured",
+                                      swaps=0.0 if noise == "clean" else 1.0, world=bundle.model.world,
+                                      motion_bank=str(bank), motion_bank_weight=1.0)
+            seeds = [sequence_seed(seed, 5, 1000 * k + i) for i in range(sequences)]
+            synth = LandmarkSynth(PoseBank.build(cfg, seeds, skel), cfg)
+            seqs = synth.sequences(list(range(sequences)), torch.Generator().manual_seed(sequence_seed(seed, 5, k)))
+            preds = predict_sequences(bundle, seqs["landmarks"])
+            errors = mean_errors(preds, seqs, bundle.model.space)
+            name = Path(motion).name
+            results[name] = {"path": str(motion), "frames": int(seqs["coordinates"].shape[1]), "errors": errors,
+                             "coordinates": _per_coordinate(preds["per-frame"], seqs, bundle.model.space),
+                             "fit_error_mm": clip["fit_error_mm"]}
+            say(f"{name}: angle MAE {errors['per-frame']['angle_mae_deg']:.1f} deg per frame"
+                + "".join(f", {h} {e['angle_mae_deg']:.1f}" for h, e in errors.items() if h != "per-frame"))
+    return {"model": str(model), "noise": noise, "sequences": sequences, "seconds": seconds, "seed": seed,
+            "angle_mae_deg": float(np.mean([r["errors"]["per-frame"]["angle_mae_deg"] for r in results.values()])),
+            "motions": results}
+
+
+def markdown(result: dict) -> str:
+    """The result as Markdown: per motion and joint group, then per coordinate."""
+    lines = [f"# `{Path(result['model']).parent.name}` on recorded motion ({result['noise']} landmarks)", "",
+             f"{result['sequences']} windows of {result['seconds']:g} s per motion, each its own subject and camera "
+             f"(seed {result['seed']}). Mean angle MAE over the motions, per frame: **{result['angle_mae_deg']:.2f} "
+             "deg**.", "", "| motion | model | angle MAE | hips | knees | ankles/feet | shoulders | elbows | lumbar |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in result["motions"].items():
+        for head, e in r["errors"].items():
+            lines.append(f"| {name} | {head} | " + " | ".join(f"{e.get(k, math.nan):.2f}" for k in GROUP_KEYS[:7])
+                         + " |")
+    coords = list(dict.fromkeys(c for r in result["motions"].values() for c in r["coordinates"]))
+    lines += ["", "Per coordinate, per frame (deg):", "", "| motion | " + " | ".join(coords) + " |",
+              "|---|" + "---|" * len(coords)]
+    for name, r in result["motions"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{r['coordinates'].get(c, math.nan):.1f}" for c in coords) + " |")
+    return "\n".join(lines) + "\n"
