@@ -144,20 +144,15 @@ def recorded_motion(skel: Skeleton, clip: tuple[np.ndarray, float], rng: np.rand
     subject of body ``scales``: the feet planted per frame for this body plus the clip's own flight (its lowest foot
     above the clip's lowest, at the bank's unit scale), so jumps and runs keep their airborne frames."""
     from .motion import FOOT_MARKERS, plant_feet
+    from .motion_bank import periodic_coordinates, resample_at
 
     q, src_fps = clip
     n = int(round(seconds * fps))
     span = (n - 1) / fps
     duration = (len(q) - 1) / src_fps
     start = float(rng.uniform(0.0, max(duration - span, 0.0)))
-    t = np.minimum(start + np.arange(n) / fps, duration) * src_fps
-    i0 = np.floor(t).astype(int)
-    i1 = np.minimum(i0 + 1, len(q) - 1)
-    a = (t - i0)[:, None]
-    window = q[i0] * (1 - a) + q[i1] * a
-    periodic = [i for i, c in enumerate(skel.coordinates) if c.is_rotational and c.range[1] - c.range[0] >= 2 * np.pi - 1e-6]
-    d = (q[i1][:, periodic] - q[i0][:, periodic] + np.pi) % (2 * np.pi) - np.pi  # interpolate the short way round
-    window[:, periodic] = q[i0][:, periodic] + a * d
+    window = resample_at(np.arange(len(q)) / src_fps, q, np.minimum(start + np.arange(n) / fps, duration),
+                         periodic_coordinates(skel))
     idx = [skel.marker_names.index(m) for m in FOOT_MARKERS if m in skel.marker_names]
     with torch.no_grad():
         y = fk(torch.as_tensor(window, dtype=torch.float64)).markers[:, idx, 1].amin(-1).numpy()

@@ -41,7 +41,7 @@ from ..skeleton.model import Skeleton
 from ..utils.atomic import atomic_write_text
 
 __all__ = ["BankConfig", "BankError", "ClipRecord", "import_bank", "load_manifest", "MOTION_SUFFIXES", "SPLITS",
-           "RETARGET_SUFFIXES"]
+           "RETARGET_SUFFIXES", "periodic_coordinates", "resample_at"]
 
 MOTION_SUFFIXES = (".mot", ".sto")  # already in OpenSim coordinates: read by name
 RETARGET_SUFFIXES = {".amc": "Acclaim ASF/AMC", ".c3d": "C3D markers"}  # read, not yet retargeted
@@ -142,12 +142,16 @@ def _assign_splits(records: list[ClipRecord], cfg: BankConfig) -> None:
             r.split = "test" if k < n_test else "val" if k < n_test + n_val else "train"
 
 
-def _resample(time: np.ndarray, q: np.ndarray, fps: float, periodic: np.ndarray) -> np.ndarray:
-    """(T', C) at ``fps`` over ``time``'s span, linear; ``periodic`` columns (angles that wrap at +-pi) unwrapped
-    first and wrapped back."""
+def periodic_coordinates(skel: Skeleton) -> np.ndarray:
+    """Mask of the rotational coordinates whose range is a full turn (they wrap at +-pi: interpolate around)."""
+    return np.array([c.is_rotational and c.range[1] - c.range[0] >= 2 * np.pi - 1e-6 for c in skel.coordinates])
+
+
+def resample_at(time: np.ndarray, q: np.ndarray, t_new: np.ndarray, periodic: np.ndarray) -> np.ndarray:
+    """``q`` (T, C) sampled at ``time`` -> at ``t_new`` (inside the span), linear; ``periodic`` columns unwrapped
+    first and wrapped back into [-pi, pi)."""
     q = q.copy()
     q[:, periodic] = np.unwrap(q[:, periodic], axis=0)
-    t_new = np.arange(time[0], time[-1] + 1e-9, 1.0 / fps)
     out = np.stack([np.interp(t_new, time, q[:, i]) for i in range(q.shape[1])], 1)
     out[:, periodic] = (out[:, periodic] + np.pi) % (2 * np.pi) - np.pi
     return out
@@ -155,14 +159,12 @@ def _resample(time: np.ndarray, q: np.ndarray, fps: float, periodic: np.ndarray)
 
 def _check_ranges(q: np.ndarray, skel: Skeleton, rec: ClipRecord, cfg: BankConfig) -> np.ndarray:
     """The range rules (module docstring) applied to ``q`` (T, C) radians; fills ``rec``. -> q."""
-    ranges = skel.ranges
+    ranges, periodic = skel.ranges, periodic_coordinates(skel)
     q = q.copy()
     for i, c in enumerate(skel.coordinates):
-        if not c.is_rotational or c.name not in rec.present:
-            continue
+        if not c.is_rotational or periodic[i] or c.name not in rec.present:
+            continue  # translations and full turns: nothing to clamp
         lo, hi = ranges[i]
-        if hi - lo >= 2 * np.pi - 1e-6:
-            continue  # a full turn: nothing to clamp
         excess = np.degrees(np.maximum(lo - q[:, i], q[:, i] - hi))
         out = excess > 0.05  # a value at the limit up to float rounding is clamped silently
         q[:, i] = np.clip(q[:, i], lo, hi)
@@ -204,8 +206,7 @@ def _finish(rec: ClipRecord, time: np.ndarray, q: np.ndarray, skel: Skeleton,
     q = _check_ranges(q, skel, rec, cfg)
     if rec.refused:
         return None
-    periodic = np.array([c.is_rotational and c.range[1] - c.range[0] >= 2 * np.pi - 1e-6 for c in skel.coordinates])
-    q = _resample(time, q, cfg.fps, periodic)
+    q = resample_at(time, q, np.arange(time[0], time[-1] + 1e-9, 1.0 / cfg.fps), periodic_coordinates(skel))
     cnames = skel.coordinate_names
     horizontal = [cnames.index(n) for n in ("pelvis_tx", "pelvis_tz") if n in cnames]
     if horizontal:

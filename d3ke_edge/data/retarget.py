@@ -16,6 +16,7 @@ import torch
 
 from ..skeleton.fk import ForwardKinematics
 from ..skeleton.model import Skeleton
+from .motion_bank import periodic_coordinates
 
 __all__ = ["JointFit", "fit_joint_centres", "HELD_COORDINATES"]
 
@@ -87,8 +88,8 @@ def fit_joint_centres(skel: Skeleton, targets: dict[str, np.ndarray], clip: np.n
     q = torch.tensor(q0, requires_grad=True)
     log_s = torch.full((n_clips, len(skel.bodies)), float(np.log(ratio)), requires_grad=True)
     lo, hi = torch.tensor(skel.ranges, dtype=torch.float32).unbind(-1)
-    bounded = torch.tensor([c.is_rotational and (c.range[1] - c.range[0]) < 2 * np.pi - 1e-6
-                            for c in skel.coordinates])
+    periodic = periodic_coordinates(skel)
+    bounded = torch.tensor([c.is_rotational for c in skel.coordinates]) & ~torch.from_numpy(periodic)
     held = torch.tensor([n.startswith(HELD_COORDINATES) for n in cn])
     default = torch.tensor(skel.defaults, dtype=torch.float32)
     opt = torch.optim.Adam([{"params": [q], "lr": lr}, {"params": [log_s], "lr": lr / 3}])
@@ -112,6 +113,6 @@ def fit_joint_centres(skel: Skeleton, targets: dict[str, np.ndarray], clip: np.n
         s = log_s.exp()[..., None].expand(-1, -1, 3)
         err = (fk(q_fit, s[clip_t]).joint_centres[:, idx] - X).norm(dim=-1).numpy() * 1000
     q_np = q_fit.numpy().astype(np.float64)
-    wrap = [i for i, c in enumerate(skel.coordinates) if c.is_rotational and not bool(bounded[i])]
+    wrap = np.flatnonzero(periodic)
     q_np[:, wrap] = (q_np[:, wrap] + np.pi) % (2 * np.pi) - np.pi
     return JointFit(q_np, s.numpy().astype(np.float64), err.astype(np.float64), order)

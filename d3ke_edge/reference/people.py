@@ -21,7 +21,7 @@ from scipy.optimize import linear_sum_assignment
 
 from .calibration import Camera
 from .triangulate import triangulate_all, reprojection_errors
-from .views import ReferenceInputError, ViewLandmarks
+from .views import ViewLandmarks, close_in_step, frame_landmarks
 
 __all__ = ["Track", "ViewTracks", "track_people", "associate", "Person", "person_views", "frame_errors",
            "ASSOCIATION_GATE_PX"]
@@ -112,16 +112,14 @@ def track_people(path: str | Path, models: dict[str, Path], view: int, tiles: in
                     vis.append([np.zeros(33)] * t)
                     alive.append(len(trackers) - 1)
         for k, tr in enumerate(trackers):
-            lm = tr.track(fr.rgb) if (tr.roi is not None or tr.last is not None) else None
-            xys[k].append(lm.xy if lm is not None else np.full((33, 2), np.nan))
-            vis[k].append(lm.visibility if lm is not None else np.zeros(33))
+            frame_xy, frame_vis = frame_landmarks(tr.track(fr.rgb) if (tr.roi is not None or tr.last is not None)
+                                                  else None)
+            xys[k].append(frame_xy)
+            vis[k].append(frame_vis)
         _end_duplicates(trackers, xys, vis, t)
         if advance:
             advance(1)
-    reader.close()
-    if reader.corrupt:
-        raise ReferenceInputError(f"'{path}' has corrupt frames {reader.corrupt[:10]}: the views would fall out of "
-                                  "step; re-export the video")
+    close_in_step(reader)
     tracks = [Track(view, np.array(x), np.array(v)) for x, v in zip(xys, vis)]
     return ViewTracks(path.stem, path, [tr for tr in tracks if tr.seen.sum() >= MIN_TRACK_FRAMES], frames,
                       reader.fps, (reader.width, reader.height))

@@ -34,6 +34,19 @@ class ViewLandmarks:
         return int(np.isfinite(self.xy[:, 0, 0]).sum())
 
 
+def frame_landmarks(lm) -> tuple[np.ndarray, np.ndarray]:
+    """One tracked frame's (xy (33, 2), visibility (33,)); nobody found (``lm`` None): NaN and 0."""
+    return (lm.xy, lm.visibility) if lm is not None else (np.full((33, 2), np.nan), np.zeros(33))
+
+
+def close_in_step(reader) -> None:
+    """Close a view's reader; a video with corrupt frames is refused, since its frames would fall out of step."""
+    reader.close()
+    if reader.corrupt:
+        raise ReferenceInputError(f"'{reader.path}' has corrupt frames {reader.corrupt[:10]}: the views would fall "
+                                  "out of step; re-export the video")
+
+
 def track_view(path: str | Path, models: dict[str, Path], person: str = "largest", tiles: int = 0,
                advance: Callable[[int], object] | None = None) -> ViewLandmarks:
     """Every frame of one video through the tracker (left/right labels as BlazePose gave them: the views decide)."""
@@ -46,15 +59,12 @@ def track_view(path: str | Path, models: dict[str, Path], person: str = "largest
                           fix_swaps=False)
     xy, vis = [], []
     for fr in reader:
-        lm = tracker.track(fr.rgb)
-        xy.append(lm.xy if lm is not None else np.full((33, 2), np.nan))
-        vis.append(lm.visibility if lm is not None else np.zeros(33))
+        frame_xy, frame_vis = frame_landmarks(tracker.track(fr.rgb))
+        xy.append(frame_xy)
+        vis.append(frame_vis)
         if advance:
             advance(1)
-    reader.close()
-    if reader.corrupt:
-        raise ReferenceInputError(f"'{path}' has corrupt frames {reader.corrupt[:10]}: the views would fall out of "
-                                  "step; re-export the video")
+    close_in_step(reader)
     return ViewLandmarks(path.stem, path, np.array(xy), np.array(vis), reader.fps, (reader.width, reader.height))
 
 
