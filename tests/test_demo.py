@@ -135,7 +135,7 @@ def test_the_downloaded_mot_reads_back_in_opensim_and_the_screens_were_drawn(dem
     labels = list(table.getColumnLabels())
     assert labels == meta["coordinate_names"]
     rows = log["rows"]
-    assert table.getNumRows() == len(rows) >= 3
+    assert table.getNumRows() == len(rows) >= len(log["log"])  # the page records until it holds the logged frames
     angle = [t != "translational" for t in meta["coordinate_motion_types"]]
     for i, c in enumerate(labels):
         col = np.array(table.getDependentColumn(c).to_numpy())

@@ -127,19 +127,23 @@ def test_bad_sources_are_named_and_an_existing_bank_is_kept(skel, lab, tmp_path)
 
 
 def test_the_shared_bank_is_imported_or_refused_clip_by_clip(skel, tmp_path):
-    """The shared motion capture but DeepMimic's (its retargeting fit takes a minute and has its own test): the
-    OpenSim .mot clips imported (one drop jump refused: its left arm turns 82 deg past the model's range), every CMU
-    and C3D clip refused for want of retargeting. Measured: 37 of 69 files, 324 s of motion (one copy), each
+    """The shared motion capture's OpenSim .mot clips imported (one drop jump refused: its left arm turns 82 deg
+    past the model's range), and its two wheelchair C3D trials refused for want of the markers that place a body
+    (retargeting the CMU clips, the tennis serve and DeepMimic takes minutes: their own tests use short pieces, and
+    the committed manifest has all of them). Measured: 37 of 40 files, 324 s of motion (one copy), each
     AddBiomechanics subject in every split."""
     if not MOTIONS.is_dir():
         pytest.skip("the shared motion capture is absent (../shared/data/motions)")
-    sources = [MOTIONS / s for s in ("addbiomechanics", "opencap", "cmu", "kineticstoolkit")]
+    sources = [MOTIONS / s for s in ("addbiomechanics", "opencap", "kineticstoolkit/kinematics_basket_sprint.c3d",
+                                     "kineticstoolkit/kinematics_racing_full.c3d")]
     m = import_bank(sources, tmp_path / "bank", skel, say=lambda s: None)
     clips = m["clips"]
     mot = [c for c in clips if c["path"].endswith(".mot")]
-    assert len(mot) == 38 and sum(not c["refused"] for c in mot) == 37 and len(clips) == 69
-    assert all("retargeting" in c["refused"] for c in clips if not c["path"].endswith(".mot"))
-    assert {c["source"] for c in clips} == {"addbiomechanics", "opencap", "cmu", "kineticstoolkit"}
+    assert len(mot) == 38 and sum(not c["refused"] for c in mot) == 37 and len(clips) == 40
+    why = {Path(c["path"]).name: c["refused"] for c in clips if c["path"].endswith(".c3d")}
+    assert "lacks the Plug-in Gait markers" in why["kinematics_basket_sprint.c3d"]
+    assert "cannot be read as C3D" in why["kinematics_racing_full.c3d"]  # the c3d package rejects its SCALE
+    assert {c["source"] for c in clips} == {"addbiomechanics", "opencap", "kineticstoolkit"}
     dj3 = next(c for c in mot if c["path"].endswith("DJ3.mot"))
     assert "arm_rot_l" in dj3["refused"]
     for subject in ("Expert1", "Expert2", "Expert3"):
@@ -203,9 +207,103 @@ def test_bench_landmarks_scores_a_model_on_recorded_motion(skel, lab, tiny_world
     assert set(r["motions"]) == {"walk0.mot", "clamp.mot"} and r["motions"]["walk0.mot"]["frames"] == 30
     assert 0.0 < r["angle_mae_deg"] < 90.0
     assert {"knee_angle_r", "elbow_flex_l"} <= set(r["motions"]["walk0.mot"]["coordinates"])
-    assert "| walk0.mot | per-frame |" in (tmp_path / "a" / "landmarks_bench.md").read_text()
+    md = (tmp_path / "a" / "landmarks_bench.md").read_text()
+    assert "| walk0.mot | per-frame |" in md and "| walk0.mot | per-frame + fit |" in md  # infer's fit after it
     again = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "b")])
     assert json.loads((tmp_path / "b" / "landmarks_bench.json").read_text())["angle_mae_deg"] == r["angle_mae_deg"]
     bad = CliRunner().invoke(app, ["bench", "landmarks", "--model", str(tiny_world_lift), "--motion",
                                    str(lab / "S2" / "lost.mot"), "--out", str(tmp_path / "c")])
     assert bad.exit_code == 2 and "arm_rot_l" in bad.output
+
+
+def _write_c3d(path: Path, labels: list[str], xyz_mm: np.ndarray, rate: float = 60.0) -> Path:
+    """A C3D file (the ``c3d`` package's writer) of marker trajectories (T, N, 3) in millimetres."""
+    import c3d
+
+    w = c3d.Writer(point_rate=rate)
+    w.set_point_labels(labels)
+    frames = []
+    for x in xyz_mm:
+        pts = np.zeros((len(labels), 5), np.float32)
+        pts[:, :3] = x
+        frames.append((pts, np.zeros((0, 0), np.float32)))
+    w.add_frames(frames)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        w.write(f)
+    return path
+
+
+def test_a_plug_in_gait_c3d_is_retargeted_back_to_the_motion_that_made_it(skel, tmp_path):
+    """Our own markers over a known motion, written as a Plug-in Gait C3D (millimetres, Z up, as a lab's): the
+    bank reads the units and the vertical axis, fits our skeleton to the markers, and gets the motion back."""
+    from d3ke_edge.data.c3d_markers import PLUG_IN_GAIT
+    from d3ke_edge.skeleton.fk import ForwardKinematics
+
+    t = np.arange(0, 1.0, 1 / 60)
+    names = list(skel.coordinate_names)
+    q = np.tile(skel.defaults, (len(t), 1))
+    q[:, names.index("knee_angle_r")] = np.radians(35 - 35 * np.cos(2 * np.pi * t))
+    q[:, names.index("elbow_flex_l")] = np.radians(50 + 30 * np.sin(2 * np.pi * t))
+    q[:, names.index("pelvis_ty")] = 0.95
+    with torch.no_grad():
+        m = ForwardKinematics(skel, torch.float64)(torch.from_numpy(q)).markers.numpy()
+    labels = list(PLUG_IN_GAIT)
+    y_up = m[:, [skel.marker_names.index(PLUG_IN_GAIT[lb]) for lb in labels]]
+    z_up = np.stack([y_up[..., 0], -y_up[..., 2], y_up[..., 1]], -1) * 1000  # a lab's frame: Z up, mm
+    lab = tmp_path / "lab"
+    (lab / "LICENSE").parent.mkdir(parents=True)
+    (lab / "LICENSE").write_text("MIT License\n")
+    _write_c3d(lab / "S1" / "trial.c3d", [f"Subject:{lb}" for lb in labels], z_up)
+    out = import_bank([lab], tmp_path / "bank", skel, BankConfig(mirror=False, val_fraction=0.0, test_fraction=0.0,
+                                                                 fit_iterations=500), say=lambda s: None)
+    clip = out["clips"][0]
+    assert not clip["refused"], clip["refused"]
+    assert clip["fit_error_mm"] < 5.0 and clip["licence"].endswith("MIT"), clip
+    got = np.load(tmp_path / "bank" / "clips" / f"{clip['id']}.npz")["q"]
+    knee = np.degrees(got[:, names.index("knee_angle_r")])
+    assert knee.max() == pytest.approx(70.0, abs=3.0) and knee.min() < 3.0  # measured: 0.4 mm; 0.6-68.5 deg
+
+
+def test_retargeting_sources_that_cannot_work_are_refused_with_the_reason(skel, tmp_path):
+    """A C3D without the markers that place a body, a corrupt AMC, an AMC without its subject's ASF: each clip is
+    refused with what is wrong (the file, the line, the missing markers); a source of nothing but those is an
+    error and writes no bank."""
+    lab = tmp_path / "lab"
+    (lab / "c3d").mkdir(parents=True)
+    (lab / "LICENSE").write_text("MIT License\n")
+    _write_c3d(lab / "c3d" / "wheelchair.c3d", ["Wheel:M1", "Arm:M2", "C7"], np.random.default_rng(0).normal(
+        size=(20, 3, 3)) * 100)
+    asf_src = MOTIONS / "cmu" / "01" / "01.asf"
+    if asf_src.is_file():
+        (lab / "cmu").mkdir()
+        (lab / "cmu" / "01.asf").write_text(asf_src.read_text())
+        amc = (MOTIONS / "cmu" / "01" / "01_01.amc").read_text().splitlines()
+        head = [ln for ln in amc[:200]]
+        bad = next(i for i, ln in enumerate(head) if ln.startswith("lfemur"))
+        head[bad] = "lfemur 1.0 2.0"  # two of its three values
+        (lab / "cmu" / "01_broken.amc").write_text("\n".join(head) + "\n")
+        (lab / "lonely").mkdir()
+        (lab / "lonely" / "01_01.amc").write_text("\n".join(amc[:200]) + "\n")
+    with pytest.raises(BankError, match="nothing importable"):
+        import_bank([lab], tmp_path / "bank", skel, say=lambda s: None)
+    assert not (tmp_path / "bank").exists()
+    from d3ke_edge.data.c3d_markers import C3DError, read_c3d_markers
+
+    with pytest.raises(C3DError, match=r"lacks the Plug-in Gait markers \['LASI', 'RASI'"):
+        read_c3d_markers(lab / "c3d" / "wheelchair.c3d")
+    if asf_src.is_file():
+        from d3ke_edge.data.acclaim import AcclaimError, read_amc, read_asf
+
+        bones = read_asf(lab / "cmu" / "01.asf")
+        with pytest.raises(AcclaimError, match=rf"line {bad + 1}: bone 'lfemur' has 2 values, its dof need 3"):
+            read_amc(lab / "cmu" / "01_broken.amc", bones)
+        (lab / "cmu" / "01_good.amc").write_text("\n".join(amc[:3700]) + "\n")  # ~1 s at 120 Hz (30 lines a frame)
+        m = import_bank([lab / "lonely", lab / "cmu"], tmp_path / "b2", skel,
+                        BankConfig(mirror=False, val_fraction=0.0, test_fraction=0.0, fit_iterations=300),
+                        say=lambda s: None)
+        why = {c["path"]: c["refused"] for c in m["clips"]}
+        assert "0 .asf skeleton files beside it" in why["01_01.amc"]
+        assert "has 2 values, its dof need 3" in why["01_broken.amc"]
+        good = next(c for c in m["clips"] if c["path"] == "01_good.amc")
+        assert good["refused"] is None and good["fit_error_mm"] < 20.0, good

@@ -370,14 +370,22 @@ def test_bench_reference_scores_every_camera_and_head(pose2sim_reference, tiny_w
                                    "--out", str(out)])
     assert run.exit_code == 0, run.output
     r = json.loads((out / "reference_bench.json").read_text())
-    assert {(row["camera"], row["head"]) for row in r["rows"]} == {(f"cam0{i}", None) for i in range(1, 5)}
+    # each camera without and with the fit to the image
+    assert sorted((row["camera"], row["head"], row["fit"]) for row in r["rows"]) == sorted(
+        (f"cam0{i}", None, f) for i in range(1, 5) for f in (False, True))
     for row in r["rows"]:
         assert row["tracked"] == row["frames"] == 100
         # the same BlazePose on the same person: its landmarks within a few px of the reference's own
         assert row["person"] == "person0" and row["person_px"] < 8.0 and row["frames_on_someone_else"] == 0
         assert set(row["coordinates"]) >= {"knee_angle_r", "knee_angle_l", "hip_flexion_r", "elbow_flex_l"}
         assert all(95 <= m["frames"] <= 100 and 0 < m["mae_deg"] < 120 for m in row["coordinates"].values())
-    assert len(r["summary"]) == 1 and len(list(out.glob("bland_altman_*.png"))) == 1
+    assert len(r["summary"]) == 2 and len(list(out.glob("bland_altman_*.png"))) == 2
+    assert sum(label.endswith(" + fit") for label in r["summary"]) == 1
+    # per coordinate: bias, the bias-removed MAE (never above the MAE) and the correlation over time
+    for s in r["summary"].values():
+        for c, v in s["coordinates"].items():
+            assert v["mae_unbiased_deg"] <= v["mae_deg"] + 1e-9 and (v["corr"] is None or -1 <= v["corr"] <= 1), c
+    assert "bias (prediction - reference) / MAE with each camera's own bias removed" in (out / "reference_bench.md").read_text()
     assert "| cam04 |" in (out / "reference_bench.md").read_text()
     # beside every model, what it must beat: measured 23.1 (the default pose) and 9.9 (the trial's median pose)
     base = r["baselines"]
@@ -387,6 +395,33 @@ def test_bench_reference_scores_every_camera_and_head(pose2sim_reference, tiny_w
     bad = CliRunner().invoke(app, ["bench", "reference", "--reference", str(tmp_path), "--model", str(model),
                                    "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "not a reference folder" in bad.output
+
+
+def test_the_ladder_splits_the_shipped_model_s_real_error_into_prior_noise_and_placement(pose2sim_reference,
+                                                                                        tmp_path):
+    """``bench ladder`` with the package's default model on the shared trial: every rung on every camera, without
+    and with the fit. Measured: clean 16.0 (+ fit 12.7), measured noise 18.1 (15.2), real BlazePose 16.9 (14.1),
+    the trial's median pose 9.9 — the model's error is its prior (clean landmarks score as real ones do), and the
+    fit takes ~3 deg off every rung."""
+    from typer.testing import CliRunner
+
+    from d3ke_edge.cli import app
+
+    ref, res = pose2sim_reference
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "ladder"
+    run = CliRunner().invoke(app, ["bench", "ladder", "--reference", str(ref), "--out", str(out)])
+    assert run.exit_code == 0, run.output
+    r = json.loads((out / "ladder.json").read_text())
+    s = {k: v["mae_deg"] for k, v in r["summary"].items()}
+    assert set(s) == {"clean", "clean + fit", "measured noise", "measured noise + fit", "real BlazePose",
+                      "real BlazePose + fit"}
+    assert len(r["per_camera"]) == 6 * 4
+    for rung in ("clean", "measured noise", "real BlazePose"):
+        assert s[f"{rung} + fit"] < s[rung] - 1.0, (rung, s)  # the fit pays on every rung
+    assert 12.0 < s["clean"] < 20.0 and abs(s["real BlazePose"] - s["clean"]) < 3.0, s
+    assert r["baselines"]["the trial's median pose, held"]["mae_deg"] < min(s.values())  # still the one to beat
+    assert "| real BlazePose + fit |" in (out / "ladder.md").read_text()
 
 
 def _person_folder(root: Path, name: str, xy: np.ndarray) -> Path:

@@ -172,7 +172,9 @@ async function processFrame(time) {
   draw(frame, lm, out, root, box);
   timed('draw', t);
   if (record) app.log.push(record);
-  if (TEST && app.log.length >= app.cfg.test_frames) app.done = true;
+  // done when the log is full and the recording (started by the test's click, frames later) holds as many rows:
+  // on a slow machine the log may fill before the click lands
+  if (TEST && app.log.length >= app.cfg.test_frames && app.rows.length >= app.cfg.test_frames) app.done = true;
   app.lastFps.push(performance.now());
   if (app.lastFps.length > 30) app.lastFps.shift();
 }

@@ -19,7 +19,7 @@ import torch
 
 from .metrics import sequence_errors
 
-__all__ = ["predict_sequences", "mean_errors", "bench_landmarks", "markdown", "GROUP_KEYS"]
+__all__ = ["predict_sequences", "fit_predictions", "mean_errors", "bench_landmarks", "markdown", "GROUP_KEYS"]
 
 GROUP_KEYS = ("angle_mae_deg", "angle_hips_deg", "angle_knees_deg", "angle_ankles_feet_deg", "angle_shoulders_deg",
               "angle_elbows_forearms_deg", "angle_lumbar_deg", "pelvis_rot_err_deg", "joint_mpjpe_mm",
@@ -35,6 +35,34 @@ def predict_sequences(bundle, x: torch.Tensor) -> dict[str, dict]:
     out = {"per-frame": space.decode_params(params)}
     for name, head in bundle.heads.items():
         out[name] = space.decode_params(head(params))
+    return out
+
+
+def fit_predictions(pred: dict, seqs: dict, space, fps: float, cfg=None) -> dict[str, torch.Tensor]:
+    """``pred`` (decoded, (n, T, ...)) after the fit to the image (``infer.fit``) on each sequence's own landmarks
+    (``landmarks_2d``, ``visibility``, ``K`` of ``LandmarkSynth.sequences``), frame by frame as ``infer`` runs it
+    (the root placed from the landmark box first, as there). Returns the decoded dict with the fitted values."""
+    from ..data.landmark_synth import landmark_skeleton
+    from ..infer.fit import FitConfig, ImageFit
+    from ..video.crop import box_from_landmarks, root_translation
+
+    skel, markers = landmark_skeleton(space.skeleton)
+    fit = ImageFit(skel, markers, space.predicted, space.root_coordinates, space.skeleton.marker_names,
+                   cfg or FitConfig())
+    out = {k: v.clone() for k, v in pred.items()}
+    n, T = pred["coordinates"].shape[:2]
+    for i in range(n):
+        fit.reset()
+        for t in range(T):
+            xy = seqs["landmarks_2d"][i, t].double().numpy()
+            K = seqs["K"][i, t].double().numpy()
+            box = box_from_landmarks(xy)
+            pts = torch.cat([pred["joints_rel"][i, t], pred["markers_rel"][i, t]]).double().numpy()
+            r = fit.step(xy, seqs["visibility"][i, t].double().numpy(), K, t / fps,
+                         pred["coordinates"][i, t].double().numpy(), pred["pelvis_rot_cam"][i, t].double().numpy(),
+                         root_translation(box, K, pts), pred["scales"][i, t].double().numpy())
+            for k in ("coordinates", "pelvis_rot_cam", "markers_rel", "joints_rel"):
+                out[k][i, t] = torch.as_tensor(r[k], dtype=out[k].dtype)
     return out
 
 
@@ -59,9 +87,10 @@ def _per_coordinate(pred: dict, truth: dict, space) -> dict[str, float]:
 
 
 def bench_landmarks(model: str | Path, motions: list[Path], sequences: int = 8, seconds: float = 2.0,
-                    noise: str = "measured", seed: int = 0, say=print) -> dict:
-    """``model`` (a landmark model's checkpoint) on each of ``motions`` -> {"angle_mae_deg": the mean over motions
-    (per frame), "motions": {name: {"errors": mean_errors rows, "coordinates": per-coordinate MAE per frame,
+                    noise: str = "measured", seed: int = 0, say=print, fit: bool = True) -> dict:
+    """``model`` (a landmark model's checkpoint) on each of ``motions``, per frame and with each head, each also
+    followed by infer's fit to the image (``fit``; rows "+ fit") -> {"angle_mae_deg": the mean over motions (per
+    frame), "motions": {name: {"errors": mean_errors rows, "coordinates": per-coordinate MAE per frame,
     "frames": ...}}}. A motion the bank's rules refuse is an error naming why."""
     from ..data.landmark_synth import LandmarkSynth, LandmarkSynthConfig, PoseBank
     from ..data.motion_bank import BankConfig, BankError, import_bank
@@ -93,6 +122,9 @@ def bench_landmarks(model: str | Path, motions: list[Path], sequences: int = 8, 
             synth = LandmarkSynth(PoseBank.build(cfg, seeds, skel), cfg)
             seqs = synth.sequences(list(range(sequences)), torch.Generator().manual_seed(sequence_seed(seed, 5, k)))
             preds = predict_sequences(bundle, seqs["landmarks"])
+            if fit:  # infer's fit to the image after each, on the same landmarks
+                preds.update({f"{name} + fit": fit_predictions(p, seqs, bundle.model.space, fps)
+                              for name, p in list(preds.items())})
             errors = mean_errors(preds, seqs, bundle.model.space)
             name = Path(motion).name
             results[name] = {"path": str(motion), "frames": int(seqs["coordinates"].shape[1]), "errors": errors,

@@ -199,11 +199,13 @@ def _mean_mae(per: dict[str, dict]) -> float:
 def bench_reference(reference: str | Path, models: list[Path], out: Path, heads: tuple[str, ...] = ("none", "auto"),
                     say: Callable[[str], object] = print, advance: Callable[[int], object] | None = None,
                     total: Callable[[int], object] | None = None, conditions: tuple[str, ...] = (),
-                    severities: tuple[int, ...] = (1, 3, 5), cameras: tuple[str, ...] = ()) -> dict:
+                    severities: tuple[int, ...] = (1, 3, 5), cameras: tuple[str, ...] = (),
+                    fits: tuple[bool, ...] = (False, True)) -> dict:
     """Every camera x model x head through ``infer`` (``total``/``advance``: that many steps); with ``conditions``
     (``bench.video_conditions``: hflip, resize, crop, brightness, contrast) each run again on the conditioned video
     at each of ``severities`` (scored against the person the clean run followed). ``cameras``: a subset of the
-    trial's (default all). ``reference``: one person's folder or everyone's (``people.json``). Returns (and writes
+    trial's (default all). ``fits``: each run without and/or with the fit to the image (``infer.fit``; rows
+    "+ fit"). ``reference``: one person's folder or everyone's (``people.json``). Returns (and writes
     ``reference_bench.json`` / ``.md``, one Bland-Altman plot per model and the robustness plot into ``out``) the
     comparison."""
     from ..infer.run import InferConfig, InferError, run_infer
@@ -222,8 +224,10 @@ def bench_reference(reference: str | Path, models: list[Path], out: Path, heads:
         frame_condition(c, s, np.zeros((1, 3)))  # names and severities checked before hours of runs
     hfovs = _hfovs_deg(trials[0].report)
     out.mkdir(parents=True, exist_ok=True)
+    if not fits:
+        raise ValueError("fits must hold False (the network alone), True (with the fit to the image) or both")
     if total:
-        total(len(chosen) * len(models) * len(heads) * (1 + len(cells)))
+        total(len(chosen) * len(models) * len(heads) * len(fits) * (1 + len(cells)))
     rows, robust = [], []
     order = sorted(heads, key=lambda h: h == "none")  # "auto" first: without a causal head it is the per-frame run
     videos = {c: v for t in trials for c, v in zip(t.report["cameras"], t.report["videos"])}  # both in video order
@@ -235,9 +239,9 @@ def bench_reference(reference: str | Path, models: list[Path], out: Path, heads:
         if hfov is None:
             raise ValueError(f"the reference's calibration has no camera '{cam}'; remake the reference")
         for m_index, model in enumerate(models):
-            per_frame_done = False
-            for head in order:
-                if head == "none" and per_frame_done:
+            per_frame_done: set[bool] = set()  # fit settings whose per-frame run is done (by "auto" without a head)
+            for head, refine in ((h, f) for h in order for f in fits):
+                if head == "none" and refine in per_frame_done:
                     if advance:
                         advance(1 + len(cells))
                     continue  # the model has no causal head: its "auto" run was this one
@@ -246,7 +250,8 @@ def bench_reference(reference: str | Path, models: list[Path], out: Path, heads:
                     work = Path(tempfile.mkdtemp(prefix=".bench-reference-", dir=out))
                     try:
                         return run_infer(InferConfig(video=video, model=model, out=work, head=head, overlay=False,
-                                                     hfov=hfov), say=lambda m: None, frame_filter=filt)
+                                                     hfov=hfov, refine=refine), say=lambda m: None,
+                                         frame_filter=filt)
                     finally:
                         shutil.rmtree(work, ignore_errors=True)
                         if advance:
@@ -254,13 +259,14 @@ def bench_reference(reference: str | Path, models: list[Path], out: Path, heads:
 
                 res = run()
                 if res.head is None:
-                    if per_frame_done or "none" not in heads:
+                    if refine in per_frame_done or "none" not in heads:
                         if advance:
                             advance(len(cells))
                         continue
-                    per_frame_done = True
+                    per_frame_done.add(refine)
                 where = "/".join(Path(model).resolve().parts[-2:])  # two checkpoints are often both checkpoint_best.pt
-                label = f"{where} ({res.runtime.split(' (')[0]})" + (f" + {res.head}" if res.head else "")
+                label = (f"{where} ({res.runtime.split(' (')[0]})" + (f" + {res.head}" if res.head else "")
+                         + (" + fit" if refine else ""))
                 match = match_person(res.tracked, trials, cam)
                 if match.trial is None:
                     raise ValueError(f"{cam}: {label} followed nobody the reference has in this view (each person's "
@@ -271,7 +277,8 @@ def bench_reference(reference: str | Path, models: list[Path], out: Path, heads:
                              "tracked": len(res.tracked) - match.frames_elsewhere, "frames": len(res.frames),
                              "hfov_deg": hfov, "person": trial.folder.name, "person_px": round(match.median_px, 1),
                              "frames_on_someone_else": match.frames_elsewhere,
-                             "coordinates": per, "_order": (c_index, m_index, res.head is not None)})
+                             "fit": refine, "coordinates": per,
+                             "_order": (c_index, m_index, res.head is not None, refine)})
                 say(f"{cam} {label}: followed {trial.folder.name} (landmarks {match.median_px:.1f} px from the "
                     f"reference's; {match.frames_elsewhere} frame(s) on someone else, left out): angle MAE "
                     f"{_mean_mae(per):.1f} deg over {len(per)} coordinates")
@@ -362,14 +369,21 @@ def _robust_summary(rows: list[dict], robust: list[dict]) -> dict[str, dict]:
 
 
 def _pool(rows: list[dict]) -> dict[str, dict[str, float]]:
-    """Per compared coordinate: MAE, RMSE and bias over every row's frames pooled (coordinates no row has: absent)."""
+    """Per compared coordinate, every row's frames pooled (coordinates no row has: absent): MAE, RMSE, bias; the MAE
+    with each row's (camera's) own bias removed (what is left is tracking, not offset); and the correlation with
+    the reference over time, the mean of the rows' (None when the prediction does not move: a pose held)."""
     per = {}
     for c in COMPARED:
-        d = np.concatenate([np.array(r["coordinates"][c]["pred"]) - np.array(r["coordinates"][c]["ref"])
-                            for r in rows if c in r["coordinates"]] or [np.zeros(0)])
-        if len(d):
-            per[c] = {"mae_deg": float(np.abs(d).mean()), "rmse_deg": float(np.sqrt((d**2).mean())),
-                      "bias_deg": float(d.mean())}
+        pairs = [(np.array(r["coordinates"][c]["pred"]), np.array(r["coordinates"][c]["ref"]))
+                 for r in rows if c in r["coordinates"] and len(r["coordinates"][c]["ref"])]
+        if not pairs:
+            continue
+        d = np.concatenate([p - q for p, q in pairs])
+        centred = np.concatenate([(p - q) - (p - q).mean() for p, q in pairs])
+        rs = [float(np.corrcoef(p, q)[0, 1]) for p, q in pairs if len(p) > 2 and np.std(p) > 1e-9 and np.std(q) > 1e-9]
+        per[c] = {"mae_deg": float(np.abs(d).mean()), "rmse_deg": float(np.sqrt((d**2).mean())),
+                  "bias_deg": float(d.mean()), "mae_unbiased_deg": float(np.abs(centred).mean()),
+                  "corr": float(np.mean(rs)) if rs else None}
     return per
 
 
@@ -413,6 +427,17 @@ def markdown(result: dict) -> str:
                  if c in s["coordinates"] else "" for c in cols]
         lines.append(f"| {label} | {s['mae_deg']:.1f} | {s['rmse_deg']:.1f} | " + " | ".join(cells) + " |")
     lines += ["", "(cells: MAE / RMSE; in italics what a tracker must beat: a pose held constant over the trial)", "",
+              "Per coordinate: bias (prediction - reference) / MAE with each camera's own bias removed / correlation "
+              "with the reference over time (mean over cameras; a held pose does not move: -).", "",
+              "| model | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    for label, s in {**result["summary"], **{f"*{k}*": v for k, v in result.get("baselines", {}).items()}}.items():
+        cells = []
+        for c in cols:
+            v = s["coordinates"].get(c)
+            cells.append("" if v is None else f"{v['bias_deg']:+.1f} / {v.get('mae_unbiased_deg', math.nan):.1f} / "
+                         + ("-" if v.get("corr") is None else f"{v['corr']:.2f}"))
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["",
               "Per camera: the reference person each run followed (its landmarks' median "
               "distance from that person's own in the view; frames on someone else are left out).", "",
               "| camera | model | person (px) | tracked | mean MAE | mean RMSE |", "|---|---|---|---|---|---|"]

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import console, fail, third_party_log
+from .common import console, err_console, fail, third_party_log
 from .export import say
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
@@ -232,8 +232,10 @@ def reference(
     conditions: Annotated[str, typer.Option("--conditions", help="Comma-separated test-time conditions applied to the real videos before BlazePose: hflip, resize, crop, brightness, contrast ('' = none; 'study' = all five).")] = "",
     severities: Annotated[str, typer.Option("--severities", help="Comma-separated severities 1-5 for the conditions (hflip has one).")] = "1,3,5",
     cameras: Annotated[str, typer.Option("--cameras", help="Comma-separated camera names of the reference (default: all).")] = "",
+    fit: Annotated[str, typer.Option("--fit", help="Comma-separated: off (the network alone) and/or on (with infer's fit to the image).")] = "off,on",
 ) -> None:
-    """Each camera of the reference's trial through infer with each model, per frame and streaming, against the
+    """Each camera of the reference's trial through infer with each model, per frame and streaming, without and with
+    the fit to the image, against the
     reference's OpenSim angles (time-aligned): MAE, RMSE and bias per coordinate, Bland-Altman plots; with
     --conditions, again on the videos under the reproduction study's test-time conditions."""
     from ..bench.reference import bench_reference
@@ -266,13 +268,17 @@ def reference(
     if cond_list and (not sev_list or any(not 1 <= v <= 5 for v in sev_list)):
         fail(f"--severities must be within 1-5, got '{severities}'")
     cam_list = tuple(c.strip() for c in cameras.split(",") if c.strip())
+    fit_words = [f.strip() for f in fit.split(",") if f.strip()]
+    if not fit_words or any(f not in ("off", "on") for f in fit_words):
+        fail(f"--fit takes off and/or on, got '{fit}'")
     out.mkdir(parents=True, exist_ok=True)
     try:
         with third_party_log(out / "bench_reference.log"), progress("camera x model runs", 1) as advance:
             result = bench_reference(reference_dir, model, out, head_list,
                                      say=lambda m: err_console.print(f"[dim]{m}[/]", highlight=False),
                                      advance=advance, total=advance.set_total, conditions=cond_list,
-                                     severities=sev_list, cameras=cam_list)
+                                     severities=sev_list, cameras=cam_list,
+                                     fits=tuple(dict.fromkeys(f == "on" for f in fit_words)))
     except (FileNotFoundError, InferError, InferModelError, CheckpointError, ModelFetchError, ValueError) as exc:
         fail(str(exc))
     table = Table(title="Single camera against the reference (deg, all cameras pooled)")
@@ -348,6 +354,42 @@ def reference_agreement(
     console.print(f"written to {out}: agreement.md, agreement.json, agreement.png")
 
 
+@app.command("ladder")
+def ladder(
+    reference_dir: Annotated[Path, typer.Option("--reference", help="One person's folder made by d3ke-edge reference (or a folder with one person).")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (ladder.json/.md).")],
+    model: Annotated[Optional[Path], typer.Option("--model", help="A landmark model infer accepts (default: the package's own).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="The measured noise's draw.")] = 0,
+) -> None:
+    """The evaluation ladder on a real trial: the model (per frame + its head, without and with the fit) on the
+    reference's own motion projected through the real cameras (clean), the same with BlazePose's measured noise,
+    and real BlazePose on the videos — so the real-footage error splits into prior, noise and placement."""
+    from rich.table import Table
+
+    from ..bench.ladder import evaluation_ladder
+    from ..infer.model import InferModelError
+    from ..infer.run import InferError
+
+    if model is not None and not model.exists():
+        fail(f"--model '{model}' does not exist")
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with third_party_log(out / "ladder.log"):
+            result = evaluation_ladder(reference_dir, model, out, seed=seed,
+                                       say=lambda m: err_console.print(f"[dim]{m}[/]", highlight=False))
+    except (FileNotFoundError, InferError, InferModelError, ValueError) as exc:
+        fail(str(exc))
+    table = Table(title="The evaluation ladder (mean angle MAE, deg, all cameras)")
+    for col in ("rung", "mean MAE", *result["cameras"]):
+        table.add_column(col, justify="left" if col == "rung" else "right")
+    for label, s in {**result["summary"], **{f"[dim]{k}[/]": v for k, v in result["baselines"].items()}}.items():
+        table.add_row(label, f"{s['mae_deg']:.1f}", *(f"{result['per_camera'][f'{c} | {label}']:.1f}"
+                                                      if f"{c} | {label}" in result["per_camera"] else ""
+                                                      for c in result["cameras"]))
+    console.print(table)
+    console.print(f"written to {out}: ladder.json, ladder.md")
+
+
 @app.command("landmarks")
 def landmarks(
     model: Annotated[Path, typer.Option("--model", help="A landmark model's checkpoint (d3ke_lift_*).")],
@@ -357,9 +399,11 @@ def landmarks(
     sequences: Annotated[int, typer.Option("--sequences", help="Windows per motion, each its own subject and camera.")] = 8,
     seconds: Annotated[float, typer.Option("--seconds", help="Length of each window.")] = 2.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    fit: Annotated[bool, typer.Option("--fit/--no-fit", help="Also score each prediction after infer's fit to the image (rows '+ fit').")] = True,
 ) -> None:
     """A landmark model on recorded motion seen through seeded phone cameras: angle error per coordinate and joint
-    group, per motion, per frame and with each causal head (JSON: top-level angle_mae_deg, the mean over motions)."""
+    group, per motion, per frame and with each causal head, and after the fit to the image (JSON: top-level
+    angle_mae_deg, the mean over motions, per frame)."""
     import json
 
     from rich.table import Table
@@ -374,7 +418,7 @@ def landmarks(
             fail(f"'{p}' does not exist")
     try:
         result = bench_landmarks(model, list(motion), sequences, seconds, noise, seed,
-                                 say=lambda m: console.print(f"[dim]{m}[/]", highlight=False))
+                                 say=lambda m: console.print(f"[dim]{m}[/]", highlight=False), fit=fit)
     except (BankError, CheckpointError, ValueError) as exc:
         fail(str(exc))
     out.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,10 @@
-"""``d3ke-edge demo serve EXPORT_DIR``: the phone demo (android_demo/) for a phone on the same network."""
+"""``d3ke-edge demo serve [EXPORT_DIR]``: the phone demo (android_demo/) for a phone on the same network."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -15,7 +15,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 @app.command("serve")
 def serve(
-    export: Annotated[Path, typer.Argument(help="A d3ke-edge export folder of a landmark model (its tflite/ artefacts).")],
+    export: Annotated[Optional[Path], typer.Argument(help="A d3ke-edge export folder of a landmark model (its tflite/ artefacts); default: the package's own model.")] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on: 0.0.0.0 for a phone on the LAN, 127.0.0.1 for this machine only.")] = "0.0.0.0",
     port: Annotated[int, typer.Option("--port", help="Port (0: any free one).")] = 8443,
     https: Annotated[bool, typer.Option("--https/--http", help="HTTPS with the demo's own certificate authority (a phone's browser gives the camera only to HTTPS pages; localhost may use --http).")] = True,
@@ -30,6 +30,13 @@ def serve(
     from ..demo.server import DemoServer, build_routes
     from ..video.models import ModelFetchError, fetch_models
 
+    if export is None:
+        from ..default_model import default_model
+
+        try:
+            export = default_model()
+        except FileNotFoundError as exc:
+            fail(str(exc))
     if not export.is_dir():
         fail(f"'{export}' is not a folder: give a d3ke-edge export folder (d3ke-edge export CKPT --out DIR)")
     try:

@@ -1,4 +1,4 @@
-"""``d3ke-edge infer VIDEO --model CKPT|EXPORT_DIR|ARTEFACT --out DIR``: a video in, OpenSim kinematics out."""
+"""``d3ke-edge infer VIDEO --out DIR [--model CKPT|EXPORT_DIR|ARTEFACT]``: a video in, OpenSim kinematics out."""
 
 from __future__ import annotations
 
@@ -13,16 +13,17 @@ HONESTY = {
     "image": "The image models are trained on synthetic renders. Against a 4-camera reference of one real trial they "
              "were 19 deg off on average (knees 12, elbows 47; benchmarks/results/reference, d3ke-edge bench "
              "reference) — read the overlay before trusting the numbers.",
-    "landmarks": "The landmark model is trained on projected synthetic motions with BlazePose's errors measured on "
-                 "renders. Against a 4-camera reference of one real trial it was 18 deg off on average (knees 18, "
-                 "elbows 34; benchmarks/results/reference, d3ke-edge bench reference) — read the overlay before "
-                 "trusting the numbers."}
+    "landmarks": "The landmark models learn from projected motion (synthetic families and recorded motion capture). "
+                 "Against a 4-camera reference of one real trial the default model with the fit was 14 deg off on "
+                 "average (11-18 per camera; knees 14, elbows 24), worse than holding that trial's median pose (10): "
+                 "benchmarks/results/reference/default_model/reference_bench.md, ladder.md — read the overlay before trusting "
+                 "the numbers."}
 
 
 def infer(
     video: Annotated[Path, typer.Argument(help="The video file (phone .mp4/.mov, any FFmpeg format).")],
-    model: Annotated[Path, typer.Option("--model", help="A per-frame checkpoint, an export folder or one per-frame artefact.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder (kinematics.mot, markers.trc, frames.jsonl, overlay.mp4, angles.png).")],
+    model: Annotated[Optional[Path], typer.Option("--model", help="A per-frame checkpoint, an export folder or one per-frame artefact (default: the package's own landmark model, d3ke_edge/default_model).")] = None,
     runtime: Annotated[Optional[str], typer.Option("--runtime", help="litert | onnx | torchscript | coreml (export folder; default: its phone_default.json, else litert) | pytorch (checkpoint).")] = None,
     precision: Annotated[Optional[str], typer.Option("--precision", help="fp32 | int8 | fp16 (export folder).")] = None,
     head: Annotated[str, typer.Option("--head", help="auto (gru_causal, tcn_causal, ... the first present) | none | a causal head's name.")] = "auto",
@@ -37,6 +38,7 @@ def infer(
     osim: Annotated[Optional[Path], typer.Option("--osim", help="The model's .osim when it is not the built-in skeleton.")] = None,
     search_frames: Annotated[int, typer.Option("--search-frames", help="Stop with an error when nobody is found in this many first frames.")] = 90,
     no_overlay: Annotated[bool, typer.Option("--no-overlay", help="Skip overlay.mp4 (faster).")] = False,
+    refine: Annotated[bool, typer.Option("--refine/--no-refine", help="Fit the skeleton to BlazePose's landmarks after the network (projected markers onto the landmarks, pulled toward the network's pose and the previous frame; causal). Needs the landmarks on every frame.")] = True,
 ) -> None:
     """Run BlazePose tracking, the engine-style crop, the model and its causal step head over a video, frame by
     frame as the phone does, and write OpenSim files, a per-frame log, an overlay video and angle curves."""
@@ -51,7 +53,7 @@ def infer(
     try:
         cfg = InferConfig(video=video, model=model, out=out, runtime=runtime, precision=precision, head=head,
                           hfov=hfov, person=person, tiles=tiles, start=start, end=end, every=every, landmark_every=landmark_every,
-                          search_frames=search_frames, osim=osim, overlay=not no_overlay,
+                          search_frames=search_frames, osim=osim, overlay=not no_overlay, refine=refine,
                           angles=tuple(a.strip() for a in angles.split(",") if a.strip()) if angles else ())
     except ValueError as exc:
         fail(str(exc))
@@ -62,7 +64,7 @@ def infer(
                             advance=advance, total=advance.set_total)
             files = write_outputs(res, out)
     except (VideoError, InferError, InferModelError, CheckpointError, ModelFetchError, FileNotFoundError,
-            ValueError) as exc:
+            ValueError) as exc:  # FitError is a ValueError
         fail(str(exc))
     _print_summary(res, files)
 
@@ -87,7 +89,7 @@ def _print_summary(res, files: dict) -> None:
         table.add_column(col, justify="right" if col != "stage" else "left")
     rows = speed_table(res)
     for k, v in rows.items():
-        name = "decode..head (the phone's path)" if k == "path" else k
+        name = "decode..fit (the phone's path)" if k == "path" else k
         table.add_row(name, f"{v['mean_ms']:.2f}", f"{v['p90_ms']:.2f}")
     console.print(table)
     if "path" in rows:

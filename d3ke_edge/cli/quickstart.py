@@ -272,7 +272,7 @@ def _stage_infer(out: Path, report: Report) -> None:
     console.print(f"infer on a rendered {len(res.frames)}-frame clip: person in {score['tracked']}/{score['frames']} "
                   f"frames, angle MAE {score['angle_mae_deg']:.2f} deg against the truth ({res.model_name} + "
                   f"{res.head}), root depth error {100 * score['depth_err_rel_median']:.0f} % (median), "
-                  f"{speed['path']['fps']:.0f} frames/s decode..head; overlay: {files['overlay.mp4']}")
+                  f"{speed['path']['fps']:.0f} frames/s decode..fit; overlay: {files['overlay.mp4']}")
     report["infer"] = {
         "video": str(video), "overlay": str(files["overlay.mp4"]), "mot": str(files["kinematics.mot"]),
         "model": res.model_name, "head": res.head, "tracked_frames": score["tracked"], "frames": score["frames"],
@@ -342,7 +342,7 @@ def _stage_landmark(out: Path, report: Report) -> None:
     console.print(f"infer with the landmark model on the same clip: angle MAE {score['angle_mae_deg']:.2f} deg against "
                   f"the truth ({res.model_name} + {res.head})"
                   + (f", the image model {image:.2f} deg" if image is not None else "")
-                  + f", {speed['path']['fps']:.0f} frames/s decode..head; overlay: {files['overlay.mp4']}")
+                  + f", {speed['path']['fps']:.0f} frames/s decode..fit; overlay: {files['overlay.mp4']}")
     report["landmark"]["infer"] = {
         "overlay": str(files["overlay.mp4"]), "mot": str(files["kinematics.mot"]), "model": res.model_name,
         "head": res.head, "tracked_frames": score["tracked"], "angle_mae_deg": score["angle_mae_deg"],

@@ -352,7 +352,8 @@ class LandmarkSynth:
                 "coordinates": b.coordinates[idx], "coordinates_valid": torch.ones_like(b.coordinates[idx], dtype=torch.bool),
                 "scales": b.scales[b.sequence[idx]], "pelvis_rot_cam": pelvis_rot_cam,
                 "joints_rel": rel(b.joints[idx]), "markers_rel": rel(b.markers[idx]),
-                "landmarks_2d": xy, "K": K, "sequence": b.sequence[idx], "frame": b.frame[idx]}
+                "landmarks_2d": xy, "visibility": vis, "K": K, "sequence": b.sequence[idx], "frame": b.frame[idx],
+                **({} if world is None else {"world_landmarks": world})}
 
     def views(self, idx: torch.Tensor, gen: torch.Generator) -> dict[str, torch.Tensor]:
         """Bank frames ``idx`` (N,), each through its own random camera and noise draw."""

@@ -5,8 +5,9 @@ from instead of hand-made motion families.
 radians and metres, at one frame rate) with ``BANK/manifest.json|md``: each clip's source, subject, licence,
 duration, what was done to it, its split, or the reason it was refused. OpenSim ``.mot``/``.sto`` files are read by
 coordinate name (a lab's own IK results are just another source); DeepMimic clips are retargeted onto our skeleton
-(``deepmimic.py`` -> ``retarget.py``: our FK fitted to their joint centres, the fit error per clip in the manifest);
-formats whose retargeting is not built yet (ASF/AMC, C3D) are refused with that reason.
+(``deepmimic.py``), Acclaim ASF/AMC (``acclaim.py``, the CMU database) and C3D marker trials (``c3d_markers.py``,
+Plug-in Gait markers) are retargeted onto it (``retarget.py``: our FK fitted to their joint centres or to the markers
+ours share, the fit error per clip in the manifest).
 
 Rules, one place (``BankConfig``):
 - a rotational coordinate past the skeleton's range by <= ``clamp_deg`` is clamped (an IK solution at a joint's
@@ -27,6 +28,8 @@ Rules, one place (``BankConfig``):
 
 from __future__ import annotations
 
+import re
+
 import hashlib
 import json
 import shutil
@@ -44,7 +47,7 @@ __all__ = ["BankConfig", "BankError", "ClipRecord", "import_bank", "load_manifes
            "RETARGET_SUFFIXES", "periodic_coordinates", "resample_at"]
 
 MOTION_SUFFIXES = (".mot", ".sto")  # already in OpenSim coordinates: read by name
-RETARGET_SUFFIXES = {".amc": "Acclaim ASF/AMC", ".c3d": "C3D markers"}  # read, not yet retargeted
+RETARGET_SUFFIXES = {".amc": "Acclaim ASF/AMC", ".c3d": "C3D markers"}  # retargeted onto the skeleton
 DEEPMIMIC_SUFFIXES = (".txt", ".json")
 LICENCE_NAMES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "LICENCE", "COPYING")
 SPLITS = ("train", "val", "test")
@@ -110,6 +113,20 @@ class ClipRecord:
     present: list[str] = field(default_factory=list, repr=False)  # the skeleton's coordinates the file has
 
 
+_KNOWN_LICENCES = (("GPL-3.0", ("GPL v3", "GNU GENERAL PUBLIC LICENSE\n *Version 3", "GPL-3.0")),
+                   ("Apache-2.0", ("Apache License,? *\n? *Version 2.0",)), ("MIT", ("MIT License",)))
+
+
+def licence_name(text: str) -> str:
+    """A licence file's text -> its SPDX name when it is one we know (GPL-3.0, Apache-2.0, MIT; noted when the
+    file adds a term of its own), else its first line with words in it."""
+
+    for spdx, patterns in _KNOWN_LICENCES:
+        if any(re.search(p, text, re.IGNORECASE) for p in patterns):
+            return spdx + (" with an added term (see the file)" if re.search(r"with the following modification", text, re.I) else "")
+    return next((ln.strip()[:80] for ln in text.splitlines() if re.search(r"[A-Za-z]{2}", ln)), "unnamed licence")
+
+
 def _licence(file: Path, root: Path) -> tuple[Path | None, str]:
     """The licence file nearest ``file`` (its folder, then up to ``root``) -> (the folder holding it: the clip's
     source, the file's name and first line); none -> (None, "unknown ...")."""
@@ -118,8 +135,7 @@ def _licence(file: Path, root: Path) -> tuple[Path | None, str]:
         for name in LICENCE_NAMES:
             lic = folder / name
             if lic.is_file():
-                first = next((ln.strip() for ln in lic.read_text(errors="replace").splitlines() if ln.strip()), "")
-                return folder, f"{folder.name}/{name}: {first[:80]}"
+                return folder, f"{folder.name}/{name}: {licence_name(lic.read_text(errors='replace'))}"
         if folder == root or root not in folder.parents:
             return None, "unknown: no licence file beside it or above it (see the source's README)"
         folder = folder.parent
@@ -219,10 +235,6 @@ def _finish(rec: ClipRecord, time: np.ndarray, q: np.ndarray, skel: Skeleton,
 def _read_mot_clip(path: Path, root: Path, skel: Skeleton, cfg: BankConfig) -> tuple[ClipRecord, np.ndarray | None]:
     """An OpenSim .mot/.sto, read by coordinate name."""
     rec = _record(path, root)
-    kind = RETARGET_SUFFIXES.get(path.suffix.lower())
-    if kind is not None:
-        rec.refused = f"{kind} needs retargeting onto the skeleton, which is not built yet"
-        return rec, None
     try:
         table = read_mot(path, skel)
     except MotionFileError as exc:
@@ -241,28 +253,19 @@ def _read_mot_clip(path: Path, root: Path, skel: Skeleton, cfg: BankConfig) -> t
     return rec, _finish(rec, table.time, table.to_skeleton_order(skel), skel, cfg)
 
 
-def _read_deepmimic_clips(items: list[tuple[Path, Path]], skel: Skeleton,
-                          cfg: BankConfig) -> list[tuple[ClipRecord, np.ndarray | None]]:
-    """DeepMimic clips of one character, retargeted in one fit (``retarget.fit_joint_centres``); a clip the fit
-    cannot follow within ``cfg.max_fit_mm`` (median joint-centre distance) is refused with that figure."""
-    from .deepmimic import DEEPMIMIC_TO_JOINTS, DeepMimicError, read_deepmimic
+def _retarget(read: list[tuple[ClipRecord, np.ndarray, dict[str, np.ndarray]]], skel: Skeleton,
+              cfg: BankConfig) -> list[tuple[ClipRecord, np.ndarray | None]]:
+    """Clips of one source skeleton as (record, time, our joint -> (T, 3) centres), retargeted in one fit
+    (``retarget.fit_joint_centres``); a clip the fit cannot follow within ``cfg.max_fit_mm`` (median joint-centre
+    distance, or ``max_fit_p90_mm``) is refused with those figures."""
     from .retarget import fit_joint_centres
 
-    out, read = [], []
-    for root, path in items:
-        rec = _record(path, root)
-        try:
-            time, joints = read_deepmimic(path)
-        except DeepMimicError as exc:
-            rec.refused = str(exc)
-            out.append((rec, None))
-            continue
-        read.append((rec, time, {ours: joints[dm] for dm, ours in DEEPMIMIC_TO_JOINTS.items()}))
     if not read:
-        return out
+        return []
     clip = np.concatenate([np.full(len(t), k) for k, (_, t, _) in enumerate(read)])
     targets = {n: np.concatenate([j[n] for _, _, j in read]) for n in read[0][2]}
     fit = fit_joint_centres(skel, targets, clip, iterations=cfg.fit_iterations)
+    out = []
     for k, (rec, time, _) in enumerate(read):
         err = fit.clip_error(clip == k)
         rec.fit_error_mm, rec.fit_p90_mm = round(err["median_mm"], 1), round(err["p90_mm"], 1)
@@ -274,6 +277,90 @@ def _read_deepmimic_clips(items: list[tuple[Path, Path]], skel: Skeleton,
             out.append((rec, None))
             continue
         out.append((rec, _finish(rec, time, fit.q[clip == k], skel, cfg)))
+    return out
+
+
+def _read_deepmimic_clips(items: list[tuple[Path, Path]], skel: Skeleton,
+                          cfg: BankConfig) -> list[tuple[ClipRecord, np.ndarray | None]]:
+    """DeepMimic clips of one character (``deepmimic.py``), retargeted in one fit."""
+    from .deepmimic import DEEPMIMIC_TO_JOINTS, DeepMimicError, read_deepmimic
+
+    out, read = [], []
+    for root, path in items:
+        rec = _record(path, root)
+        try:
+            time, joints = read_deepmimic(path)
+        except DeepMimicError as exc:
+            rec.refused = str(exc)
+            out.append((rec, None))
+            continue
+        read.append((rec, time, {ours: joints[dm] for dm, ours in DEEPMIMIC_TO_JOINTS.items()}))
+    return out + _retarget(read, skel, cfg)
+
+
+ACCLAIM_FIT_FPS = 30.0  # AMC frames (120 Hz) are fitted at this rate: the fit's cost grows with frames
+
+
+def _read_acclaim_clips(items: list[tuple[Path, Path]], skel: Skeleton,
+                        cfg: BankConfig) -> list[tuple[ClipRecord, np.ndarray | None]]:
+    """ASF/AMC clips of one subject (the one ``.asf`` beside them, ``acclaim.py``), retargeted in one fit; a folder
+    without exactly one ``.asf``, or a clip that cannot be read, is refused with the reason."""
+    from .acclaim import ACCLAIM_TO_JOINTS, AMC_FPS, AcclaimError, amc_joint_centres, read_amc, read_asf
+
+    out, read = [], []
+    asfs = sorted(items[0][1].parent.glob("*.asf")) if items else []
+    bones, why = None, None
+    if len(asfs) != 1:
+        why = (f"{len(asfs)} .asf skeleton files beside it in '{items[0][1].parent}'; an AMC motion needs exactly "
+               "one, its subject's")
+    else:
+        try:
+            bones = read_asf(asfs[0])
+        except AcclaimError as exc:
+            why = f"its skeleton cannot be read: {exc}"
+    step = max(int(round(AMC_FPS / ACCLAIM_FIT_FPS)), 1)
+    for root, path in items:
+        rec = _record(path, root)
+        if bones is None:
+            rec.refused = why
+            out.append((rec, None))
+            continue
+        try:
+            ends = amc_joint_centres(bones, read_amc(path, bones))
+            missing = [b for b in ACCLAIM_TO_JOINTS if b not in ends]
+            if missing:
+                raise AcclaimError(f"its skeleton '{asfs[0].name}' has no bones {missing} (not a CMU-style ASF)")
+        except AcclaimError as exc:
+            rec.refused = str(exc)
+            out.append((rec, None))
+            continue
+        rows = np.arange(0, len(ends["root"]), step)
+        if len(rows) < 2:
+            rec.refused = f"{len(ends['root'])} frame(s): too short to be a motion"
+            out.append((rec, None))
+            continue
+        read.append((rec, rows / AMC_FPS, {ours: ends[b][rows] for b, ours in ACCLAIM_TO_JOINTS.items()}))
+    return out + _retarget(read, skel, cfg)
+
+
+def _read_c3d_clips(items: list[tuple[Path, Path]], skel: Skeleton,
+                    cfg: BankConfig) -> list[tuple[ClipRecord, np.ndarray | None]]:
+    """C3D marker clips (``c3d_markers.py``: Plug-in Gait markers named as ours), each retargeted on its own (every
+    trial may carry another subject and another subset of markers); a file without the needed markers is refused
+    with the markers it lacks."""
+    from .c3d_markers import C3DError, read_c3d_markers
+
+    out = []
+    for root, path in items:
+        rec = _record(path, root)
+        try:
+            time, markers, left_out = read_c3d_markers(path)
+        except C3DError as exc:
+            rec.refused = str(exc)
+            out.append((rec, None))
+            continue
+        rec.unknown_columns = left_out
+        out += _retarget([(rec, time, markers)], skel, cfg)
     return out
 
 
@@ -315,18 +402,22 @@ def import_bank(sources: list[Path], out: Path, skel: Skeleton, cfg: BankConfig 
         found += [(root, f) for f in files]
     mirror = derive_mirror(skel, strict_markers=False) if cfg.mirror else None
     records, clips = [], {}
-    groups: dict[Path, list[tuple[Path, Path]]] = {}  # DeepMimic clips by folder (their character): one fit each
+    groups: dict[tuple[str, Path], list[tuple[Path, Path]]] = {}  # retargeted clips by folder (one skeleton): one fit
     for root, f in found:
-        if f.suffix.lower() in (".txt", ".json"):
-            groups.setdefault(f.parent, []).append((root, f))
+        kind = {".txt": "deepmimic", ".json": "deepmimic", ".amc": "acclaim", ".c3d": "c3d"}.get(f.suffix.lower())
+        if kind is not None:
+            groups.setdefault((kind, f.parent), []).append((root, f))
             continue
         rec, q = _read_mot_clip(f, root, skel, cfg)
         records.append(rec)
         if q is not None:
             clips[rec.id] = q
-    for folder, items in groups.items():
-        say(f"{folder}: retargeting {len(items)} DeepMimic clips onto the skeleton (one fit)")
-        for rec, q in _read_deepmimic_clips(items, skel, cfg):
+    readers = {"deepmimic": ("DeepMimic", _read_deepmimic_clips), "acclaim": ("ASF/AMC", _read_acclaim_clips),
+               "c3d": ("C3D", _read_c3d_clips)}
+    for (kind, folder), items in groups.items():
+        label, reader = readers[kind]
+        say(f"{folder}: retargeting {len(items)} {label} clip(s) onto the skeleton (one fit)")
+        for rec, q in reader(items, skel, cfg):
             records.append(rec)
             if q is not None:
                 clips[rec.id] = q

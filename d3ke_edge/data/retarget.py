@@ -1,5 +1,6 @@
 """Motion recorded on another skeleton, moved onto ours: our differentiable FK fitted to the other skeleton's joint
-centres (hips, knees, ankles, shoulders, elbows, wrists, neck) over a whole clip — the coordinates per frame, one
+centres (hips, knees, ankles, shoulders, elbows, wrists), or to a lab's markers where ours sit at the same
+landmarks (a Plug-in Gait C3D: ASIS, lateral knee, acromion, ...), over a whole clip — the coordinates per frame, one
 scale per body for the clip (the subject's proportions) — with the joint ranges, smoothness over time and a weak
 hold of what joint centres cannot see (forearm rotation, wrists, toes) as penalties.
 
@@ -46,17 +47,22 @@ def _yaw(right: np.ndarray) -> np.ndarray:
 def fit_joint_centres(skel: Skeleton, targets: dict[str, np.ndarray], clip: np.ndarray | None = None,
                       weights: dict[str, float] | None = None, iterations: int = 200, smooth: float = 1e-3,
                       hold: float = 1e-3, range_weight: float = 10.0, lr: float = 0.05) -> JointFit:
-    """Fit ``skel`` to joint centres ``targets`` (our joint name -> (T, 3) metres, Y up; must include both hips).
+    """Fit ``skel`` to ``targets`` (our joint or marker name -> (T, 3) metres, Y up; must include both hips or both
+    ASIS markers).
     ``clip`` (T,) ints: several clips fitted at once, one set of body scales each (a step costs about the same for
     one frame or thousands: batching a source's clips is what makes the import fast); smoothness never spans two
     clips. ``weights``: per joint (default 1). Adam on coordinates and log body scales, from an upright pose facing
     each frame's hip axis. -> the coordinates, scales and the fit's error per frame."""
     names = [j.name for j in skel.joints]
-    unknown = [n for n in targets if n not in names]
-    if unknown or not {"hip_r", "hip_l"} <= set(targets):
-        raise ValueError(f"targets must name joints of '{skel.name}' and include hip_r and hip_l; unknown: {unknown}")
+    markers = skel.marker_names
+    unknown = [n for n in targets if n not in names and n not in markers]
+    pair = next((p for p in (("hip_r", "hip_l"), ("ASIS_r", "ASIS_l")) if set(p) <= set(targets)), None)
+    if unknown or pair is None:
+        raise ValueError(f"targets must name joints or markers of '{skel.name}' and include hip_r and hip_l (or "
+                         f"ASIS_r and ASIS_l); unknown: {unknown}")
     order = list(targets)
-    idx = torch.tensor([names.index(n) for n in order])
+    # joint centres and markers in one table: joints first, then markers (index + number of joints)
+    idx = torch.tensor([names.index(n) if n in names else len(names) + markers.index(n) for n in order])
     X = torch.tensor(np.stack([targets[n] for n in order], 1), dtype=torch.float32)  # (T, J, 3)
     if not torch.isfinite(X).all():
         raise ValueError("joint-centre targets hold non-finite values")
@@ -71,19 +77,22 @@ def fit_joint_centres(skel: Skeleton, targets: dict[str, np.ndarray], clip: np.n
     fk = ForwardKinematics(skel)
     cn = skel.coordinate_names
     q0 = np.tile(skel.defaults, (T, 1)).astype(np.float32)
-    q0[:, cn.index("pelvis_rotation")] = _yaw(targets["hip_r"] - targets["hip_l"])
+    q0[:, cn.index("pelvis_rotation")] = _yaw(targets[pair[0]] - targets[pair[1]])
     ones = torch.ones(len(skel.bodies), 3)
     with torch.no_grad():  # the pelvis placed so the hips' midpoint matches, the body scaled to the legs' length
         res = fk(torch.from_numpy(q0), ones.expand(T, -1, -1))
-        jc = res.joint_centres
-        mid = (jc[:, names.index("hip_r")] + jc[:, names.index("hip_l")]) / 2
-        want = torch.from_numpy(((targets["hip_r"] + targets["hip_l"]) / 2).astype(np.float32))
+        jc = torch.cat([res.joint_centres, res.markers], 1)
+        table = names + markers
+        mid = (jc[:, table.index(pair[0])] + jc[:, table.index(pair[1])]) / 2
+        want = torch.from_numpy(((targets[pair[0]] + targets[pair[1]]) / 2).astype(np.float32))
         for k, c in enumerate(("pelvis_tx", "pelvis_ty", "pelvis_tz")):
             q0[:, cn.index(c)] += (want - mid)[:, k].numpy()
-        legs = [("hip_r", "knee_r"), ("knee_r", "ankle_r"), ("hip_l", "knee_l"), ("knee_l", "ankle_l")]
+        legs = [("hip_r", "knee_r"), ("knee_r", "ankle_r"), ("hip_l", "knee_l"), ("knee_l", "ankle_l"),
+                ("ASIS_r", "knee_lat_r"), ("knee_lat_r", "ankle_lat_r"), ("ASIS_l", "knee_lat_l"),
+                ("knee_lat_l", "ankle_lat_l")]
         have = [(a, b) for a, b in legs if a in targets and b in targets]
         ratio = np.median([np.linalg.norm(targets[a] - targets[b], axis=-1).mean()
-                           / float((jc[0, names.index(a)] - jc[0, names.index(b)]).norm()) for a, b in have]) \
+                           / float((jc[0, table.index(a)] - jc[0, table.index(b)]).norm()) for a, b in have]) \
             if have else 1.0
     q = torch.tensor(q0, requires_grad=True)
     log_s = torch.full((n_clips, len(skel.bodies)), float(np.log(ratio)), requires_grad=True)
@@ -97,7 +106,8 @@ def fit_joint_centres(skel: Skeleton, targets: dict[str, np.ndarray], clip: np.n
     for _ in range(iterations):
         opt.zero_grad()
         s = log_s.exp()[clip_t][..., None].expand(-1, -1, 3)  # (T, bodies, 3)
-        pred = fk(q, s).joint_centres[:, idx]
+        res = fk(q, s)
+        pred = torch.cat([res.joint_centres, res.markers], 1)[:, idx]
         loss = (w * ((pred - X) ** 2).sum(-1)).mean() * 1e3  # ~mm^2 / 1000
         over = torch.relu(lo - q) + torch.relu(q - hi)
         loss = loss + range_weight * (over[:, bounded] ** 2).mean()
@@ -111,7 +121,8 @@ def fit_joint_centres(skel: Skeleton, targets: dict[str, np.ndarray], clip: np.n
     with torch.no_grad():
         q_fit = torch.where(bounded, q.clamp(lo, hi), q)
         s = log_s.exp()[..., None].expand(-1, -1, 3)
-        err = (fk(q_fit, s[clip_t]).joint_centres[:, idx] - X).norm(dim=-1).numpy() * 1000
+        res = fk(q_fit, s[clip_t])
+        err = (torch.cat([res.joint_centres, res.markers], 1)[:, idx] - X).norm(dim=-1).numpy() * 1000
     q_np = q_fit.numpy().astype(np.float64)
     wrap = np.flatnonzero(periodic)
     q_np[:, wrap] = (q_np[:, wrap] + np.pi) % (2 * np.pi) - np.pi

@@ -5,7 +5,8 @@
 - ``markers.trc``: the model's markers in the same ground frame, millimetres; frames without a person are empty.
 - ``frames.jsonl``: one line per frame read: time, status (ok / no_person / corrupt), box, person score, the 33
   BlazePose landmarks (x, y, visibility, presence; and their world landmarks when the model takes them), root
-  position, the per-frame model's parameters (before the head) and the outputs (after it).
+  position, the per-frame model's parameters (before the head), the outputs (after the head and the fit to the
+  image) and, with the fit, the head's coordinates before it (``network_coordinates``) and its residual in pixels.
 - ``overlay.mp4`` (written while reading), ``angles.png`` (the panel's angles over time), ``summary.json``.
 """
 
@@ -42,7 +43,7 @@ def _jsonable(x):
 
 
 def speed_table(res: InferResult) -> dict[str, dict[str, float]]:
-    """Per stage: mean and p90 ms over tracked frames; ``path`` = decode..head (the phone's loop), ``all`` with the
+    """Per stage: mean and p90 ms over tracked frames; ``path`` = decode..fit (the phone's loop), ``all`` with the
     overlay."""
     st = {k: np.asarray(v) for k, v in res.stage_ms.items() if v}
     rows = {k: {"mean_ms": float(v.mean()), "p90_ms": float(np.percentile(v, 90))} for k, v in st.items()}

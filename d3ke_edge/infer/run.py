@@ -2,7 +2,8 @@
 
 Per frame: decode (upright, its own timestamp) -> BlazePose tracking -> the engine-style crop (smoothed box) -> the
 per-frame model -> the step head (state carried; reset after a gap) -> the root's position from the box and the
-predicted body. After the last frame the root joint's coordinates are solved in a camera-aligned ground frame and
+predicted body -> the fit to the image (``infer.fit``: the pose, root and the subject's proportions moved so our
+BlazePose markers land on the landmarks; causal, on by default). After the last frame the root joint's coordinates are solved in a camera-aligned ground frame and
 the files are written (``infer.outputs``); the overlay is written while the video is read. Everything goes to a
 staging folder first and is moved into ``out`` only when all of it succeeded.
 """
@@ -20,10 +21,11 @@ import numpy as np
 
 from ..video.crop import BoxSmoother, box_from_landmarks, cut_crop, frame_intrinsics, root_translation
 from ..video.reader import VideoError, VideoReader
+from .fit import FitConfig, FitError, ImageFit
 
 __all__ = ["InferConfig", "InferError", "InferResult", "run_infer", "STAGES"]
 
-STAGES = ("decode", "track", "crop", "model", "head", "overlay")  # timed per frame (ms)
+STAGES = ("decode", "track", "crop", "model", "head", "fit", "overlay")  # timed per frame (ms)
 
 
 class InferError(ValueError):
@@ -35,7 +37,7 @@ class InferConfig:
     """What ``d3ke-edge infer`` does; validated on construction."""
 
     video: Path
-    model: Path
+    model: Path | None  # None: the package's default model (d3ke_edge/default_model)
     out: Path
     runtime: str | None = None  # litert | onnx | torchscript | coreml (export folder) | pytorch (checkpoint)
     precision: str | None = None  # fp32 | int8 | fp16 (export folder)
@@ -47,8 +49,10 @@ class InferConfig:
     end: float | None = None
     every: int = 1
     # BlazePose on every N-th processed frame, the box extrapolated in between (image models); None: 2 for image
-    # models, 1 for landmark models (their input is the landmarks: they need them on every frame)
+    # models without the fit, else 1 (a landmark model's input and the fit's targets are the landmarks)
     landmark_every: int | None = None
+    refine: bool = True  # the fit to the image after the network (infer.fit)
+    fit: FitConfig = field(default_factory=FitConfig)
     search_frames: int = 90  # no person in this many first frames: stop with an error
     angles: tuple[str, ...] = ()  # overlay panel and plot; () = the large joints the model has
     osim: Path | None = None  # the model's skeleton when it is not the built-in one
@@ -61,7 +65,10 @@ class InferConfig:
         if self.every < 1:
             raise ValueError(f"--every must be >= 1, got {self.every}")
         if self.landmark_every is not None and self.landmark_every < 1:
-            raise ValueError(f"--landmark-every must be >= 1, got {self.landmark_every}")
+            raise ValueError(f"landmark_every must be >= 1, got {self.landmark_every}")
+        if self.refine and (self.landmark_every or 1) > 1:
+            raise ValueError(f"landmark_every {self.landmark_every} leaves frames without landmarks, and the fit to "
+                             "the image needs them on every frame: turn the fit off or leave landmark_every at 1")
         if self.search_frames < 1:
             raise ValueError(f"--search-frames must be >= 1, got {self.search_frames}")
         if self.tiles < 0:
@@ -126,13 +133,16 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
 
     from ..data.landmark_input import landmark_features
 
-    model = load_stream_model(cfg.model, cfg.runtime, cfg.precision, cfg.head, cfg.threads)
+    from ..default_model import default_model
+
+    model = load_stream_model(cfg.model or default_model(), cfg.runtime, cfg.precision, cfg.head, cfg.threads)
     landmarks_in = model.input_kind == "landmarks"
     if landmarks_in and (cfg.landmark_every or 1) > 1:
         raise InferError(f"--landmark-every {cfg.landmark_every}: the landmark model '{model.name}' takes BlazePose's "
                          "landmarks as its input, so it needs them on every frame; leave --landmark-every out")
-    landmark_every = cfg.landmark_every or (1 if landmarks_in else 2)
+    landmark_every = cfg.landmark_every or (1 if landmarks_in or cfg.refine else 2)
     skeleton = resolve_skeleton(model.metadata, cfg.osim)
+    fit = image_fit(skeleton, model.metadata, cfg.fit) if cfg.refine else None
     blaze = fetch_models(progress=say)
     tracker = PoseTracker(blaze["pose_detection.tflite"], blaze["pose_landmark_full.tflite"], cfg.person, cfg.tiles,
                           threads=cfg.threads)
@@ -179,9 +189,11 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
                 if advance:
                     advance(1)
                 continue
-            if gap:  # a new stretch: the head's state and the box filter start fresh (frames are not contiguous)
+            if gap:  # a new stretch: the head's state, the box filter and the fit start fresh
                 model.reset()
                 smoother.reset()
+                if fit is not None:
+                    fit.reset()
                 gap = False
             seen += 1
             box = smoother.predict(fr.time) if between else smoother(box_from_landmarks(lm.xy), fr.time)
@@ -195,15 +207,26 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
             frame_out = model.run_frame(image)
             t4 = time.perf_counter()
             out = model.run_head(frame_out)
-            t5 = time.perf_counter()
             pts = np.concatenate([out["joints_rel"][0], out["markers_rel"][0]])
             root = root_translation(box, K, pts)
+            t5 = time.perf_counter()
+            fitted, network_q = None, out["coordinates"][0]
+            if fit is not None:
+                fitted = fit.step(lm.xy, lm.visibility, K, fr.time, out["coordinates"][0],
+                                  out["pelvis_rot_cam"][0], root, out["scales"][0],
+                                  lm.world if cfg.fit.depth_sigma_m > 0 else None)
+                root = fitted.pop("root_cam")
+                out = {**out, **{k: v[None].astype(np.float32) for k, v in fitted.items() if k != "residual_px"}}
             rec = _frame_record(fr, lm, box, frame_out[0], out, root, model.world_landmarks)
+            if fitted is not None:  # what the network (and its head) said, before the fit moved it
+                rec["network_coordinates"] = network_q
+                rec["fit_residual_px"] = round(fitted["residual_px"], 2)
+            t6 = time.perf_counter()
             res.frames.append(rec)
             if overlay is not None:
                 overlay.write(fr.rgb, rec)
-            t6 = time.perf_counter()
-            for k, v in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5)):
+            t7 = time.perf_counter()
+            for k, v in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6)):
                 res.stage_ms[k].append(v * 1e3)
             if advance:
                 advance(1)
@@ -230,6 +253,19 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
         res.frames.append({"frame": i, "time": round(i / reader.fps, 6), "status": "corrupt"})
     res.frames.sort(key=lambda f: f["time"])
     return res
+
+
+def image_fit(skeleton, metadata: dict, cfg: FitConfig) -> ImageFit:
+    """The fit for a model's skeleton: its BlazePose markers (the shipped set merged into the built-in skeleton)."""
+    from ..data.landmark_synth import landmark_skeleton
+
+    try:
+        skel, markers = landmark_skeleton(skeleton)
+    except (ValueError, KeyError) as exc:
+        raise FitError(f"the fit to the image needs BlazePose's landmarks as markers on skeleton "
+                       f"'{metadata['skeleton_name']}' ({exc}); give a .osim that has them, or turn the fit off") from exc
+    return ImageFit(skel, markers, metadata["predicted_coordinates"], metadata["root_coordinates"],
+                    metadata["marker_names"], cfg)
 
 
 def resolve_skeleton(metadata: dict, osim: Path | None):

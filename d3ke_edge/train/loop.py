@@ -191,7 +191,19 @@ def _to(batch: dict, dev: torch.device) -> dict:
 def _save(path: Path, model, opt, step: int, best: dict, exp: Experiment) -> None:
     save_checkpoint(path, kind="per_frame", model_name=exp.model.name,
                     model_kwargs=exp.model.kwargs(), model=model.state_dict(),
-                    optimizer=opt.state_dict(), step=step, best=best, config=exp.to_dict(), metadata=model.metadata())
+                    optimizer=opt.state_dict(), step=step, best=best, config=exp.to_dict(), metadata=model.metadata(),
+                    motion_bank_hash=_bank_hash(exp))
+
+
+def _bank_hash(exp: Experiment) -> str | None:
+    """The hash of the motion bank the data draw from (its manifest's), kept with the weights: which recorded
+    motion a model learnt from, after the bank folder is gone."""
+    bank = getattr(exp.data, "motion_bank", None)
+    if not bank:
+        return None
+    from ..data.motion_bank import load_manifest
+
+    return load_manifest(bank)["bank_hash"]
 
 
 def _loggers(out: Path, rank: int, append: bool, tensorboard: bool = True):

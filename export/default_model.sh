@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The recipe of the package's default model (d3ke_edge/default_model/): the motion bank from ../shared, the landmark
+# model trained on it and the motion families (train/lift_bank_cpu.yaml, ~25 min on a 2-core CPU), exported to TFLite
+# fp32 + int8 with its causal heads, then the model card written from the bank's manifest and the checkpoint.
+# Usage: export/default_model.sh [MOTIONS_DIR]   (default ../shared/data/motions)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+motions="${1:-../shared/data/motions}"
+d3ke-edge motions import "$motions" --out runs/motion_bank
+d3ke-edge train train/lift_bank_cpu.yaml
+staging="$(mktemp -d runs/.default_model-XXXX)"
+d3ke-edge export runs/lift_bank_cpu/checkpoint_best.pt --target tflite --precision fp32 --precision int8 --out "$staging"
+python -m d3ke_edge.default_model.card --export "$staging" --bank runs/motion_bank \
+    --checkpoint runs/lift_bank_cpu/checkpoint_best.pt --recipe train/lift_bank_cpu.yaml
+rm -rf d3ke_edge/default_model/tflite
+mv "$staging/tflite" "$staging/parity.json" "$staging/parity.md" "$staging/model_card.json" d3ke_edge/default_model/
+rm -rf "$staging"
