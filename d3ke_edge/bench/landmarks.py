@@ -86,26 +86,74 @@ def _per_coordinate(pred: dict, truth: dict, space) -> dict[str, float]:
             if space.skeleton.coordinates[i].is_rotational}
 
 
-def bench_landmarks(model: str | Path, motions: list[Path], sequences: int = 8, seconds: float = 2.0,
+def _stream_predictions(path: Path, x: torch.Tensor) -> dict[str, dict]:
+    """An exported landmark model (export folder or artefact; infer's loader) on inputs ``x`` (n, T, F), frame by
+    frame as infer runs it: {"per-frame": decoded (n, T, ...), its head's name: decoded}."""
+    from ..infer.model import load_stream_model
+
+    out = {}
+    for head in ("none", "auto"):
+        m = load_stream_model(path, head=head)
+        if head == "auto" and m.head is None:
+            break
+        seqs = []
+        for i in range(x.shape[0]):
+            m.reset()
+            frames = [m.run_head(m.run_frame(x[i, t : t + 1].numpy())) for t in range(x.shape[1])]
+            seqs.append({k: np.concatenate([f[k] for f in frames]) for k in frames[0] if k != "params"})
+        out["per-frame" if head == "none" else m.head] = {
+            k: torch.as_tensor(np.stack([s[k] for s in seqs])) for k in seqs[0]}
+    return out
+
+
+class _Model:
+    """What the bench runs: a checkpoint (its bundle: every head) or an export (infer's loader: the head it picks)."""
+
+    def __init__(self, path: Path):
+        from ..export.bundle import load_bundle
+        from ..infer.model import load_stream_model
+        from ..infer.run import resolve_skeleton
+        from ..models.kinematic_space import KinematicSpace
+
+        self.path = path
+        if path.suffix == ".pt":
+            self.bundle = load_bundle(path)
+            if self.bundle.model.input_key != "landmarks":
+                raise ValueError(f"'{path}' is an image model; this bench feeds landmarks (a d3ke_lift_* model)")
+            self.space, self.world = self.bundle.model.space, self.bundle.model.world
+            self.fps = float(self.bundle.ckpt["config"]["data"].get("fps", 30.0))
+        else:
+            self.bundle = None
+            m = load_stream_model(path, head="auto")
+            if m.input_kind != "landmarks":
+                raise ValueError(f"'{path}' is an image model; this bench feeds landmarks (a d3ke_lift_* model)")
+            self.space = KinematicSpace(resolve_skeleton(m.metadata, None))
+            self.world, self.fps = m.world_landmarks, float(m.head_fps or 30.0)
+
+    def predict(self, x: torch.Tensor) -> dict[str, dict]:
+        return predict_sequences(self.bundle, x) if self.bundle is not None else _stream_predictions(self.path, x)
+
+
+def bench_landmarks(model: str | Path | None, motions: list[Path], sequences: int = 8, seconds: float = 2.0,
                     noise: str = "measured", seed: int = 0, say=print, fit: bool = True) -> dict:
-    """``model`` (a landmark model's checkpoint) on each of ``motions``, per frame and with each head, each also
+    """``model`` (a landmark model's checkpoint, or an export infer runs; None: the package's default model) on
+    each of ``motions``, per frame and with each head, each also
     followed by infer's fit to the image (``fit``; rows "+ fit") -> {"angle_mae_deg": the mean over motions (per
     frame), "motions": {name: {"errors": mean_errors rows, "coordinates": per-coordinate MAE per frame,
     "frames": ...}}}. A motion the bank's rules refuse is an error naming why."""
     from ..data.landmark_synth import LandmarkSynth, LandmarkSynthConfig, PoseBank
     from ..data.motion_bank import BankConfig, BankError, import_bank
-    from ..export.bundle import load_bundle
+    from ..default_model import default_model
     from ..train.data import sequence_seed
 
     if noise not in ("measured", "clean"):
         raise ValueError(f"noise must be measured or clean, got '{noise}'")
     if sequences < 1 or not seconds > 0:
         raise ValueError(f"sequences must be >= 1 and seconds > 0, got {sequences}, {seconds}")
-    bundle = load_bundle(model)
-    if bundle.model.input_key != "landmarks":
-        raise ValueError(f"'{model}' is an image model; this bench feeds landmarks (a d3ke_lift_* model)")
-    skel = bundle.model.space.skeleton
-    fps = float(bundle.ckpt["config"]["data"].get("fps", 30.0))
+    model = Path(model) if model is not None else default_model()
+    runner = _Model(model)
+    space = runner.space
+    skel, fps = space.skeleton, runner.fps
     results = {}
     with tempfile.TemporaryDirectory(prefix="d3ke-bench-landmarks-") as tmp:
         for k, motion in enumerate(motions):
@@ -116,19 +164,19 @@ def bench_landmarks(model: str | Path, motions: list[Path], sequences: int = 8, 
             if clip["refused"]:
                 raise BankError(f"'{motion}' cannot be benched: {clip['refused']}")
             cfg = LandmarkSynthConfig(sequences, seconds, fps, noise="none" if noise == "clean" else "measured",
-                                      swaps=0.0 if noise == "clean" else 1.0, world=bundle.model.world,
+                                      swaps=0.0 if noise == "clean" else 1.0, world=runner.world,
                                       motion_bank=str(bank), motion_bank_weight=1.0)
             seeds = [sequence_seed(seed, 5, 1000 * k + i) for i in range(sequences)]
             synth = LandmarkSynth(PoseBank.build(cfg, seeds, skel), cfg)
             seqs = synth.sequences(list(range(sequences)), torch.Generator().manual_seed(sequence_seed(seed, 5, k)))
-            preds = predict_sequences(bundle, seqs["landmarks"])
+            preds = runner.predict(seqs["landmarks"])
             if fit:  # infer's fit to the image after each, on the same landmarks
-                preds.update({f"{name} + fit": fit_predictions(p, seqs, bundle.model.space, fps)
+                preds.update({f"{name} + fit": fit_predictions(p, seqs, space, fps)
                               for name, p in list(preds.items())})
-            errors = mean_errors(preds, seqs, bundle.model.space)
+            errors = mean_errors(preds, seqs, space)
             name = Path(motion).name
             results[name] = {"path": str(motion), "frames": int(seqs["coordinates"].shape[1]), "errors": errors,
-                             "coordinates": _per_coordinate(preds["per-frame"], seqs, bundle.model.space),
+                             "coordinates": _per_coordinate(preds["per-frame"], seqs, space),
                              "fit_error_mm": clip["fit_error_mm"]}
             say(f"{name}: angle MAE {errors['per-frame']['angle_mae_deg']:.1f} deg per frame"
                 + "".join(f", {h} {e['angle_mae_deg']:.1f}" for h, e in errors.items() if h != "per-frame"))
@@ -139,7 +187,8 @@ def bench_landmarks(model: str | Path, motions: list[Path], sequences: int = 8, 
 
 def markdown(result: dict) -> str:
     """The result as Markdown: per motion and joint group, then per coordinate."""
-    lines = [f"# `{Path(result['model']).parent.name}` on recorded motion ({result['noise']} landmarks)", "",
+    m = Path(result["model"])
+    lines = [f"# `{m.parent.name if m.suffix == '.pt' else m.name}` on recorded motion ({result['noise']} landmarks)", "",
              f"{result['sequences']} windows of {result['seconds']:g} s per motion, each its own subject and camera "
              f"(seed {result['seed']}). Mean angle MAE over the motions, per frame: **{result['angle_mae_deg']:.2f} "
              "deg**.", "", "| motion | model | angle MAE | hips | knees | ankles/feet | shoulders | elbows | lumbar |",

@@ -392,9 +392,9 @@ def ladder(
 
 @app.command("landmarks")
 def landmarks(
-    model: Annotated[Path, typer.Option("--model", help="A landmark model's checkpoint (d3ke_lift_*).")],
-    motion: Annotated[list[Path], typer.Option("--motion", help="A recorded motion: an OpenSim .mot in the skeleton's coordinates or a DeepMimic clip; repeat for several.")],
+    motion: Annotated[list[Path], typer.Option("--motion", help="A recorded motion: an OpenSim .mot in the skeleton's coordinates, a DeepMimic clip, an AMC (its .asf beside it) or a C3D; repeat for several.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder (landmarks_bench.json/.md).")],
+    model: Annotated[Optional[Path], typer.Option("--model", help="A landmark model: its checkpoint (d3ke_lift_*; every head) or an export infer runs (default: the package's own).")] = None,
     noise: Annotated[str, typer.Option("--noise", help="measured (BlazePose-like landmarks) | clean (exact projections).")] = "measured",
     sequences: Annotated[int, typer.Option("--sequences", help="Windows per motion, each its own subject and camera.")] = 8,
     seconds: Annotated[float, typer.Option("--seconds", help="Length of each window.")] = 2.0,
@@ -413,7 +413,7 @@ def landmarks(
     from ..train.checkpoint import CheckpointError
     from ..utils.atomic import atomic_write_text
 
-    for p in [model, *motion]:
+    for p in [*([model] if model is not None else []), *motion]:
         if not p.exists():
             fail(f"'{p}' does not exist")
     try:
