@@ -45,7 +45,7 @@ class FitError(ValueError):
 class FitConfig:
     """Weights of the fit's terms (every residual is divided by its sigma), validated on construction."""
 
-    iterations: int = 2  # Gauss-Newton steps per frame (the first frame of a stretch takes 3x)
+    iterations: int = 1  # Gauss-Newton steps per frame after the rigid one (the first frame of a stretch takes 3x)
     sigma_scale: float = 1.0  # x each landmark's measured error (data.landmark_noise: BlazePose on our renders)
     huber: float = 2.0  # residuals beyond this many sigmas count linearly
     prior_deg: float = 10.0  # pull toward the network's coordinates
