@@ -1,24 +1,28 @@
 """The fit to the image: after the network (and its causal head), move the pose so that our BlazePose marker set,
 projected through the frame's camera, lands on BlazePose's landmarks.
 
-Per frame, a few Gauss-Newton steps on (pelvis rotation in the camera, root position, every predicted coordinate)
-minimise
+Per frame, one Gauss-Newton step on the body's place (pelvis rotation in the camera, root position), then
+``iterations`` on everything (also every predicted coordinate and the subject's proportions) minimise
 
 - the landmarks' reprojection error, each in units of its own measured error (the median BlazePose residual of that
   landmark on the engine's renders, ``data.landmark_noise``, x the landmark box's side), weighted by BlazePose's
   visibility and made robust by Huber weights (a landmark on the wrong limb pulls with bounded force);
-- a pull toward the network's prediction (``prior_deg``): a single view does not see depth, the network does;
-- smoothness: a pull toward the previous frame's fit (``smooth_deg_per_s`` x dt), the only memory — causal, so it
-  streams frame by frame as the phone runs it;
+- a pull toward the network's prediction (``prior_deg``, ``prior_rotation_deg``): a single view does not see depth,
+  the network guesses it; each frame starts from the network's pose (starting from the last fit kept bad basins);
+- smoothness: a pull toward the previous frame's fit (``smooth_deg_per_s`` x dt; ``momentum`` > 0 continues its
+  velocity instead) — causal, so it streams frame by frame as the phone runs it;
 - the joint ranges, by clamping every step into them.
 
-The body's scales are the network's, averaged over the stretch so far (one person, one size: a single camera cannot
-tell a larger person further away from a smaller one nearer, so the fit does not move them).
+The subject's proportions: one scale factor per body group (left and right share one) on top of the network's
+scales averaged over the stretch. A single camera cannot tell a larger person further away from a smaller one
+nearer, but it sees proportions; what each frame says about them (the Schur complement of its normal equations) is
+accumulated with a forgetting factor (``scale_forget``) on top of a prior (``scale_sigma``) — a recursive estimate,
+one person, one body.
 
-The Jacobian is by forward differences: our FK runs once per step on a batch of the current pose and one pose per
-coordinate moved by ``EPS`` (one batched call costs about what one pose does); rotation and translation are
-differentiated in closed form. Markers and joint centres for the outputs are taken from the same batch, moved by the
-step (first order), so no extra FK call is made.
+The Jacobian is by forward differences: our float64 FK runs once per step on a batch of the current pose and one
+pose per coordinate and per scale group moved by ``EPS`` (one batched call costs about what one pose does); rotation
+and translation are differentiated in closed form. Markers and joint centres for the outputs come from the same
+batch, moved by the step (first order), so no extra FK call is made.
 """
 
 from __future__ import annotations
@@ -114,12 +118,9 @@ class ImageFit:
         self.fk = ForwardKinematics(skeleton, torch.float64)
         self.sigma = landmark_sigma() * self.cfg.sigma_scale  # (33,) per axis, in landmark-box sides
         # one uniform scale factor per body group, left and right sharing one (as the network predicts them)
-        groups: list[str] = []
-        for b in skeleton.body_names:
-            key = min(b, side_partner(b, skeleton.body_names))
-            groups.append(key) if key not in groups else None
-        self.body_group = np.array([groups.index(min(b, side_partner(b, skeleton.body_names)))
-                                    for b in skeleton.body_names])
+        keys = [min(b, side_partner(b, skeleton.body_names)) for b in skeleton.body_names]
+        groups = list(dict.fromkeys(keys))
+        self.body_group = np.array([groups.index(k) for k in keys])
         self.n_groups = len(groups)
         self.reset()
 
