@@ -108,7 +108,9 @@ def test_landmark_configurations_that_cannot_work_are_named(lift, tmp_path):
         pytest.skip("no rendered clip")
     with pytest.raises(InferError, match="needs them on every frame"):
         run_infer(InferConfig(video=clip, model=folder / "train" / "checkpoint_best.pt", out=tmp_path / "x",
-                              landmark_every=2), say=lambda m: None)
+                              landmark_every=2, refine=False), say=lambda m: None)
+    with pytest.raises(ValueError, match="the fit to the image needs them on every frame"):
+        InferConfig(video=clip, model=folder / "train" / "checkpoint_best.pt", out=tmp_path / "x", landmark_every=2)
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
 
 

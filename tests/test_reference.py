@@ -463,7 +463,7 @@ def test_bench_reference_runs_the_study_conditions_on_the_real_videos(pose2sim_r
     assert res.exit_code == 0, res.output
     out = tmp_path / "bench"
     run = CliRunner().invoke(app, ["bench", "reference", "--reference", str(ref), "--model", str(tiny_world_lift),
-                                   "--out", str(out), "--heads", "none", "--cameras", "cam02",
+                                   "--out", str(out), "--heads", "none", "--cameras", "cam02", "--fit", "off",
                                    "--conditions", "hflip,contrast", "--severities", "5"])
     assert run.exit_code == 0, run.output
     r = json.loads((out / "reference_bench.json").read_text())

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -135,8 +136,6 @@ def evaluation_ladder(reference: str | Path, model: str | Path | None = None, ou
                 say(f"{name} {label}: angle MAE {_mean_mae(per):.1f} deg")
     summary = _summary(rows)
     per_camera = {r["camera"] + " | " + r["model"]: _mean_mae(r["coordinates"]) for r in rows}
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="d3ke-ladder-") as tmp:  # rung 3: infer on the videos
         real = bench_reference(reference, [model_path], Path(tmp), heads=("auto",), fits=fits, say=say)
     for label, s in real["summary"].items():

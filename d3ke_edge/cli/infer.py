@@ -33,7 +33,7 @@ def infer(
     start: Annotated[float, typer.Option("--start", help="Start time, seconds.")] = 0.0,
     end: Annotated[Optional[float], typer.Option("--end", help="End time, seconds (default: the end).")] = None,
     every: Annotated[int, typer.Option("--every", help="Process every N-th frame (long videos).")] = 1,
-    landmark_every: Annotated[Optional[int], typer.Option("--landmark-every", help="Run BlazePose's landmarks on every N-th processed frame and extrapolate the box in between: its 18 ms are most of a frame on one CPU core; 2 (the image models' default) measured no accuracy change on rendered clips. 1 = MediaPipe's own loop, and the only choice for landmark models (d3ke_lift_*), whose input the landmarks are.")] = None,
+    landmark_every: Annotated[Optional[int], typer.Option("--landmark-every", help="Run BlazePose's landmarks on every N-th processed frame and extrapolate the box in between: its 18 ms are most of a frame on one CPU core; 2 (the image models' default with --no-refine) measured no accuracy change on rendered clips. 1 = MediaPipe's own loop, and the only choice for landmark models (d3ke_lift_*), whose input the landmarks are, and for the fit to the image.")] = None,
     angles: Annotated[Optional[str], typer.Option("--angles", help="Comma-separated coordinates for the overlay panel and angles.png.")] = None,
     osim: Annotated[Optional[Path], typer.Option("--osim", help="The model's .osim when it is not the built-in skeleton.")] = None,
     search_frames: Annotated[int, typer.Option("--search-frames", help="Stop with an error when nobody is found in this many first frames.")] = 90,
