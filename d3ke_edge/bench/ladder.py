@@ -32,7 +32,7 @@ __all__ = ["evaluation_ladder", "markdown"]
 RUNGS = ("clean", "measured noise", "real BlazePose")
 
 
-def _reference_motion(trial) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _reference_motion(trial) -> tuple[np.ndarray, np.ndarray]:
     """The reference's landmark markers in the calibration's world (T, 33, 3), its pelvis rotation in that world
     (T, 3, 3), from its IK coordinates on its scaled model."""
     from ..io.mot import read_mot
@@ -51,29 +51,22 @@ def _reference_motion(trial) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     markers = res.markers.numpy()[:, [skel.marker_names.index(m) for m in names]] @ up  # ground -> world
     pelvis = next(j.child for j in skel.joints if j.parent == "ground")
     rot = up.T @ res.body_rotations.numpy()[:, skel.body_index(pelvis)]
-    return markers, rot, q
+    return markers, rot
 
 
-def _run_model(model, skel, xy: np.ndarray, vis: np.ndarray, K: np.ndarray, fps: float, fit_cfg=None) -> np.ndarray:
-    """The stream model (per frame + head) on landmarks (T, 33, 2) through one camera; with ``fit_cfg`` infer's
-    fit after it. -> coordinates (T, n) radians."""
+def _run_model(model, space, xy: np.ndarray, vis: np.ndarray, K: np.ndarray, fps: float, fit_cfg=None) -> np.ndarray:
+    """The stream model (per frame + head, as infer picks it) on landmarks (T, 33, 2) through one camera; with
+    ``fit_cfg`` infer's fit after it (``bench.landmarks``' two steps). -> coordinates (T, n) radians."""
     from ..data.landmark_input import landmark_features
-    from ..infer.run import image_fit
-    from ..video.crop import box_from_landmarks, root_translation
+    from .landmarks import fit_predictions, stream_predictions
 
-    model.reset()
-    fit = image_fit(skel, model.metadata, fit_cfg) if fit_cfg is not None else None
-    out_q = []
-    for t in range(len(xy)):
-        x = landmark_features(xy[t], vis[t], np.ones(33), K)[None].numpy()
-        out = model.run_head(model.run_frame(x))
-        q = out["coordinates"][0]
-        if fit is not None:
-            box = box_from_landmarks(xy[t])
-            root = root_translation(box, K, np.concatenate([out["joints_rel"][0], out["markers_rel"][0]]))
-            q = fit.step(xy[t], vis[t], K, t / fps, q, out["pelvis_rot_cam"][0], root, out["scales"][0])["coordinates"]
-        out_q.append(np.asarray(q, np.float64))
-    return np.stack(out_q)
+    seq = {"landmarks_2d": torch.as_tensor(xy)[None], "visibility": torch.as_tensor(vis)[None],
+           "K": torch.as_tensor(K).expand(len(xy), 3, 3)[None]}
+    x = landmark_features(xy, vis, np.ones(vis.shape), K)[None]
+    pred = stream_predictions(model, x)[model.head or "per-frame"]
+    if fit_cfg is not None:
+        pred = fit_predictions(pred, seq, space, fps, fit_cfg)
+    return pred["coordinates"][0].double().numpy()
 
 
 def evaluation_ladder(reference: str | Path, model: str | Path | None = None, out: Path | None = None,
@@ -87,6 +80,7 @@ def evaluation_ladder(reference: str | Path, model: str | Path | None = None, ou
     from ..infer.fit import FitConfig
     from ..infer.model import load_stream_model
     from ..infer.run import resolve_skeleton
+    from ..models.kinematic_space import KinematicSpace
     from .reference import bench_reference
     from ..reference.calibration import fit_to_video, load_calibration
     from ..utils.atomic import atomic_write_text
@@ -102,8 +96,8 @@ def evaluation_ladder(reference: str | Path, model: str | Path | None = None, ou
     m = load_stream_model(model_path, head="auto")
     if m.input_kind != "landmarks":
         raise ValueError(f"'{model_path}' is an image model; the ladder feeds landmarks (a d3ke_lift_* model)")
-    skel = resolve_skeleton(m.metadata, None)
-    markers, pelvis_world, _ = _reference_motion(trial)
+    space = KinematicSpace(resolve_skeleton(m.metadata, None))
+    markers, pelvis_world = _reference_motion(trial)
     cams = {c.name: c for c in load_calibration(trial.report["calibration"])}
     videos = dict(zip(trial.report["cameras"], trial.report["videos"]))
     corruptor = Corruptor(LandmarkSynthConfig(noise="measured", swaps=1.0))
@@ -126,7 +120,7 @@ def evaluation_ladder(reference: str | Path, model: str | Path | None = None, ou
         inputs = {"clean": (xy, np.ones(xy.shape[:2])), "measured noise": (np.stack(noisy), np.stack(vis_n))}
         for rung, (lm, vis) in inputs.items():
             for refine in fits:
-                q = _run_model(m, skel, lm, vis, K, fps, FitConfig() if refine else None)
+                q = _run_model(m, space, lm, vis, K, fps, FitConfig() if refine else None)
                 names = m.metadata["coordinate_names"]
                 pred = {c: np.degrees(q[:, names.index(c)]) for c in COMPARED if c in names}
                 per = compare(trial.time, pred, trial)

@@ -19,7 +19,7 @@ import torch
 
 from .metrics import sequence_errors
 
-__all__ = ["predict_sequences", "fit_predictions", "mean_errors", "bench_landmarks", "markdown", "GROUP_KEYS"]
+__all__ = ["predict_sequences", "stream_predictions", "fit_predictions", "mean_errors", "bench_landmarks", "markdown", "GROUP_KEYS"]
 
 GROUP_KEYS = ("angle_mae_deg", "angle_hips_deg", "angle_knees_deg", "angle_ankles_feet_deg", "angle_shoulders_deg",
               "angle_elbows_forearms_deg", "angle_lumbar_deg", "pelvis_rot_err_deg", "joint_mpjpe_mm",
@@ -42,13 +42,11 @@ def fit_predictions(pred: dict, seqs: dict, space, fps: float, cfg=None) -> dict
     """``pred`` (decoded, (n, T, ...)) after the fit to the image (``infer.fit``) on each sequence's own landmarks
     (``landmarks_2d``, ``visibility``, ``K`` of ``LandmarkSynth.sequences``), frame by frame as ``infer`` runs it
     (the root placed from the landmark box first, as there). Returns the decoded dict with the fitted values."""
-    from ..data.landmark_synth import landmark_skeleton
-    from ..infer.fit import FitConfig, ImageFit
+    from ..infer.fit import FitConfig
+    from ..infer.run import image_fit
     from ..video.crop import box_from_landmarks, root_translation
 
-    skel, markers = landmark_skeleton(space.skeleton)
-    fit = ImageFit(skel, markers, space.predicted, space.root_coordinates, space.skeleton.marker_names,
-                   cfg or FitConfig())
+    fit = image_fit(space.skeleton, space.metadata(), cfg or FitConfig())
     out = {k: v.clone() for k, v in pred.items()}
     n, T = pred["coordinates"].shape[:2]
     for i in range(n):
@@ -86,28 +84,29 @@ def _per_coordinate(pred: dict, truth: dict, space) -> dict[str, float]:
             if space.skeleton.coordinates[i].is_rotational}
 
 
-def _stream_predictions(path: Path, x: torch.Tensor) -> dict[str, dict]:
-    """An exported landmark model (export folder or artefact; infer's loader) on inputs ``x`` (n, T, F), frame by
-    frame as infer runs it: {"per-frame": decoded (n, T, ...), its head's name: decoded}."""
-    from ..infer.model import load_stream_model
+def stream_predictions(model, x: torch.Tensor) -> dict[str, dict]:
+    """A loaded stream model (``infer.model.load_stream_model``) on inputs ``x`` (n, T, F), frame by frame as infer
+    runs it, its head's state reset per sequence: {"per-frame": decoded (n, T, ...), its head's name: decoded}."""
+    from ..export.modules import DECODED_OUTPUTS
 
-    out = {}
-    for head in ("none", "auto"):
-        m = load_stream_model(path, head=head)
-        if head == "auto" and m.head is None:
-            break
-        seqs = []
-        for i in range(x.shape[0]):
-            m.reset()
-            frames = [m.run_head(m.run_frame(x[i, t : t + 1].numpy())) for t in range(x.shape[1])]
-            seqs.append({k: np.concatenate([f[k] for f in frames]) for k in frames[0] if k != "params"})
-        out["per-frame" if head == "none" else m.head] = {
-            k: torch.as_tensor(np.stack([s[k] for s in seqs])) for k in seqs[0]}
-    return out
+    names = ["per-frame"] + ([model.head] if model.head else [])
+    seqs: dict[str, list[dict]] = {k: [] for k in names}
+    for i in range(x.shape[0]):
+        model.reset()
+        frames: dict[str, list[dict]] = {k: [] for k in names}
+        for t in range(x.shape[1]):
+            fo = model.run_frame(x[i, t : t + 1].numpy())
+            frames["per-frame"].append(dict(zip(DECODED_OUTPUTS, fo[1:])))
+            if model.head:
+                frames[model.head].append(model.run_head(fo))
+        for k in names:
+            seqs[k].append({o: np.concatenate([f[o] for f in frames[k]]) for o in DECODED_OUTPUTS})
+    return {k: {o: torch.as_tensor(np.stack([s[o] for s in v])) for o in DECODED_OUTPUTS} for k, v in seqs.items()}
 
 
 class _Model:
-    """What the bench runs: a checkpoint (its bundle: every head) or an export (infer's loader: the head it picks)."""
+    """What the bench runs: a checkpoint (its bundle: every head) or an export (infer's loader: the head it picks),
+    each read once."""
 
     def __init__(self, path: Path):
         from ..export.bundle import load_bundle
@@ -115,7 +114,7 @@ class _Model:
         from ..infer.run import resolve_skeleton
         from ..models.kinematic_space import KinematicSpace
 
-        self.path = path
+        self.bundle = self.stream = None
         if path.suffix == ".pt":
             self.bundle = load_bundle(path)
             if self.bundle.model.input_key != "landmarks":
@@ -123,15 +122,14 @@ class _Model:
             self.space, self.world = self.bundle.model.space, self.bundle.model.world
             self.fps = float(self.bundle.ckpt["config"]["data"].get("fps", 30.0))
         else:
-            self.bundle = None
-            m = load_stream_model(path, head="auto")
-            if m.input_kind != "landmarks":
+            self.stream = load_stream_model(path, head="auto")
+            if self.stream.input_kind != "landmarks":
                 raise ValueError(f"'{path}' is an image model; this bench feeds landmarks (a d3ke_lift_* model)")
-            self.space = KinematicSpace(resolve_skeleton(m.metadata, None))
-            self.world, self.fps = m.world_landmarks, float(m.head_fps or 30.0)
+            self.space = KinematicSpace(resolve_skeleton(self.stream.metadata, None))
+            self.world, self.fps = self.stream.world_landmarks, float(self.stream.head_fps or 30.0)
 
     def predict(self, x: torch.Tensor) -> dict[str, dict]:
-        return predict_sequences(self.bundle, x) if self.bundle is not None else _stream_predictions(self.path, x)
+        return predict_sequences(self.bundle, x) if self.bundle is not None else stream_predictions(self.stream, x)
 
 
 def bench_landmarks(model: str | Path | None, motions: list[Path], sequences: int = 8, seconds: float = 2.0,

@@ -121,13 +121,15 @@ def _write_staged(res: InferResult) -> dict[str, Path]:
     shown = res.angles
     idx = [names.index(a) for a in shown]
     _plot_angles(stage / "angles.png", t, np.degrees(q[:, idx]), shown,
-                 f"{cfg.video.name}: {res.model_name}" + (f" + {res.head}" if res.head else "") + f" ({res.runtime})")
+                 f"{cfg.video.name}: {res.model_name}" + (f" + {res.head}" if res.head else "")
+                 + (" + fit" if cfg.refine else "") + f" ({res.runtime})")
     files["angles.png"] = stage / "angles.png"
     if (stage / "overlay.mp4").exists():
         files["overlay.mp4"] = stage / "overlay.mp4"
     summary = {
         "video": str(cfg.video), "model": res.model_name, "runtime": res.runtime, "head": res.head,
-        "head_frame_rate_hz": res.head_fps, "landmark_every": res.landmark_every, "every": cfg.every,
+        "head_frame_rate_hz": res.head_fps, "fit": cfg.refine, "landmark_every": res.landmark_every,
+        "every": cfg.every,
         "fps": res.fps, "size": list(res.size), "rotation_deg": res.rotation, "hfov_deg": cfg.hfov,
         "frames": len(res.frames), "tracked": len(ok), "corrupt": res.corrupt, "tracking": res.track,
         "root_solve_residual": residual, "translation": TRANSLATION_NOTE, "speed": speed_table(res),
