@@ -841,6 +841,51 @@ def test_people_are_matched_across_views_by_geometry():
         assert np.nanmedian(np.linalg.norm(P - truth, axis=-1)) < 0.01
 
 
+def test_one_person_is_selected_among_those_matched_by_index_or_by_a_pixel_in_one_view():
+    """Two people 2 m apart in four views: ``K`` picks person<K>; ``NAME=x,y`` picks whoever covers that pixel in
+    view NAME (either person, from either view); a pixel on nobody, an unknown view, an index past the last person
+    and a malformed value are named errors; the config refuses a selection without everyone matched."""
+    from d3ke_edge.reference.build import ReferenceConfig
+    from d3ke_edge.reference.people import Track, associate, parse_selection, select_person
+    from d3ke_edge.reference.views import ReferenceInputError
+
+    rng = np.random.default_rng(5)
+    cams = _rig()
+    T = 30
+    body = rng.uniform(-0.25, 0.25, (33, 3)) * [1, 1, 3] + [0, 0, 0.9]
+    people = [body + [0, 1.0, 0], body + [0, -1.0, 0]]
+
+    def track(view: int, X: np.ndarray) -> Track:
+        xy = np.repeat(cams[view].project(X)[None], T, 0) + rng.normal(0, 1.0, (T, 33, 2))
+        return Track(view, xy, np.full((T, 33), 0.9))
+
+    found = associate([[track(v, X) for X in people] for v in range(4)], cams)
+    assert len(found) == 2
+    names = ["a", "b", "c", "d"]
+    assert [select_person(found, s, names) for s in ("0", "1", "person1")] == [0, 1, 1]
+    hips = [23, 24]
+    for v, name in enumerate(names):
+        for X in people:
+            x, y = cams[v].project(X)[hips].mean(0)
+            k = select_person(found, f"{name}={x:.1f},{y:.1f}", names)
+            mine = np.nanmedian(np.linalg.norm(found[k].tracks[v].xy[0] - cams[v].project(X), axis=-1))
+            assert mine < 5.0  # the person at that pixel, not the other one
+    with pytest.raises(ValueError, match="no matched person covers that pixel in view a"):
+        select_person(found, "a=-5000,-5000", names)
+    with pytest.raises(ValueError, match="2 people were matched"):
+        select_person(found, "2", names)
+    with pytest.raises(ValueError, match="no view is called 'e'"):
+        parse_selection("e=1,2", names)
+    with pytest.raises(ValueError, match="neither K"):
+        parse_selection("someone", names)
+    videos = sorted(TRIAL.glob("cam0*.mp4"))[:2] if TRIAL.is_dir() else []
+    if videos:
+        with pytest.raises(ReferenceInputError, match="needs person 'all'"):
+            ReferenceConfig(tuple(videos), Path("c"), Path("o"), person=("largest",), select="1")
+        with pytest.raises(ReferenceInputError, match="no view is called 'cam09'"):
+            ReferenceConfig(tuple(videos), Path("c"), Path("o"), select="cam09=1,2")
+
+
 def test_a_person_who_leaves_every_view_and_returns_keeps_their_identity():
     """Two people in four views; the first leaves every view for 30 frames (longer than the motion link's 15) and
     comes back 1.5 m from where they left: joined again by their body's proportions. Someone of another build coming

@@ -24,6 +24,7 @@ def reference(
     no_sync: Annotated[bool, typer.Option("--no-sync", help="Do not estimate frame offsets between the cameras.")] = False,
     ik_prior: Annotated[float, typer.Option("--ik-prior", help="Weight holding the coordinates the landmarks leave free (hip/humeral/forearm rotation, subtalar, mtp) to neutral in IK; 0: none.")] = 1e-4,
     person: Annotated[Optional[list[str]], typer.Option("--person", help="Who: all (default: everyone the views agree on, one reference each in OUT/person<k>/) | one person per view: largest | INDEX (left to right) | x,y in every view, or NAME=SPEC for one view (NAME: its video's file name without extension); repeat the option.")] = None,
+    select: Annotated[Optional[str], typer.Option("--select", help="With everyone matched across views: make only this person's reference: K (OUT/person<K>, most observed first) or NAME=x,y (whoever covers that pixel in view NAME when it first sees them).")] = None,
 ) -> None:
     """BlazePose in every view, the views' left/right labelling and frame offsets chosen by the triangulation,
     robust triangulation refined over the whole trial (smooth trajectories, rigid segments of one length) and a
@@ -38,7 +39,7 @@ def reference(
 
     try:
         cfg = ReferenceConfig(tuple(videos), calib, out, gate_px=gate, cutoff_hz=cutoff, sync=not no_sync,
-                              person=tuple(person or ()) or ("all",), ik_neutral_weight=ik_prior,
+                              person=tuple(person or ()) or ("all",), select=select, ik_neutral_weight=ik_prior,
                               smooth_weight=smooth, length_weight=bone_length)
     except (ReferenceInputError, ValueError) as exc:
         fail(str(exc))
@@ -58,6 +59,8 @@ def reference(
     if "people" in report:
         for p in report["people"]:
             where = out / p["folder"]
+            if p.get("error") == "not selected":
+                continue
             if "error" in p:
                 console.print(f"person{p['person']} ({', '.join(p['views'])}): no reference: {p['error']}")
             else:

@@ -16,6 +16,7 @@ import numpy as np
 
 from .calibration import Camera, fit_to_video, load_calibration
 from .opensim_tools import NEUTRAL_WEIGHT
+from .people import associate, parse_selection, person_views, select_person, track_people
 from .triangulate import SyncEstimate
 from .views import ReferenceInputError, ViewLandmarks, check_views
 
@@ -35,6 +36,9 @@ class ReferenceConfig:
     # who: ``all`` (everyone, people matched across views: one reference each), or one person tracked per view:
     # ``largest``/INDEX/x,y for every view and ``NAME=SPEC`` entries for single views (by video stem)
     person: tuple[str, ...] = ("all",)
+    # with ``all``: only the person this names among those matched across views (people.parse_selection: K or
+    # NAME=x,y); None: everyone
+    select: str | None = None
     min_visibility: float = 0.3  # observations BlazePose rates less visible are not used
     min_agreement: float = 0.35  # a view with fewer of its landmarks used by the triangulation tracks someone else
     ik_neutral_weight: float = NEUTRAL_WEIGHT  # IK holds the coordinates landmarks leave free (NEUTRAL_PRIOR)
@@ -65,6 +69,14 @@ class ReferenceConfig:
                 parse_person(spec)
             except ValueError as exc:
                 raise ReferenceInputError(f"--person '{entry}': {exc}") from None
+        if self.select is not None:
+            if not self.everyone:
+                raise ReferenceInputError(f"a selection among the matched people ('{self.select}') needs person "
+                                          f"'all', not {list(self.person)}")
+            try:
+                parse_selection(self.select, stems)
+            except ValueError as exc:
+                raise ReferenceInputError(str(exc)) from None
         if not self.gate_px > 0 or not self.cutoff_hz > 0 or self.max_gap < 0 or self.max_offset < 0:
             raise ReferenceInputError("gate_px and cutoff_hz must be positive, max_gap and max_offset >= 0")
         if not (self.smooth_weight >= 0 and self.length_weight >= 0):
@@ -313,7 +325,6 @@ def _build_people(cfg: ReferenceConfig, cameras: list[Camera], how: str, models:
     import json
 
     from ..utils.atomic import atomic_write_text
-    from .people import associate, person_views, track_people
     from .report import people_markdown
 
     tracked = [track_people(v, models, i, advance=advance) for i, v in enumerate(cfg.videos)]
@@ -328,12 +339,24 @@ def _build_people(cfg: ReferenceConfig, cameras: list[Camera], how: str, models:
             "calibration belongs to these videos and that they are synchronised")
     say(f"{len(people)} people matched across views: " + "; ".join(
         f"person{k} in {', '.join(names[v] for v in p.views)}" for k, p in enumerate(people)))
+    chosen = None
+    if cfg.select is not None:
+        try:
+            chosen = select_person(people, cfg.select, [Path(v).stem for v in cfg.videos])
+        except ValueError as exc:
+            raise ReferenceInputError(str(exc)) from None
+        say(f"selected person{chosen} ({cfg.select}); the others get no reference")
+        summary["selected"] = chosen
     for k, person in enumerate(people):
         idx, views = person_views(person, tracked)
         entry = {"person": k, "folder": f"person{k}", "views": [names[v] for v in idx],
                  "frames": int(len(views[0].xy)),
                  "tracked_frames": {names[v]: int(person.tracks[v].seen.sum()) for v in idx},
                  "frames_in_2_views": person.frames_in(2), "frames_in_all_its_views": person.frames_in(len(idx))}
+        if chosen is not None and k != chosen:
+            entry["error"] = "not selected"
+            summary["people"].append(entry)
+            continue
         pcfg = dataclasses.replace(cfg, videos=tuple(cfg.videos[v] for v in idx), out=cfg.out / f"person{k}")
         try:
             ref = triangulate_views(pcfg, views, [cameras[v] for v in idx], say)

@@ -24,7 +24,7 @@ from .triangulate import triangulate_all, reprojection_errors
 from .views import ViewLandmarks, close_in_step, frame_landmarks
 
 __all__ = ["Track", "ViewTracks", "track_people", "associate", "Person", "person_views", "frame_errors",
-           "ASSOCIATION_GATE_PX"]
+           "parse_selection", "select_person", "ASSOCIATION_GATE_PX"]
 
 REDETECT_EVERY = 10  # frames between detector runs that look for people not yet followed
 SAME_PERSON_SIDES = 0.3  # two tracks whose hips are closer than this many ROI sides follow one person: one ends
@@ -375,3 +375,53 @@ def person_views(person: Person, views: list[ViewTracks]) -> tuple[list[int], li
     idx = person.views
     return idx, [ViewLandmarks(views[v].name, views[v].path, person.tracks[v].xy, person.tracks[v].visibility,
                                views[v].fps, views[v].size) for v in idx]
+
+
+def parse_selection(spec: str, view_names: list[str]) -> tuple[str | None, int | np.ndarray]:
+    """One person among those matched across views: ``K`` (``person<K>``, most observed first) or ``NAME=x,y`` (the
+    person at that pixel of view ``NAME``, a video's file name without extension) -> (view name or None, K or the
+    point). A bad value fails at once, naming the views."""
+    name, _, value = spec.strip().rpartition("=")
+    value = value.strip().removeprefix("person")
+    if not name and value.isdigit():
+        return None, int(value)
+    parts = value.split(",")
+    if name and len(parts) == 2:
+        if name not in view_names:
+            raise ValueError(f"selection '{spec}': no view is called '{name}' (the views are {view_names})")
+        try:
+            return name, np.array([float(v) for v in parts])
+        except ValueError:
+            pass
+    raise ValueError(f"selection '{spec}' is neither K (person<K>) nor NAME=x,y (a pixel in view NAME, one of "
+                     f"{view_names})")
+
+
+def select_person(people: list[Person], spec: str, view_names: list[str]) -> int:
+    """The index in ``people`` that ``spec`` (``parse_selection``) names. A point picks the person whose landmarks'
+    box holds it (the nearest hips if several) in the first frame view NAME sees each of them; nobody there -> an
+    error that lists where each person is in that view."""
+    name, choice = parse_selection(spec, view_names)
+    if name is None:
+        if not 0 <= choice < len(people):
+            raise ValueError(f"selection '{spec}': {len(people)} people were matched across views (person0.."
+                             f"person{len(people) - 1})")
+        return int(choice)
+    v = view_names.index(name)
+    hips = _sided_pairs("hip")[0]
+    where = {}
+    for k, person in enumerate(people):
+        tr = person.tracks[v]
+        if tr is None or not tr.seen.any():
+            continue
+        xy = tr.xy[int(np.argmax(tr.seen))]
+        lo, hi = np.nanmin(xy, 0), np.nanmax(xy, 0)
+        hip = np.nanmean(xy[hips], 0)
+        where[k] = (bool(np.all((choice >= lo) & (choice <= hi))), float(np.linalg.norm(hip - choice)), hip)
+    inside = [k for k, (inside, _, _) in where.items() if inside]
+    if not inside:
+        seen = "; ".join(f"person{k}'s hips at {w[2][0]:.0f},{w[2][1]:.0f}" for k, w in where.items()) or "nobody"
+        raise ValueError(f"selection '{spec}': no matched person covers that pixel in view {name} (first frame each "
+                         f"is seen there: {seen})")
+    return min(inside, key=lambda k: where[k][1])
+
