@@ -37,8 +37,8 @@ import sys, copy, numpy as np, torch
 BATCH1 = FLOAT64 = False
 {setup}
 from d3ke_edge.export.api import ExportConfig, parity_data
-from d3ke_edge.export.bundle import load_bundle
-from d3ke_edge.export.modules import PerFrameGraph
+from d3ke_edge.train.checkpoint import load_bundle
+from d3ke_edge.models.graphs import PerFrameGraph
 bundle = load_bundle(sys.argv[1])
 data = parity_data(bundle, ExportConfig(), bundle.model.input_size)
 graph = PerFrameGraph(bundle.model).eval()
@@ -65,7 +65,7 @@ def _run(checkpoint: Path, name: str, tmp: Path) -> tuple[list[np.ndarray], str]
 
 
 def measure(checkpoint: Path) -> dict:
-    from d3ke_edge.export.modules import PER_FRAME_OUTPUTS
+    from d3ke_edge.models.graphs import PER_FRAME_OUTPUTS
 
     with tempfile.TemporaryDirectory() as tmp:
         runs = {name: _run(checkpoint, name, Path(tmp)) for name in SETTINGS}

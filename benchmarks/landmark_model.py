@@ -32,7 +32,7 @@ from d3ke_edge.data.datasets import image_to_float
 from d3ke_edge.data.landmark_input import landmark_features
 from d3ke_edge.data.landmark_synth import Corruptor, LandmarkSynthConfig, landmark_skeleton
 from d3ke_edge.data.synth import SynthEngine
-from d3ke_edge.export.bundle import load_bundle
+from d3ke_edge.train.checkpoint import load_bundle
 from d3ke_edge.train.config import DataConfig
 from d3ke_edge.train.data import landmark_synth, sequence_seed, synth_config
 from d3ke_edge.train.temporal import TARGETS
@@ -108,7 +108,7 @@ def same_sequences(lift, image, n: int, seed: int = 0) -> dict:
 def through_infer(lift_ckpt: Path, image_ckpt: Path, cfg: DataConfig, clips: int) -> dict:
     import tempfile
 
-    from d3ke_edge.export.modules import DECODED_OUTPUTS
+    from d3ke_edge.models.graphs import DECODED_OUTPUTS
     from d3ke_edge.infer.run import InferConfig, run_infer
     from d3ke_edge.infer.synthetic import write_test_clip
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from d3ke_edge.bench.agreement import align_points, angle_agreement, read_angles
+from d3ke_edge.bench.agreement import angle_agreement, read_angles
+from d3ke_edge.bench.aligned_points import align_points
 from d3ke_edge.cli.common import third_party_log
 from d3ke_edge.io.trc import MarkerTable, read_trc, write_trc
 from d3ke_edge.reference.opensim_tools import POSE2SIM_NAMES, run_ik

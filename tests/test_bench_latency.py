@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from d3ke_edge.bench.latency import (Candidate, LatencyConfig, candidates_from, run_latency, server_candidates,
-                                     sweep_artefact)
+from d3ke_edge.bench.latency import Candidate, LatencyConfig, candidates_from, run_latency, server_candidates
+from d3ke_edge.export.sweep import sweep_artefact
 
 
 def _cli(*args):

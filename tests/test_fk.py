@@ -91,7 +91,7 @@ def test_wrong_coordinate_count_is_rejected(builtin):
 
 def test_uniform_scale_scales_the_whole_body(builtin):
     fk = ForwardKinematics(builtin, torch.float64)
-    q = torch.as_tensor(builtin.defaults)[None]
+    q = torch.as_tensor(builtin.defaults)[None].clone()  # the session skeleton's cached defaults stay untouched
     q[0, builtin.coordinate_names.index("pelvis_ty")] = 0.0  # keep the root at the origin
     base = fk(q).markers
     big = fk(q, torch.full((1, len(builtin.bodies), 3), 1.1, dtype=torch.float64)).markers

@@ -36,7 +36,7 @@ def _decoded(frames_path: Path) -> list[np.ndarray]:
 def test_infer_crops_like_the_engine_and_runs_the_model_exactly_on_them(infer_run, quickstart_out):
     from d3ke_edge.data.camera import ENGINE_MARGIN, Camera
     from d3ke_edge.data.synth import SynthConfig, SynthEngine
-    from d3ke_edge.export.modules import DECODED_OUTPUTS
+    from d3ke_edge.models.graphs import DECODED_OUTPUTS
     from d3ke_edge.runtime import load_runtime, run_stream
     from d3ke_edge.video.crop import cut_crop
 

@@ -32,7 +32,7 @@ def test_the_landmark_model_learns_in_the_quickstart(lift):
 
 
 def test_the_step_head_equals_its_sequence_form_on_landmark_outputs(lift):
-    from d3ke_edge.export.bundle import load_bundle
+    from d3ke_edge.train.checkpoint import load_bundle
 
     folder, _ = lift
     bundle = load_bundle(folder / "train" / "checkpoint_best.pt")

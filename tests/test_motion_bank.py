@@ -210,6 +210,7 @@ def test_bench_landmarks_scores_a_model_on_recorded_motion(skel, lab, tiny_world
     md = (tmp_path / "a" / "landmarks_bench.md").read_text()
     assert "| walk0.mot | per-frame |" in md and "| walk0.mot | per-frame + fit |" in md  # infer's fit after it
     again = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "b")])
+    assert again.exit_code == 0, again.output
     assert json.loads((tmp_path / "b" / "landmarks_bench.json").read_text())["angle_mae_deg"] == r["angle_mae_deg"]
     bad = CliRunner().invoke(app, ["bench", "landmarks", "--model", str(tiny_world_lift), "--motion",
                                    str(lab / "S2" / "lost.mot"), "--out", str(tmp_path / "c")])

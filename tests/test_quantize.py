@@ -24,7 +24,7 @@ def test_backbone_blocks_follow_each_family():
 
 
 def test_block_regex_selects_exactly_one_block():
-    name = ("d3ke_edge.export.modules.PerFrameGraph/torch.nn.modules.container.Sequential_backbone/"
+    name = ("d3ke_edge.models.graphs.PerFrameGraph/torch.nn.modules.container.Sequential_backbone/"
             "torchvision.models.mobilenetv3.InvertedResidual_{}/torch.nn.modules.conv.Conv2d_0;")
     assert re.fullmatch(block_regex("11"), name.format(11))
     assert not re.fullmatch(block_regex("1"), name.format(11))

@@ -3,7 +3,7 @@ reference and of another triangulation of the same trial, drawn into every calib
 two disagree most.
 
 Numbers alone cannot say which of two references is right where they differ; the videos can. The other
-triangulation is moved into our frame by the same rigid transform as ``agreement.align_points`` and projected through
+triangulation is moved into our frame by the same rigid transform as ``aligned_points.align_points`` and projected through
 our reference's cameras (video frames found through its frame offsets).
 """
 
@@ -14,7 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .agreement import CHAINS, _chain_angle, align_points
+from ..reference.build import match_cameras
+from ..reference.calibration import fit_to_video, load_calibration
+from ..utils.atomic import atomic_write_bytes
+from .aligned_points import CHAINS, align_points, chain_angle
 
 __all__ = ["worst_frames", "chain_views"]
 
@@ -42,9 +45,6 @@ def chain_views(reference: str | Path, other_trc: str | Path, image: str | Path,
     {chain, frames: [{frame, ours_deg, other_deg}], image}."""
     import cv2
 
-    from ..reference.build import match_cameras
-    from ..reference.calibration import fit_to_video, load_calibration
-    from ..utils.atomic import atomic_write_bytes
 
     trios = dict(CHAINS)
     if chain not in trios:
@@ -62,7 +62,7 @@ def chain_views(reference: str | Path, other_trc: str | Path, image: str | Path,
         raise FileNotFoundError(f"the reference's videos {gone} are gone; the views are drawn from them")
     al = align_points(needed[2], other_trc, lag_s)
     k = [al.names.index(n) for n in trios[chain]]
-    ours_deg, other_deg = _chain_angle(al.ours[:, k]), _chain_angle(al.other[:, k])
+    ours_deg, other_deg = chain_angle(al.ours[:, k]), chain_angle(al.other[:, k])
     rows = worst_frames(ours_deg - other_deg, frames)
     cams, _ = match_cameras(load_calibration(report["calibration"]), videos)
     caps = [cv2.VideoCapture(str(v)) for v in videos]

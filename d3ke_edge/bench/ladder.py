@@ -25,7 +25,23 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .reference import COMPARED, _baselines, _mean_mae, _summary, compare, load_people
+from ..data.landmark_input import landmark_features
+from ..data.landmark_synth import Corruptor, LandmarkSynthConfig
+from ..default_model import default_model
+from ..infer.fit import FitConfig
+from ..infer.model import load_stream_model
+from ..infer.run import resolve_skeleton
+from ..io.mot import read_mot
+from ..models.kinematic_space import KinematicSpace
+from ..reference.calibration import fit_to_video, load_calibration
+from ..skeleton import load_osim
+from ..skeleton.fk import ForwardKinematics
+from ..skeleton.markersets import landmark_markers
+from ..utils.atomic import atomic_write_text
+from ..video.landmarks import LANDMARK_NAMES
+from ..video.reader import VideoReader
+from .landmarks import fit_predictions, stream_predictions
+from .reference import COMPARED, _baselines, _mean_mae, _summary, bench_reference, compare, load_people
 
 __all__ = ["evaluation_ladder", "markdown"]
 
@@ -35,12 +51,6 @@ RUNGS = ("clean", "measured noise", "real BlazePose")
 def _reference_motion(trial) -> tuple[np.ndarray, np.ndarray]:
     """The reference's landmark markers in the calibration's world (T, 33, 3), its pelvis rotation in that world
     (T, 3, 3), from its IK coordinates on its scaled model."""
-    from ..io.mot import read_mot
-    from ..skeleton import load_osim
-    from ..skeleton.fk import ForwardKinematics
-    from ..skeleton.markersets import landmark_markers
-    from ..video.landmarks import LANDMARK_NAMES
-
     folder = trial.folder
     skel = load_osim(folder / "scaled.osim")
     names = landmark_markers(skel, LANDMARK_NAMES)
@@ -57,9 +67,6 @@ def _reference_motion(trial) -> tuple[np.ndarray, np.ndarray]:
 def _run_model(model, space, xy: np.ndarray, vis: np.ndarray, K: np.ndarray, fps: float, fit_cfg=None) -> np.ndarray:
     """The stream model (per frame + head, as infer picks it) on landmarks (T, 33, 2) through one camera; with
     ``fit_cfg`` infer's fit after it (``bench.landmarks``' two steps). -> coordinates (T, n) radians."""
-    from ..data.landmark_input import landmark_features
-    from .landmarks import fit_predictions, stream_predictions
-
     seq = {"landmarks_2d": torch.as_tensor(xy)[None], "visibility": torch.as_tensor(vis)[None],
            "K": torch.as_tensor(K).expand(len(xy), 3, 3)[None]}
     x = landmark_features(xy, vis, np.ones(vis.shape), K)[None]
@@ -75,17 +82,6 @@ def evaluation_ladder(reference: str | Path, model: str | Path | None = None, ou
     """Every rung for every camera of one person's reference (``model``: a landmark model infer accepts; default
     the package's; its causal head as infer picks it), without and/or with the fit. Writes ``ladder.json|md`` into
     ``out`` when given."""
-    from ..data.landmark_synth import Corruptor, LandmarkSynthConfig
-    from ..default_model import default_model
-    from ..infer.fit import FitConfig
-    from ..infer.model import load_stream_model
-    from ..infer.run import resolve_skeleton
-    from ..models.kinematic_space import KinematicSpace
-    from .reference import bench_reference
-    from ..reference.calibration import fit_to_video, load_calibration
-    from ..utils.atomic import atomic_write_text
-    from ..video.reader import VideoReader
-
     trials = load_people(reference)
     if len(trials) != 1:
         raise ValueError(f"the ladder needs one person's reference; '{reference}' has {len(trials)}: give one of "

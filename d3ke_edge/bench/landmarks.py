@@ -17,6 +17,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.landmark_synth import LandmarkSynth, LandmarkSynthConfig, PoseBank
+from ..data.motion_bank import BankConfig, BankError, import_bank
+from ..default_model import default_model
+from ..infer.fit import FitConfig
+from ..infer.model import load_stream_model
+from ..infer.run import image_fit, resolve_skeleton
+from ..models.graphs import DECODED_OUTPUTS
+from ..models.kinematic_space import KinematicSpace
+from ..train.checkpoint import load_bundle
+from ..train.data import sequence_seed
+from ..train.temporal import TARGETS
+from ..video.crop import box_from_landmarks, root_translation
 from .metrics import sequence_errors
 
 __all__ = ["predict_sequences", "stream_predictions", "fit_predictions", "mean_errors", "bench_landmarks", "markdown", "GROUP_KEYS"]
@@ -42,10 +54,6 @@ def fit_predictions(pred: dict, seqs: dict, space, fps: float, cfg=None) -> dict
     """``pred`` (decoded, (n, T, ...)) after the fit to the image (``infer.fit``) on each sequence's own landmarks
     (``landmarks_2d``, ``visibility``, ``K`` of ``LandmarkSynth.sequences``), frame by frame as ``infer`` runs it
     (the root placed from the landmark box first, as there). Returns the decoded dict with the fitted values."""
-    from ..infer.fit import FitConfig
-    from ..infer.run import image_fit
-    from ..video.crop import box_from_landmarks, root_translation
-
     fit = image_fit(space.skeleton, space.metadata(), cfg or FitConfig())
     out = {k: v.clone() for k, v in pred.items()}
     n, T = pred["coordinates"].shape[:2]
@@ -66,8 +74,6 @@ def fit_predictions(pred: dict, seqs: dict, space, fps: float, cfg=None) -> dict
 
 def mean_errors(preds: dict[str, dict], truth: dict, space) -> dict[str, dict[str, float]]:
     """Per prediction (``predict_sequences``' keys): ``sequence_errors`` averaged over the sequences."""
-    from ..train.temporal import TARGETS
-
     rows = {}
     for name, pred in preds.items():
         per_seq = [sequence_errors({k: v[i] for k, v in pred.items()}, {k: truth[k][i] for k in TARGETS}, space)
@@ -87,8 +93,6 @@ def _per_coordinate(pred: dict, truth: dict, space) -> dict[str, float]:
 def stream_predictions(model, x: torch.Tensor) -> dict[str, dict]:
     """A loaded stream model (``infer.model.load_stream_model``) on inputs ``x`` (n, T, F), frame by frame as infer
     runs it, its head's state reset per sequence: {"per-frame": decoded (n, T, ...), its head's name: decoded}."""
-    from ..export.modules import DECODED_OUTPUTS
-
     names = ["per-frame"] + ([model.head] if model.head else [])
     seqs: dict[str, list[dict]] = {k: [] for k in names}
     for i in range(x.shape[0]):
@@ -109,11 +113,6 @@ class _Model:
     each read once."""
 
     def __init__(self, path: Path):
-        from ..export.bundle import load_bundle
-        from ..infer.model import load_stream_model
-        from ..infer.run import resolve_skeleton
-        from ..models.kinematic_space import KinematicSpace
-
         self.bundle = self.stream = None
         if path.suffix == ".pt":
             self.bundle = load_bundle(path)
@@ -139,11 +138,6 @@ def bench_landmarks(model: str | Path | None, motions: list[Path], sequences: in
     followed by infer's fit to the image (``fit``; rows "+ fit") -> {"angle_mae_deg": the mean over motions (per
     frame), "motions": {name: {"errors": mean_errors rows, "coordinates": per-coordinate MAE per frame,
     "frames": ...}}}. A motion the bank's rules refuse is an error naming why."""
-    from ..data.landmark_synth import LandmarkSynth, LandmarkSynthConfig, PoseBank
-    from ..data.motion_bank import BankConfig, BankError, import_bank
-    from ..default_model import default_model
-    from ..train.data import sequence_seed
-
     if noise not in ("measured", "clean"):
         raise ValueError(f"noise must be measured or clean, got '{noise}'")
     if sequences < 1 or not seconds > 0:

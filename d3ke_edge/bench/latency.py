@@ -27,9 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..artefacts import size_mb
+from ..models import get_model, list_models
+from ..runtime import KERNELS, read_metadata
+from ..train.checkpoint import CheckpointError, load_checkpoint
 from ..utils.atomic import atomic_write_text
 
-__all__ = ["LatencyConfig", "Candidate", "candidates_from", "run_latency", "latency_markdown", "sweep_artefact",
+__all__ = ["LatencyConfig", "Candidate", "candidates_from", "run_latency", "latency_markdown",
            "server_candidates"]
 
 SERVER_MODEL = "d3ke_resnext50"
@@ -53,8 +57,6 @@ class LatencyConfig:
     cuda: bool = True  # also on the GPU when one is present
 
     def __post_init__(self) -> None:
-        from ..models import list_models
-
         if not self.threads or any(t < 1 for t in self.threads):
             raise ValueError(f"threads must be positive integers, got {self.threads}")
         if self.iters < 5 or self.warmup < 0:
@@ -84,8 +86,6 @@ class Candidate:
 
 
 def _artefact_candidate(path: Path, group: str = "user") -> Candidate:
-    from ..runtime import read_metadata
-
     try:
         meta = read_metadata(path)
     except (ValueError, FileNotFoundError):
@@ -102,9 +102,6 @@ def _artefact_candidate(path: Path, group: str = "user") -> Candidate:
 
 def candidates_from(spec: str | Path) -> list[Candidate]:
     """A per-frame or step artefact, an export folder (every artefact in it) or a per-frame checkpoint."""
-    from ..runtime import KERNELS
-    from ..train.checkpoint import CheckpointError, load_checkpoint
-
     path = Path(spec).resolve()
     if not path.exists():
         raise FileNotFoundError(f"model '{spec}' does not exist: give an artefact, an export folder or a checkpoint")
@@ -127,17 +124,21 @@ def candidates_from(spec: str | Path) -> list[Candidate]:
 
 
 def server_candidates(cfg: LatencyConfig, out: Path, checkpoint: str | None = None,
-                      say: Callable[[str], object] = print) -> list[Candidate]:
-    """The server baseline: PyTorch eager CPU (the reference), onnxruntime, the 243-frame head, CUDA if present."""
+                      say: Callable[[str], object] = print, convert: Callable[..., Path] | None = None
+                      ) -> list[Candidate]:
+    """The server baseline: PyTorch eager CPU (the reference), onnxruntime, the 243-frame head, CUDA if present.
+    The onnxruntime row needs ``convert`` (``export.sweep.sweep_artefact``: benchmarks run artefacts, export makes
+    them)."""
     import torch
 
-    from ..models import get_model
 
     size = cfg.server_size
     base = {"kind": "torch", "model": SERVER_MODEL, "size": size, "checkpoint": checkpoint}
     rows = [Candidate(f"{SERVER_MODEL} {size}px", "server", dict(base), size=size, model=SERVER_MODEL)]
     if cfg.server_onnx:
-        path = sweep_artefact(SERVER_MODEL, size, "onnx_fp32", out / "cache" / "sweep", say, checkpoint)
+        if convert is None:
+            raise ValueError("the server baseline's onnxruntime row needs a converter (export.sweep.sweep_artefact)")
+        path = convert(SERVER_MODEL, size, "onnx_fp32", out / "cache" / "sweep", say, checkpoint)
         rows.append(Candidate(f"{SERVER_MODEL} {size}px", "server", {"kind": "artefact", "path": str(path)},
                               size=size, model=SERVER_MODEL, file=str(path)))
     dim = get_model(SERVER_MODEL, input_size=64).space.dim
@@ -155,58 +156,6 @@ def server_candidates(cfg: LatencyConfig, out: Path, checkpoint: str | None = No
     return rows
 
 
-def _calibration(size: int, frames: int = 16) -> list[tuple]:
-    """Rendered synthetic crops for int8 activation ranges (timing needs a realistic range, not trained weights)."""
-    import torch
-
-    from ..data.datasets import image_to_float
-    from ..data.synth import SynthConfig, SynthEngine
-
-    engine = SynthEngine(SynthConfig(size=size, seconds=frames / 30))
-    seq = engine.sequences([12345], as_numpy=False)[0]
-    return [(image_to_float(img)[None],) for img in seq["image"][:frames]] or [(torch.rand(1, 3, size, size),)]
-
-
-def sweep_artefact(model: str, size: int, fmt: str, cache: Path, say: Callable[[str], object] = print,
-                   checkpoint: str | None = None) -> Path:
-    """Convert a registered model (random weights, seed 0, or a checkpoint's) at ``size`` px to ``fmt`` once;
-    later calls return the cached file."""
-    import torch
-
-    from ..export.metadata import per_frame_metadata
-    from ..export.modules import PER_FRAME_OUTPUTS, PerFrameGraph
-    from ..export.targets import EXTENSIONS, target_module
-    from ..models import get_model
-    from ..quantize import QuantPlan
-
-    target, precision = fmt.split("_")
-    tag = "ckpt" if checkpoint else "random"
-    path = cache / f"{model}_{size}_{tag}_{precision}{EXTENSIONS[target]}"
-    if path.exists():
-        return path
-    cache.mkdir(parents=True, exist_ok=True)
-    say(f"converting {model} at {size} px to {target} {precision} (once; cached in {cache})")
-    if checkpoint:
-        from ..train.checkpoint import load_checkpoint, model_from_checkpoint
-
-        net = model_from_checkpoint(load_checkpoint(checkpoint))
-        net.input_size = size
-    else:
-        torch.manual_seed(0)
-        net = get_model(model, input_size=size)
-    graph = PerFrameGraph(net.eval()).eval()
-    example = (torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)),)
-    with torch.no_grad():
-        example_out = graph(*example)
-    meta = per_frame_metadata(net, size, precision, target, example[0], example_out)
-    meta["weights"] = f"checkpoint {checkpoint}" if checkpoint else "random (seed 0): for latency only"
-    plan = QuantPlan(_calibration(size), ()) if precision == "int8" else None
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    target_module(target).convert(graph, example, ["image"], list(PER_FRAME_OUTPUTS), tmp, precision, plan, meta)
-    os.replace(tmp, path)
-    return path
-
-
 def _run_worker(spec: dict, timeout: float = 900) -> dict:
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.run([sys.executable, "-m", "d3ke_edge.bench.latency_worker", json.dumps(spec)],
@@ -219,8 +168,6 @@ def _run_worker(spec: dict, timeout: float = 900) -> dict:
 
 
 def _row(c: Candidate, threads: int, res: dict) -> dict:
-    from ..export.api import size_mb
-
     row = {"name": c.name, "group": c.group, "kind": c.spec["kind"], "precision": c.precision, "size": c.size,
            "model": c.model, "file": c.file, "file_mb": size_mb(Path(c.file)) if c.file else None, "threads": threads,
            "device": c.spec.get("device", "cpu"), "batch": c.spec.get("batch", 1)}

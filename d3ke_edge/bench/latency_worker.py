@@ -24,6 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..models import get_model
+from ..models.graphs import PerFrameGraph
+from ..runtime import load_runtime
+from ..train.checkpoint import load_checkpoint, model_from_checkpoint
+
 
 def _memory_mb() -> tuple[float, float]:
     """(current RSS, peak RSS) of this process in MB, from /proc (Linux); NaN elsewhere."""
@@ -51,8 +56,6 @@ def _times_ms(fn, warmup: int, iters: int, sync=lambda: None, min_seconds: float
 
 
 def _artefact(spec: dict) -> dict:
-    from ..runtime import load_runtime
-
     t = time.perf_counter()
     runner = load_runtime(spec["path"], threads=spec["threads"])
     load_s = time.perf_counter() - t
@@ -67,13 +70,9 @@ def _artefact(spec: dict) -> dict:
 def _torch_model(spec: dict) -> dict:
     import torch
 
-    from ..export.modules import PerFrameGraph
-    from ..models import get_model
 
     t = time.perf_counter()
     if spec.get("checkpoint"):
-        from ..train.checkpoint import load_checkpoint, model_from_checkpoint
-
         model = model_from_checkpoint(load_checkpoint(spec["checkpoint"]))
     else:
         torch.manual_seed(0)  # latency does not depend on the weights' values
@@ -99,7 +98,6 @@ def _torch_model(spec: dict) -> dict:
 def _torch_head(spec: dict) -> dict:
     import torch
 
-    from ..models import get_model
 
     t = time.perf_counter()
     torch.manual_seed(0)
@@ -131,7 +129,6 @@ def _pipeline(spec: dict) -> dict:
     """Decode, crop, model and step head per frame; returns per-stage times (the frame loop itself)."""
     import cv2
 
-    from ..runtime import load_runtime
 
     model = load_runtime(spec["path"], threads=spec["threads"])
     step = load_runtime(spec["step"], threads=spec["threads"]) if spec.get("step") else None

@@ -19,8 +19,15 @@ from typing import Callable
 
 import numpy as np
 
+from ..infer.run import InferConfig, InferError, run_infer
+from ..reference.calibration import CalibrationError, load_calibration
 from ..reference.report import MAIN_ANGLES
+from ..skeleton.builtin import builtin_skeleton
+from ..skeleton.mirror import derive_mirror
+from ..utils.atomic import atomic_write_text
+from ..video.tracker import mirror_order
 from .agreement import read_angles
+from .video_conditions import frame_condition, person_boxes
 
 __all__ = ["COMPARED", "ReferenceTrial", "load_reference", "load_people", "PersonMatch", "match_person", "compare", "bench_reference", "markdown",
            "bland_altman_plot", "robustness_plot"]
@@ -99,8 +106,6 @@ def match_person(frames: list[dict], trials: list[ReferenceTrial], camera: str) 
     whose own landmarks in that view lie nearest the run's (median over frames of the median landmark distance, under
     either left/right labelling), and
     per frame whether the run was on them (within ``SAME_PERSON_FRACTION`` of their height)."""
-    from ..video.tracker import mirror_order
-
     mirror = mirror_order()
     run = {f["frame"]: np.array(f["landmarks"])[:, :2] for f in frames if f.get("landmarks") is not None}
     best, best_px, best_d, cands = None, math.inf, {}, {}
@@ -152,8 +157,6 @@ def compare(pred_time: np.ndarray, pred: dict[str, np.ndarray], trial: Reference
 
 def _hfovs_deg(report: dict) -> dict[str, float]:
     """Each calibrated camera's field of view across its long side (a phone knows its own)."""
-    from ..reference.calibration import CalibrationError, load_calibration
-
     path = report["calibration"]
     try:
         cams = load_calibration(path)
@@ -178,7 +181,6 @@ def _predictions(res, info: dict, fps: float, mirrored: bool = False,
     reference; ``same``: frame -> the run was on the reference's person (frames on someone else are left out)."""
     import torch
 
-    from ..skeleton.mirror import derive_mirror
 
     names = list(res.skeleton.coordinate_names)
     ok = [f for f in res.tracked if same is None or same.get(f["frame"], False)]
@@ -208,10 +210,6 @@ def bench_reference(reference: str | Path, models: list[Path], out: Path, heads:
     "+ fit"). ``reference``: one person's folder or everyone's (``people.json``). Returns (and writes
     ``reference_bench.json`` / ``.md``, one Bland-Altman plot per model and the robustness plot into ``out``) the
     comparison."""
-    from ..infer.run import InferConfig, InferError, run_infer
-    from ..utils.atomic import atomic_write_text
-    from .video_conditions import frame_condition
-
     trials = load_people(reference)
     fps = float(trials[0].report["fps"])
     known = list(dict.fromkeys(c for t in trials for c in t.report["cameras"]))
@@ -333,7 +331,6 @@ def _person_boxes(trial: ReferenceTrial, camera: str) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"'{path}' is missing: the crop condition places its window on the person's box "
                                 "from it; remake the reference with this version")
-    from .video_conditions import person_boxes
 
     with np.load(path) as views:
         return person_boxes(views["xy"][list(views["names"]).index(camera)])
@@ -390,8 +387,6 @@ def _pool(rows: list[dict]) -> dict[str, dict[str, float]]:
 def _baselines(rows: list[dict], trials: list[ReferenceTrial]) -> dict[str, dict]:
     """What a tracker must beat, on the frames the first model was scored on: the skeleton's default pose held, and
     the trial's own median pose held (an oracle: it knows the person's average pose), as ``_summary`` entries."""
-    from ..skeleton.builtin import builtin_skeleton
-
     if not rows:
         return {}
     skel = builtin_skeleton()

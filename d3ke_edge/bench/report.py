@@ -16,6 +16,9 @@ import math
 from pathlib import Path
 
 from ..utils.atomic import atomic_write_bytes, atomic_write_text
+from .browser import browser_markdown
+from .latency import latency_markdown
+from .robustness import robustness_markdown
 
 __all__ = ["build_report", "phone_default", "DEFAULT_TOLERANCE_DEG"]
 
@@ -251,9 +254,6 @@ document.body.dataset.plots=i.length;document.body.dataset.loaded=i.filter(x=>x.
 
 def build_report(folder: str | Path) -> Path:
     """Write ``folder/report.html`` (and ``plots/*.png``, ``phone_default.json``) from the JSON results there."""
-    from .latency import latency_markdown
-    from .robustness import robustness_markdown
-
     folder = Path(folder)
     rob, lat = _load(folder / "robustness.json"), _load(folder / "latency.json")
     if rob is None and lat is None:
@@ -289,7 +289,6 @@ def build_report(folder: str | Path) -> Path:
         parts.append(_md_to_html(latency_markdown(lat)))
     browser = _load(folder / "browser_latency.json")
     if browser:  # the phone demo's models in Chromium (benchmarks/browser_latency.py --out here)
-        from .browser import browser_markdown
 
         parts.append(_md_to_html(browser_markdown(browser, screenshot=False)))
     parts.append(_CHECK + "</body></html>")

@@ -19,8 +19,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.conditions import CONDITIONS, STUDY_CONDITIONS, apply_condition
+from ..data.bmlmovi import BMLMoviDataset
+from ..data.conditions import CONDITIONS, STUDY_CONDITIONS, _warp_2d, apply_condition
+from ..data.datasets import SynthShardDataset, sequence_to_batch
+from ..data.landmark_input import landmark_features
+from ..data.motion_file import load_motion
+from ..data.synth import SynthConfig, SynthEngine
+from ..infer.model import load_stream_model
+from ..models.graphs import DECODED_OUTPUTS, PerFrameGraph
+from ..models.kinematic_space import KinematicSpace
+from ..skeleton.builtin import builtin_skeleton
+from ..skeleton.mirror import derive_mirror
+from ..train.checkpoint import CheckpointError, load_bundle, load_checkpoint, model_from_checkpoint
+from ..train.data import sequence_seed
 from ..utils.atomic import atomic_write_text
+from ..video.landmarks import ROI, LandmarkModel
+from ..video.models import fetch_models
 from .metrics import sequence_errors
 
 __all__ = ["Predictor", "RobustnessConfig", "load_predictor", "run_robustness", "robustness_markdown",
@@ -62,8 +76,6 @@ class RobustnessConfig:
 
 def training_distribution(checkpoint: str | Path) -> dict:
     """The motion families and camera yaw range a checkpoint was trained on (its test data should match them)."""
-    from ..train.checkpoint import load_checkpoint
-
     data = load_checkpoint(checkpoint)["config"]["data"]
     yaw = data.get("yaw_range_deg")
     return {"families": tuple(data["families"]) if data.get("families") else None,
@@ -108,15 +120,10 @@ class _CropLandmarks:
     ROI, then the landmark features with the crop's intrinsics — the conditions act on the image before BlazePose."""
 
     def __init__(self, world: bool = False):
-        from ..video.models import fetch_models
-
         self.model, self.world = None, world
         self._path = fetch_models()["pose_landmark_full.tflite"]
 
     def __call__(self, sample: dict) -> torch.Tensor:
-        from ..data.landmark_input import landmark_features
-        from ..video.landmarks import ROI, LandmarkModel
-
         if self.model is None:
             self.model = LandmarkModel(self._path, threads=None)
         images, K = sample["image"], sample["K"]
@@ -132,9 +139,6 @@ class _CropLandmarks:
 
 
 def _torch_predictor(path: Path, key: str, head_name: str | None) -> Predictor:
-    from ..export.bundle import load_bundle
-    from ..export.modules import DECODED_OUTPUTS, PerFrameGraph
-
     bundle = load_bundle(path)
     graph = PerFrameGraph(bundle.model).eval()
     head = None
@@ -144,7 +148,6 @@ def _torch_predictor(path: Path, key: str, head_name: str | None) -> Predictor:
             have = sorted(p.stem.removeprefix("temporal_") for p in path.parent.glob("temporal_*.pt"))
             raise ValueError(f"no temporal head '{head_name}' beside '{path}' (temporal_{head_name}.pt); it has: "
                              f"{', '.join(have) or 'none'}")
-        from ..train.checkpoint import load_checkpoint, model_from_checkpoint
 
         head = bundle.heads.get(head_name) or model_from_checkpoint(load_checkpoint(head_file)).eval()
     space = bundle.model.space
@@ -169,11 +172,6 @@ def _torch_predictor(path: Path, key: str, head_name: str | None) -> Predictor:
 def _artefact_predictor(path: Path, key: str, head_name: str | None) -> Predictor:
     """A per-frame artefact in its runtime, frame by frame, with the step model beside it streamed from its reset
     state as the phone runs it (``infer.model``: the same loader ``d3ke-edge infer`` uses)."""
-    from ..export.modules import DECODED_OUTPUTS
-    from ..infer.model import load_stream_model
-    from ..models.kinematic_space import KinematicSpace
-    from ..skeleton.builtin import builtin_skeleton
-
     model = load_stream_model(path, head=head_name or "none", threads=None)
     if model.metadata["skeleton_hash"] != builtin_skeleton().hash:
         raise ValueError(f"'{path}' was exported for skeleton {model.metadata['skeleton_name']}; only the built-in "
@@ -198,8 +196,6 @@ def _artefact_predictor(path: Path, key: str, head_name: str | None) -> Predicto
 def load_predictor(spec: str | Path) -> Predictor:
     """``PATH[:HEAD]``: a per-frame checkpoint or a per-frame artefact (.tflite, .onnx, .mlpackage, TorchScript .pt),
     optionally followed by a causal head's name to score its streaming outputs."""
-    from ..train.checkpoint import CheckpointError, load_checkpoint
-
     path, head = _split_spec(spec)
     if not path.exists():
         raise FileNotFoundError(f"model '{path}' does not exist: give a checkpoint or an exported per-frame artefact")
@@ -218,11 +214,6 @@ def load_predictor(spec: str | Path) -> Predictor:
 
 def _sequences(cfg: RobustnessConfig, size: int) -> list[dict]:
     """Every test sequence at ``size`` px: synthetic (held-out seeds), rendered motion files, shard test splits."""
-    from ..data.datasets import sequence_to_batch
-    from ..data.motion_file import load_motion
-    from ..data.synth import SynthConfig, SynthEngine
-    from ..train.data import sequence_seed
-
     extra = {k: v for k, v in (("families", cfg.families), ("yaw_range_deg", cfg.yaw_range_deg)) if v is not None}
     engine = SynthEngine(SynthConfig(size=size, seconds=cfg.seconds, **extra))
     seeds = [sequence_seed(cfg.seed, 3, 90_000 + i) for i in range(cfg.sequences)]
@@ -254,17 +245,12 @@ def _grouped(ds) -> list[dict]:
 
 def _shard_sequences(root: str | Path) -> list[dict]:
     """The test split of a written dataset, frames grouped into their sequences (in frame order)."""
-    from ..data.datasets import SynthShardDataset
-
     return _grouped(SynthShardDataset(root, "test"))
 
 
 def _bmlmovi_sequences(root: str | Path) -> list[dict]:
     """D3KE's prepared BML-MoVi layout: each subject file's valid frames as one sequence, in frame order. Labels the
     layout lacks (intrinsics, pelvis rotation, a missing marker) are NaN and left out of the errors."""
-    from ..data.bmlmovi import BMLMoviDataset
-    from ..skeleton.builtin import builtin_skeleton
-
     return _grouped(BMLMoviDataset(root, builtin_skeleton()))
 
 
@@ -272,7 +258,6 @@ def _to_size(seq: dict, size: int) -> dict:
     """A sequence rendered at another size, resized to the model's input (pixel labels and intrinsics follow)."""
     import torchvision.transforms.v2.functional as tvf
 
-    from ..data.conditions import _warp_2d
 
     have = seq["image"].shape[-1]
     if have == size:
@@ -350,9 +335,6 @@ def run_robustness(models: list[Predictor], cfg: RobustnessConfig, out: str | Pa
                    progress: Callable[[str], object] | None = None, baseline: Predictor | None = None) -> dict:
     """Every model x condition x severity (plus clean), cached per cell; each model against the baseline (paired
     bootstrap by sequence, mean corruption error); writes ``robustness.json|md``."""
-    from ..skeleton.builtin import builtin_skeleton
-    from ..skeleton.mirror import derive_mirror
-
     say = progress or (lambda msg: None)
     out = Path(out)
     cache = out / "cache"

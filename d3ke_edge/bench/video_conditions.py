@@ -21,6 +21,7 @@ import torch
 import torchvision.transforms.v2.functional as tvf
 
 from ..data.conditions import CONDITIONS, STUDY_CONDITIONS
+from ..video.crop import box_from_landmarks
 
 __all__ = ["VIDEO_CONDITIONS", "FrameCondition", "frame_condition", "person_boxes"]
 
@@ -53,8 +54,6 @@ def _to_rgb(image: torch.Tensor) -> np.ndarray:
 def person_boxes(xy: np.ndarray) -> np.ndarray:
     """Per frame the engine-style square box (x0, y0, side) around landmarks ``xy`` (T, 33, 2) in frame pixels;
     frames without landmarks take the nearest frame's box."""
-    from ..video.crop import box_from_landmarks
-
     ok = np.isfinite(xy).all((1, 2))
     if not ok.any():
         raise ValueError("no frame has landmarks to place the person's box")

@@ -143,8 +143,8 @@ def latency(
 ) -> None:
     """Load time, first call, p50/p90/p99, frames/s, peak memory and size per artefact, against the server
     baseline measured in the same run."""
-    from ..bench.latency import (LatencyConfig, candidates_from, run_latency, server_candidates, sweep_artefact,
-                                 Candidate)
+    from ..bench.latency import Candidate, LatencyConfig, candidates_from, run_latency, server_candidates
+    from ..export.sweep import sweep_artefact
     from ..train.checkpoint import CheckpointError
 
     try:
@@ -157,7 +157,8 @@ def latency(
         with third_party_log(out.parent / f"{out.name}_bench.log"):
             cands = [c for m in model or [] for c in candidates_from(m)]
             if cfg.server:
-                cands += server_candidates(cfg, out, str(server_checkpoint) if server_checkpoint else None, say)
+                cands += server_candidates(cfg, out, str(server_checkpoint) if server_checkpoint else None, say,
+                                           convert=sweep_artefact)
             for name in cfg.sweep_models:
                 for size in cfg.sweep_sizes:
                     for fmt in cfg.sweep_formats:

@@ -171,7 +171,7 @@ def _stage_export(out: Path, report: Report) -> None:
     Not strict: an artefact that fails its check is left out and reported (red, with the reason) while the others
     are kept; the quickstart then exits non-zero only if an fp32 artefact failed (see ``quickstart``)."""
     from ..export.api import ExportConfig, export
-    from ..export.targets import TARGETS
+    from ..artefacts import TARGETS
     from .export import print_parity, say
 
     ckpt = out / "train" / "checkpoint_best.pt"
@@ -200,7 +200,8 @@ def _stage_bench(out: Path, report: Report) -> None:
     """A small robustness report (the model, its TFLite fp32/int8, a streaming head; the study's five conditions at
     three severities) and a latency report (every artefact, the server baseline at 256 px, one edge candidate), the
     HTML report, and the default phone artefact chosen from both."""
-    from ..bench.latency import Candidate, LatencyConfig, candidates_from, run_latency, server_candidates, sweep_artefact
+    from ..bench.latency import Candidate, LatencyConfig, candidates_from, run_latency, server_candidates
+    from ..export.sweep import sweep_artefact
     from ..bench.report import build_report
     from ..bench.robustness import RobustnessConfig, load_predictor, run_robustness, training_distribution
     from .bench import latency_table, robustness_table
@@ -289,7 +290,7 @@ def _stage_landmark(out: Path, report: Report) -> None:
     noise (train/lift_quickstart.yaml), exported to every target (fp32, int8) with parity, and run by infer on the
     infer stage's rendered clip, scored against the same truth as the image model."""
     from ..export.api import ExportConfig, export
-    from ..export.targets import TARGETS
+    from ..artefacts import TARGETS
     from ..infer.outputs import speed_table, write_outputs
     from ..infer.run import InferConfig, run_infer
     from ..infer.synthetic import render_from_recipe, score_against_truth

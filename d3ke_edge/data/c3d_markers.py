@@ -109,14 +109,10 @@ def read_c3d_markers(path: str | Path) -> tuple[np.ndarray, dict[str, np.ndarray
             continue
         markers[ours] = x
     seen = np.all([~np.isnan(v).any(1) for v in markers.values()], 0)
-    best, start, run = (0, 0), None, 0
-    for t, ok in enumerate(np.append(seen, False)):
-        if ok and start is None:
-            start = t
-        if not ok and start is not None:
-            best = max(best, (t - start, start))
-            start = None
-    length, first = best
+    edges = np.diff(np.concatenate([[0], seen.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)  # every complete stretch
+    k = len(starts) - 1 - int(np.argmax((ends - starts)[::-1])) if len(starts) else None  # the longest, the last
+    length, first = (int(ends[k] - starts[k]), int(starts[k])) if k is not None else (0, 0)
     if length < MIN_FRAMES:
         raise C3DError(f"'{path}': no stretch of {MIN_FRAMES} frames in which every marker is seen")
     rows = slice(first, first + length)

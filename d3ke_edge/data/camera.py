@@ -12,10 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..video.crop import ENGINE_MARGIN
+
 __all__ = ["ENGINE_MARGIN", "Camera", "sample_camera", "look_at", "project", "crop_boxes", "crop_intrinsics"]
 
 FRAME_SIZES = ((1280, 720), (720, 1280), (800, 600))  # landscape/portrait phone video, BML-MoVi's 800x600
-ENGINE_MARGIN = (1.15, 1.35)  # a crop's side / the body's extent, drawn per sequence (video crops use the mean)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..viz.overlay import write_video
 from .camera import Camera
 from .synth import SynthConfig, SynthEngine
 
@@ -56,6 +57,4 @@ def render_clip(seed: int, cfg: SynthConfig = SynthConfig(), long_side: int = 64
 
 def write_clip(clip: Clip, path: str | Path, lossless: bool = True) -> Path:
     """The frames as a video: FFV1 in .avi (lossless: the pixels the labels belong to) or mp4v (.mp4)."""
-    from ..viz.overlay import write_video
-
     return write_video(list(clip.frames), clip.fps, path, fourcc="FFV1" if lossless else "mp4v")

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .landmark_input import landmark_box, world_normalise
+
 __all__ = ["NOISE_FILE", "YAW_SECTORS", "facing_yaw", "yaw_sector", "measure_noise", "LandmarkNoise",
            "noise_summary"]
 
@@ -48,8 +50,6 @@ def yaw_sector(yaw: torch.Tensor) -> torch.Tensor:
 
 def measure_noise(obs, markers, skeleton, pelvis: str = "pelvis") -> dict[str, np.ndarray]:
     """Rows of the noise model from tracked frames (``landmark_fit.Observations``) and the fitted markers."""
-    from .landmark_input import landmark_box, world_normalise
-
     xs, Xs = [], []
     for m in markers:
         b = skeleton.body_index(m.body)

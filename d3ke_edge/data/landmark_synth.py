@@ -22,11 +22,15 @@ from ..skeleton.builtin import builtin_skeleton
 from ..skeleton.fk import ForwardKinematics
 from ..skeleton.markersets import landmark_markers, load_named_marker_set
 from ..skeleton.model import GROUND, Skeleton
+from ..video.landmarks import LANDMARK_NAMES
+from ..video.tracker import mirror_order
 from .camera import FRAME_SIZES
 from .landmark_input import landmark_box, landmark_features, world_normalise
 from .landmark_noise import LandmarkNoise, facing_yaw, yaw_sector
-from .motion import generate_motion
+from .motion import FOOT_MARKERS, generate_motion, plant_feet
+from .resample import periodic_coordinates, resample_at
 from .subjects import sample_subject
+from .synth import FAMILY_NAMES, MOTION_FILE_FAMILY
 
 __all__ = ["LandmarkSynthConfig", "PoseBank", "Corruptor", "LandmarkSynth", "landmark_skeleton", "bank_clips",
            "recorded_motion"]
@@ -60,8 +64,6 @@ class LandmarkSynthConfig:
     motion_bank_split: str = "train"
 
     def __post_init__(self) -> None:
-        from .synth import FAMILY_NAMES
-
         if self.sequences < 1 or self.seconds <= 0 or self.fps <= 0:
             raise ValueError(f"sequences, seconds and fps must be positive, got {self.sequences}, {self.seconds}, "
                              f"{self.fps}")
@@ -91,8 +93,6 @@ class LandmarkSynthConfig:
 
 def landmark_skeleton(skeleton: Skeleton | None = None) -> tuple[Skeleton, list[str]]:
     """The skeleton with its landmark markers (the shipped BlazePose set merged into the built-in one when missing)."""
-    from ..video.landmarks import LANDMARK_NAMES
-
     skel = skeleton or builtin_skeleton()
     if not any(m.startswith("bp_") for m in skel.marker_names):
         skel = skel.with_markers(load_named_marker_set("blazepose", skel))
@@ -143,9 +143,6 @@ def recorded_motion(skel: Skeleton, clip: tuple[np.ndarray, float], rng: np.rand
     """A ``seconds`` window of a recorded clip at ``fps`` (a random start; a shorter clip holds its last pose), on a
     subject of body ``scales``: the feet planted per frame for this body plus the clip's own flight (its lowest foot
     above the clip's lowest, at the bank's unit scale), so jumps and runs keep their airborne frames."""
-    from .motion import FOOT_MARKERS, plant_feet
-    from .motion_bank import periodic_coordinates, resample_at
-
     q, src_fps = clip
     n = int(round(seconds * fps))
     span = (n - 1) / fps
@@ -179,8 +176,6 @@ class PoseBank:
 
     @classmethod
     def build(cls, cfg: LandmarkSynthConfig, seeds: list[int], skeleton: Skeleton | None = None) -> "PoseBank":
-        from .synth import FAMILY_NAMES, MOTION_FILE_FAMILY
-
         base = skeleton or builtin_skeleton()
         skel, lm_names = landmark_skeleton(base)
         own = [skel.marker_names.index(m) for m in base.marker_names]
@@ -248,8 +243,6 @@ class Corruptor:
     """Projected landmarks -> BlazePose-like ones, per the config's noise (measured rows, or none) and swap scale."""
 
     def __init__(self, cfg: LandmarkSynthConfig):
-        from ..video.tracker import mirror_order
-
         self.cfg = cfg
         self.noise = None if cfg.noise == "none" else LandmarkNoise.load() if cfg.noise == "measured" else \
             LandmarkNoise.load(cfg.noise)

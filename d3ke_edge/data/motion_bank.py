@@ -28,10 +28,9 @@ Rules, one place (``BankConfig``):
 
 from __future__ import annotations
 
-import re
-
 import hashlib
 import json
+import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -40,11 +39,17 @@ from pathlib import Path
 import numpy as np
 
 from ..io.mot import MotionFileError, read_mot
+from ..skeleton.mirror import derive_mirror
 from ..skeleton.model import Skeleton
 from ..utils.atomic import atomic_write_text
+from .acclaim import ACCLAIM_TO_JOINTS, AMC_FPS, AcclaimError, amc_joint_centres, read_amc, read_asf
+from .c3d_markers import C3DError, read_c3d_markers
+from .deepmimic import DEEPMIMIC_TO_JOINTS, DeepMimicError, read_deepmimic
+from .resample import periodic_coordinates, resample_at
+from .retarget import fit_joint_centres
 
 __all__ = ["BankConfig", "BankError", "ClipRecord", "import_bank", "load_manifest", "MOTION_SUFFIXES", "SPLITS",
-           "RETARGET_SUFFIXES", "periodic_coordinates", "resample_at"]
+           "RETARGET_SUFFIXES"]
 
 MOTION_SUFFIXES = (".mot", ".sto")  # already in OpenSim coordinates: read by name
 RETARGET_SUFFIXES = {".amc": "Acclaim ASF/AMC", ".c3d": "C3D markers"}  # retargeted onto the skeleton
@@ -158,21 +163,6 @@ def _assign_splits(records: list[ClipRecord], cfg: BankConfig) -> None:
             r.split = "test" if k < n_test else "val" if k < n_test + n_val else "train"
 
 
-def periodic_coordinates(skel: Skeleton) -> np.ndarray:
-    """Mask of the rotational coordinates whose range is a full turn (they wrap at +-pi: interpolate around)."""
-    return np.array([c.is_rotational and c.range[1] - c.range[0] >= 2 * np.pi - 1e-6 for c in skel.coordinates])
-
-
-def resample_at(time: np.ndarray, q: np.ndarray, t_new: np.ndarray, periodic: np.ndarray) -> np.ndarray:
-    """``q`` (T, C) sampled at ``time`` -> at ``t_new`` (inside the span), linear; ``periodic`` columns unwrapped
-    first and wrapped back into [-pi, pi)."""
-    q = q.copy()
-    q[:, periodic] = np.unwrap(q[:, periodic], axis=0)
-    out = np.stack([np.interp(t_new, time, q[:, i]) for i in range(q.shape[1])], 1)
-    out[:, periodic] = (out[:, periodic] + np.pi) % (2 * np.pi) - np.pi
-    return out
-
-
 def _check_ranges(q: np.ndarray, skel: Skeleton, rec: ClipRecord, cfg: BankConfig) -> np.ndarray:
     """The range rules (module docstring) applied to ``q`` (T, C) radians; fills ``rec``. -> q."""
     ranges, periodic = skel.ranges, periodic_coordinates(skel)
@@ -258,8 +248,6 @@ def _retarget(read: list[tuple[ClipRecord, np.ndarray, dict[str, np.ndarray]]], 
     """Clips of one source skeleton as (record, time, our joint -> (T, 3) centres), retargeted in one fit
     (``retarget.fit_joint_centres``); a clip the fit cannot follow within ``cfg.max_fit_mm`` (median joint-centre
     distance, or ``max_fit_p90_mm``) is refused with those figures."""
-    from .retarget import fit_joint_centres
-
     if not read:
         return []
     clip = np.concatenate([np.full(len(t), k) for k, (_, t, _) in enumerate(read)])
@@ -283,8 +271,6 @@ def _retarget(read: list[tuple[ClipRecord, np.ndarray, dict[str, np.ndarray]]], 
 def _read_deepmimic_clips(items: list[tuple[Path, Path]], skel: Skeleton,
                           cfg: BankConfig) -> list[tuple[ClipRecord, np.ndarray | None]]:
     """DeepMimic clips of one character (``deepmimic.py``), retargeted in one fit."""
-    from .deepmimic import DEEPMIMIC_TO_JOINTS, DeepMimicError, read_deepmimic
-
     out, read = [], []
     for root, path in items:
         rec = _record(path, root)
@@ -305,8 +291,6 @@ def _read_acclaim_clips(items: list[tuple[Path, Path]], skel: Skeleton,
                         cfg: BankConfig) -> list[tuple[ClipRecord, np.ndarray | None]]:
     """ASF/AMC clips of one subject (the one ``.asf`` beside them, ``acclaim.py``), retargeted in one fit; a folder
     without exactly one ``.asf``, or a clip that cannot be read, is refused with the reason."""
-    from .acclaim import ACCLAIM_TO_JOINTS, AMC_FPS, AcclaimError, amc_joint_centres, read_amc, read_asf
-
     out, read = [], []
     asfs = sorted(items[0][1].parent.glob("*.asf")) if items else []
     bones, why = None, None
@@ -348,8 +332,6 @@ def _read_c3d_clips(items: list[tuple[Path, Path]], skel: Skeleton,
     """C3D marker clips (``c3d_markers.py``: Plug-in Gait markers named as ours), each retargeted on its own (every
     trial may carry another subject and another subset of markers); a file without the needed markers is refused
     with the markers it lacks."""
-    from .c3d_markers import C3DError, read_c3d_markers
-
     out = []
     for root, path in items:
         rec = _record(path, root)
@@ -391,8 +373,6 @@ def import_bank(sources: list[Path], out: Path, skel: Skeleton, cfg: BankConfig 
     """Every motion file under ``sources`` into the bank ``out`` (replaced as a whole, never half-written): clips and
     ``manifest.json|md``. Returns the manifest. A source with no motion file, or nothing importable at all, is a
     ``BankError`` and writes nothing."""
-    from ..skeleton.mirror import derive_mirror
-
     found = []
     for src in sources:
         root, files = _files(Path(src))

@@ -15,6 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..reference.calibration import Camera as CalibCamera
+from ..reference.calibration import write_toml
+from ..viz.overlay import write_video
 from .camera import Camera, look_at
 from .synth import SynthConfig, SynthEngine
 
@@ -87,9 +90,6 @@ def render_scene(people: list[ScenePerson], cameras: list[Camera], fps: float = 
 def write_scene(folder: str | Path, people: list[ScenePerson], cameras: list[Camera], fps: float = 30.0) -> dict:
     """The scene as files a user would have: ``cam01.avi`` ... (lossless FFV1), ``calibration.toml`` and the truth
     ``truth.npz`` (per person the coordinates, radians/metres) with ``scene.json`` (names, fps). -> the file map."""
-    from ..reference.calibration import Camera as CalibCamera, write_toml
-    from ..viz.overlay import write_video
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     frames = render_scene(people, cameras, fps)

@@ -17,7 +17,7 @@ import torch
 
 from ..skeleton.fk import ForwardKinematics
 from ..skeleton.model import Skeleton
-from .motion_bank import periodic_coordinates
+from .resample import periodic_coordinates
 
 __all__ = ["JointFit", "fit_joint_centres", "HELD_COORDINATES"]
 
@@ -67,7 +67,7 @@ def fit_joint_centres(skel: Skeleton, targets: dict[str, np.ndarray], clip: np.n
     if not torch.isfinite(X).all():
         raise ValueError("joint-centre targets hold non-finite values")
     w = torch.tensor([(weights or {}).get(n, 1.0) for n in order], dtype=torch.float32)
-    T, C = X.shape[0], len(skel.coordinate_names)
+    T = X.shape[0]
     clip_np = np.zeros(T, int) if clip is None else np.asarray(clip, int)
     if clip_np.shape != (T,) or clip_np.min() < 0:
         raise ValueError(f"clip must hold a non-negative index per frame ({T}), got shape {clip_np.shape}")

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import __version__
 from ..utils.atomic import atomic_path, atomic_write_text
+from .subjects import sample_subject
 from .synth import FAMILY_NAMES, LABEL_KEYS, SynthConfig, SynthEngine
 
 __all__ = ["DatasetSpec", "write_dataset", "split_of", "FORMAT_VERSION", "JPEG_QUALITY"]
@@ -91,8 +93,6 @@ def _write_shard(path: Path, arrays: dict[str, np.ndarray], attrs: dict) -> None
 
 def _subject_arrays(engine: SynthEngine, spec: DatasetSpec, subject: int,
                     motions: list[np.ndarray] | None, on_frames: Callable[[int], object]) -> dict[str, np.ndarray]:
-    from .subjects import sample_subject
-
     rng = np.random.default_rng(np.random.SeedSequence([spec.seed, subject]))
     person = sample_subject(engine.skel, rng)
     seqs = []
@@ -116,7 +116,6 @@ def _manifest(spec: DatasetSpec, engine: SynthEngine, counts: dict, motion_files
     import h5py
     import torch
 
-    from .. import __version__
 
     return {
         "format_version": FORMAT_VERSION,

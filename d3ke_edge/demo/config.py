@@ -8,6 +8,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..infer.model import HEAD_PREFERENCE
+from ..video import detector, landmarks, tracker
+from ..video.crop import BOX_PER_EXTENT, ENGINE_MARGIN, SILHOUETTE_PER_LANDMARKS
+
 __all__ = ["DemoError", "DemoModels", "pick_models", "demo_config", "DEFAULT_ANGLES"]
 
 DEFAULT_ANGLES = ("knee_angle_r", "knee_angle_l", "hip_flexion_r", "hip_flexion_l", "elbow_flex_r", "elbow_flex_l")
@@ -33,8 +37,6 @@ def _meta(path: Path) -> dict:
 
 def pick_models(export: Path, precision: str = "fp32", head: str = "auto") -> DemoModels:
     """The LiteRT artefacts of ``export`` (a d3ke-edge export folder or its ``tflite/`` folder) the app runs."""
-    from ..infer.model import HEAD_PREFERENCE
-
     export = Path(export)
     folder = export / "tflite" if (export / "tflite").is_dir() else export
     per_frame = folder / f"per_frame_{precision}.tflite"
@@ -67,9 +69,6 @@ def demo_config(models: DemoModels, blazepose: dict[str, str], wasm: str, urls: 
     """The app's ``config.json``: ``urls`` maps the artefacts to the paths the server gives them."""
     import numpy as np
 
-    from ..data.camera import ENGINE_MARGIN
-    from ..video import detector, landmarks, tracker
-    from ..video.crop import BOX_PER_EXTENT, SILHOUETTE_PER_LANDMARKS
 
     limbs = [int(i) for i in tracker.SWAP_LIMBS]  # the landmarks the swap rule compares
     cfg = {

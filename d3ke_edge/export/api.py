@@ -30,13 +30,20 @@ from pathlib import Path
 
 import torch
 
+from ..artefacts import EXTENSIONS, PARITY_FILE, PRECISIONS, TARGETS, sidecar, size_mb
+from ..data.datasets import image_to_float
+from ..data.synth import SynthEngine
+from ..models.graphs import PER_FRAME_OUTPUTS, PerFrameGraph, StepGraph, step_input_names, step_output_names
 from ..quantize import QuantConfig, QuantPlan, plan_int8
+from ..runtime import KERNELS, load_runtime
+from ..train.checkpoint import Bundle, head_frame_rate, load_bundle
+from ..train.config import DataConfig
+from ..train.data import landmark_synth, sequence_seed, synth_config, validation_set
+from ..train.temporal import TARGETS as keys
 from ..utils.atomic import atomic_write_text
-from .bundle import Bundle, load_bundle
 from .metadata import per_frame_metadata, step_metadata
-from .modules import PER_FRAME_OUTPUTS, PerFrameGraph, StepGraph, step_input_names, step_output_names
 from .parity import ParityData, per_frame_parity, step_parity
-from .targets import EXTENSIONS, PRECISIONS, TARGETS, target_module
+from .targets import target_module
 
 __all__ = ["ExportConfig", "ExportError", "calibration_frames", "check_artefact", "export", "parity_data",
            "parity_markdown", "resolve_targets", "verify"]
@@ -83,8 +90,6 @@ def _data_config(bundle: Bundle):
     """The checkpoint's training data settings, made synthetically in 1 s sequences (rendered for image models,
     projected for landmark models) from the motion families only: an export checks parity and calibrates int8 on
     any machine, with or without the motion bank the model was trained on."""
-    from ..train.config import DataConfig
-
     known = {f.name for f in dataclasses.fields(DataConfig)}
     raw = {k: tuple(v) if isinstance(v, list) else v for k, v in bundle.ckpt["config"]["data"].items() if k in known}
     source = "landmarks" if bundle.model.input_key == "landmarks" else "synth"
@@ -94,8 +99,6 @@ def _data_config(bundle: Bundle):
 
 def calibration_frames(bundle: Bundle, cfg: ExportConfig, size: int) -> list[tuple]:
     """``cfg.quant.calib_frames`` rendered frames of the training distribution (seeded), as example-input tuples."""
-    from ..train.data import validation_set
-
     data_cfg = _data_config(bundle)
     n_calib = cfg.quant.calib_frames
     calib_cfg = dataclasses.replace(data_cfg, val_sequences=max(8, math.ceil(n_calib / data_cfg.fps)))
@@ -106,11 +109,6 @@ def calibration_frames(bundle: Bundle, cfg: ExportConfig, size: int) -> list[tup
 
 def parity_data(bundle: Bundle, cfg: ExportConfig, size: int) -> ParityData:
     """Held-out parity frames and streaming sequences, rendered (seeded)."""
-    from ..data.datasets import image_to_float
-    from ..data.synth import SynthEngine
-    from ..train.data import landmark_synth, sequence_seed, synth_config, validation_set
-    from ..train.temporal import TARGETS as keys
-
     data_cfg = _data_config(bundle)
     key, skel = bundle.model.input_key, bundle.model.space.skeleton
     test = validation_set(data_cfg, size, cfg.seed, "test", "cpu", skel)
@@ -136,12 +134,6 @@ def parity_data(bundle: Bundle, cfg: ExportConfig, size: int) -> ParityData:
                       {k: torch.stack([s[k] for s in seqs]) for k in keys}, ids)
 
 
-def size_mb(path: Path) -> float:
-    """An artefact's size in MB (a file, or every file of a package folder such as .mlpackage)."""
-    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-    return sum(p.stat().st_size for p in files) / 1e6
-
-
 def _convert(target: str, graph, example, names_in, names_out, path: Path, precision: str, quant, meta: dict,
              what: str) -> Path:
     try:
@@ -152,8 +144,6 @@ def _convert(target: str, graph, example, names_in, names_out, path: Path, preci
 
 def check_artefact(path: Path, fn: Callable, what: str = "") -> dict:
     """Run ``fn(runner)`` under every kernel family of the artefact's runtime; the worst of them, and each."""
-    from ..runtime import KERNELS, load_runtime
-
     results = {}
     for kernels in KERNELS[path.suffix]:
         try:
@@ -187,13 +177,6 @@ class _Job:
     meta: dict
     check: Callable
     head: str | None = None
-
-
-def head_frame_rate(bundle: Bundle) -> float:
-    """The frame rate the checkpoint's data (and so its temporal heads) ran at."""
-    from ..train.config import DataConfig
-
-    return float(bundle.ckpt["config"]["data"].get("fps", DataConfig.fps))
 
 
 def _jobs(bundle: Bundle, cfg: ExportConfig, stage: Path, data: ParityData, size: int) -> list[_Job]:
@@ -277,11 +260,11 @@ def export(checkpoint: str | Path, cfg: ExportConfig = ExportConfig(),
             path = stage / r["artefact"]
             if r["pass"]:
                 meta = {**metas[path], "parity": {k: v for k, v in r.items() if k != "artefact"}}
-                atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
+                atomic_write_text(sidecar(path), json.dumps(meta, indent=2) + "\n")
             elif path.exists():
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
         _publish(stage, out, cfg.targets)
-        atomic_write_text(out / "parity.json", json.dumps(rows, indent=2) + "\n")
+        atomic_write_text(out / PARITY_FILE, json.dumps(rows, indent=2) + "\n")
         atomic_write_text(out / "parity.md", parity_markdown(rows))
         ok = True
         return rows
@@ -327,7 +310,7 @@ def verify(export_dir: str | Path, checkpoint: str | Path, cfg: ExportConfig = E
     of ``EXPORT_DIR/parity.json`` under every kernel family, with the bounds the export used. Writes nothing."""
     say = progress or (lambda msg: None)
     out = Path(export_dir)
-    listing = out / "parity.json"
+    listing = out / PARITY_FILE
     if not listing.is_file():
         raise FileNotFoundError(f"'{listing}' does not exist: give the folder an export wrote (d3ke-edge export)")
     bundle = load_bundle(checkpoint)

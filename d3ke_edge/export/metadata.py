@@ -6,7 +6,7 @@ import importlib.metadata as im
 
 import torch
 
-from .modules import PER_FRAME_OUTPUTS, step_input_names, step_output_names
+from ..models.graphs import PER_FRAME_OUTPUTS, step_input_names, step_output_names
 
 __all__ = ["FORMAT", "per_frame_metadata", "step_metadata", "tool_versions"]
 

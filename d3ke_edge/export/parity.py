@@ -17,7 +17,7 @@ import torch
 
 from ..runtime import run_stream
 from ..train.losses import metrics
-from .modules import DECODED_OUTPUTS, PER_FRAME_OUTPUTS
+from ..models.graphs import DECODED_OUTPUTS, PER_FRAME_OUTPUTS
 from .tolerance import compare_outputs
 
 __all__ = ["per_frame_parity", "step_parity", "ParityData"]

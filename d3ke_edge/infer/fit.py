@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..data.landmark_noise import NOISE_FILE
 from ..skeleton.fk import ForwardKinematics
 from ..skeleton.mirror import side_partner
 from ..skeleton.model import GROUND, Skeleton
@@ -274,8 +275,6 @@ class ImageFit:
 def landmark_sigma() -> np.ndarray:
     """Each BlazePose landmark's measured error per axis (33,), in landmark-box sides: the median residual length on
     the engine's renders over sqrt(2 ln 2) (a 2D Gaussian's median radius in its sigmas)."""
-    from ..data.landmark_noise import NOISE_FILE
-
     with np.load(NOISE_FILE) as d:
         res = d["residual"][..., :2]
     return np.median(np.linalg.norm(res, axis=-1), 0) / np.sqrt(2 * np.log(2))

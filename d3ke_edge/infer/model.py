@@ -1,6 +1,6 @@
 """The model ``infer`` runs: a per-frame model and an optional causal step head, from a checkpoint (PyTorch), an
 export folder or one exported artefact (its runtime), stepped one frame at a time with explicit state — the phone's
-loop. Every variant returns the same decoded outputs (``export.modules.DECODED_OUTPUTS``)."""
+loop. Every variant returns the same decoded outputs (``models.graphs.DECODED_OUTPUTS``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ..models.graphs import DECODED_OUTPUTS, PerFrameGraph, StepGraph
+from ..runtime import load_runtime
+from ..train.checkpoint import CheckpointError, head_frame_rate, load_bundle, load_checkpoint
 
 __all__ = ["InferModelError", "StreamModel", "load_stream_model", "input_kind", "RUNTIME_FOLDERS", "HEAD_PREFERENCE"]
 
@@ -66,8 +70,6 @@ class StreamModel:
 
     def run_head(self, frame_out: list[np.ndarray]) -> dict[str, np.ndarray]:
         """The step head on one frame's outputs (state carried); without a head the per-frame outputs."""
-        from ..export.modules import DECODED_OUTPUTS
-
         out = frame_out
         if self._step is not None:
             res = self._step(frame_out[0], *self._state)
@@ -82,8 +84,6 @@ class StreamModel:
 def _torch_model(path: Path, head: str) -> StreamModel:
     import torch
 
-    from ..export.bundle import load_bundle
-    from ..export.modules import PerFrameGraph, StepGraph
 
     bundle = load_bundle(path)
     graph = PerFrameGraph(bundle.model).eval()
@@ -101,7 +101,6 @@ def _torch_model(path: Path, head: str) -> StreamModel:
         with torch.no_grad():
             return [o.numpy() for o in graph(torch.as_tensor(image))]
 
-    from ..export.api import head_frame_rate
 
     meta = bundle.model.metadata()
     return StreamModel(f"{path.name} ({bundle.name})", "PyTorch (eager)", int(bundle.model.input_size), meta, head,
@@ -120,8 +119,6 @@ def _pick_head(head: str, available: list[str], where: str) -> str | None:
 
 
 def _artefact_model(path: Path, head: str, threads: int | None) -> StreamModel:
-    from ..runtime import load_runtime
-
     runner = load_runtime(path, threads=threads)
     meta = runner.metadata
     if meta.get("artefact") != "per_frame":
@@ -180,8 +177,6 @@ def load_stream_model(model: str | Path, runtime: str | None = None, precision: 
                       head: str = "auto", threads: int | None = 1) -> StreamModel:
     """``model``: a per-frame checkpoint (runtime ``pytorch``), an export folder (``runtime``/``precision`` pick the
     artefact) or a per-frame artefact file (its runtime). ``head``: auto, none, or a causal head's name."""
-    from ..train.checkpoint import CheckpointError, load_checkpoint
-
     path = Path(model)
     if not path.exists():
         raise InferModelError(f"model '{path}' does not exist: give a checkpoint, an export folder or an artefact")

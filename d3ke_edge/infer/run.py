@@ -19,9 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.landmark_input import landmark_features
+from ..data.landmark_synth import landmark_skeleton
+from ..default_model import default_model
+from ..skeleton import load_osim
+from ..skeleton.builtin import builtin_skeleton
 from ..video.crop import BoxSmoother, box_from_landmarks, cut_crop, frame_intrinsics, root_translation
+from ..video.models import fetch_models
 from ..video.reader import VideoError, VideoReader
+from ..video.tracker import PoseTracker, parse_person
 from .fit import FitConfig, FitError, ImageFit
+from .model import load_stream_model
+from .overlay import OverlayWriter
 
 __all__ = ["InferConfig", "InferError", "InferResult", "run_infer", "STAGES"]
 
@@ -60,8 +69,6 @@ class InferConfig:
     threads: int = 1
 
     def __post_init__(self) -> None:
-        from ..video.tracker import parse_person
-
         if self.every < 1:
             raise ValueError(f"--every must be >= 1, got {self.every}")
         if self.landmark_every is not None and self.landmark_every < 1:
@@ -126,15 +133,6 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
     """Run the whole path over the video; the overlay video is left in ``result.staging`` for ``write_outputs``.
     ``frame_filter(rgb, frame_index)``, if given, changes each decoded frame before anything sees it (the benchmarks'
     test-time conditions on real footage)."""
-    from ..video.models import fetch_models
-    from ..video.tracker import PoseTracker
-    from .model import load_stream_model
-    from .overlay import OverlayWriter
-
-    from ..data.landmark_input import landmark_features
-
-    from ..default_model import default_model
-
     model = load_stream_model(cfg.model or default_model(), cfg.runtime, cfg.precision, cfg.head, cfg.threads)
     landmarks_in = model.input_kind == "landmarks"
     if landmarks_in and (cfg.landmark_every or 1) > 1:
@@ -257,8 +255,6 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
 
 def image_fit(skeleton, metadata: dict, cfg: FitConfig) -> ImageFit:
     """The fit for a model's skeleton: its BlazePose markers (the shipped set merged into the built-in skeleton)."""
-    from ..data.landmark_synth import landmark_skeleton
-
     try:
         skel, markers = landmark_skeleton(skeleton)
     except (ValueError, KeyError) as exc:
@@ -270,9 +266,6 @@ def image_fit(skeleton, metadata: dict, cfg: FitConfig) -> ImageFit:
 
 def resolve_skeleton(metadata: dict, osim: Path | None):
     """The skeleton the model predicts: the built-in one, or ``--osim`` (its hash must be the model's)."""
-    from ..skeleton import load_osim
-    from ..skeleton.builtin import builtin_skeleton
-
     want = metadata["skeleton_hash"]
     skel = builtin_skeleton() if osim is None else load_osim(osim)
     if skel.hash != want:

@@ -10,6 +10,8 @@ import numpy as np
 
 from ..data.clip import Clip, render_clip, write_clip
 from ..data.synth import SynthConfig
+from ..models.graphs import DECODED_OUTPUTS
+from ..train.losses import metrics
 from ..utils.atomic import atomic_write_text
 
 __all__ = ["write_test_clip", "render_from_recipe", "score_against_truth"]
@@ -41,8 +43,6 @@ def score_against_truth(frames: list[dict], clip: Clip, space) -> dict:
     against the clip's truth over tracked frames, and the median relative depth error of the root position."""
     import torch
 
-    from ..export.modules import DECODED_OUTPUTS
-    from ..train.losses import metrics
 
     ok = [f for f in frames if f["status"] == "ok"]
     rows = [int(round(f["time"] * clip.fps)) for f in ok]

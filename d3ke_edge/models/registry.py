@@ -29,9 +29,8 @@ def list_models(include: str | None = None) -> list[str]:
 
 
 def get_model(name: str, **kwargs) -> nn.Module:
-    """Build a registered model; unknown names list the choices."""
-    from . import d3ke, lift, temporal  # noqa: F401  (registration happens on import)
-
+    """Build a registered model (the families register on ``d3ke_edge.models``' import); unknown names list the
+    choices."""
     if name not in _BUILDERS:
         raise ValueError(f"unknown model '{name}'; choose from {list_models()}")
     return _BUILDERS[name](**kwargs)

@@ -14,11 +14,28 @@ from typing import Callable
 
 import numpy as np
 
+from ..data.landmark_synth import landmark_skeleton
+from ..io.trc import MarkerTable, write_trc
+from ..skeleton.osim_write import write_osim
+from ..utils.atomic import atomic_write_text
+from ..video.landmarks import LANDMARK_NAMES
+from ..video.models import fetch_models
+from ..video.tracker import mirror_order, parse_person
 from .calibration import Camera, fit_to_video, load_calibration
-from .opensim_tools import NEUTRAL_WEIGHT
+from .filter import fill_gaps, lowpass
+from .opensim_tools import NEUTRAL_WEIGHT, marker_names_for, run_ik, run_scale, write_landmarks
 from .people import associate, parse_selection, person_views, select_person, track_people
-from .triangulate import SyncEstimate
-from .views import ReferenceInputError, ViewLandmarks, check_views
+from .refine import RefineConfig, refine_trajectories, segment_lengths
+from .report import angle_plot, markdown, people_markdown
+from .triangulate import (
+    SyncEstimate,
+    choose_labelling,
+    estimate_offsets,
+    reprojection_errors,
+    robust_triangulate,
+    shift_views,
+)
+from .views import ReferenceInputError, ViewLandmarks, check_views, track_view
 
 __all__ = ["ReferenceConfig", "Reference", "label_groups", "match_cameras", "up_rotation", "triangulate_views"]
 
@@ -48,8 +65,6 @@ class ReferenceConfig:
     length_weight: float = 1.0
 
     def __post_init__(self) -> None:
-        from ..video.tracker import parse_person
-
         if len(self.videos) < 2:
             raise ReferenceInputError(f"a reference needs at least two videos, got {len(self.videos)}")
         for v in self.videos:
@@ -121,8 +136,6 @@ class Reference:
 def label_groups() -> dict[str, np.ndarray]:
     """The sided landmarks in groups whose left/right labels BlazePose mirrors together (the trunk with the face,
     the arms, the legs)."""
-    from ..video.landmarks import LANDMARK_NAMES
-
     part = lambda n: n.removeprefix("left_").removeprefix("right_")  # noqa: E731
     arms = {"elbow", "wrist", "pinky", "index", "thumb"}
     legs = {"knee", "ankle", "heel", "foot_index"}
@@ -135,8 +148,6 @@ def label_groups() -> dict[str, np.ndarray]:
 def relabel(flips: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     """Per-landmark arrays (T, V, 33, ...) with each view's left/right labels mirrored back where ``flips`` (T, V, G)
     says, group by group (``label_groups``)."""
-    from ..video.tracker import mirror_order
-
     mirror = mirror_order()
     per_landmark = np.zeros((*flips.shape[:2], 33), bool)
     for k, g in enumerate(label_groups().values()):
@@ -175,10 +186,6 @@ def up_rotation(cameras: list[Camera]) -> np.ndarray:
 
 def triangulate_views(cfg: ReferenceConfig, views: list[ViewLandmarks], cameras: list[Camera],
                       say: Callable[[str], object] = print) -> Reference:
-    from ..video.tracker import mirror_order
-    from .filter import fill_gaps, lowpass
-    from .triangulate import choose_labelling, estimate_offsets, reprojection_errors, shift_views
-
     check_views(views)
     notes = []
     cams = []
@@ -223,8 +230,6 @@ def triangulate_views(cfg: ReferenceConfig, views: list[ViewLandmarks], cameras:
 
 def _triangulate(cfg: ReferenceConfig, cams: list[Camera], xy: np.ndarray, w: np.ndarray):
     """Robust per-frame triangulation of ``xy`` (T, V, 33, 2) -> Triangulation over T*33 points."""
-    from .triangulate import robust_triangulate
-
     T, V = xy.shape[:2]
     return robust_triangulate(cams, xy.transpose(1, 0, 2, 3).reshape(V, T * 33, 2),
                               w.transpose(1, 0, 2).reshape(V, T * 33), cfg.gate_px)
@@ -233,8 +238,6 @@ def _triangulate(cfg: ReferenceConfig, cams: list[Camera], xy: np.ndarray, w: np
 def _refine(cfg: ReferenceConfig, cams: list[Camera], xy: np.ndarray, w: np.ndarray, tri) -> np.ndarray:
     """The whole-trial refinement of a triangulation over the views each point was triangulated from -> refined
     world points (T, 33, 3)."""
-    from .refine import RefineConfig, refine_trajectories
-
     T, V = xy.shape[:2]
     used = tri.used.reshape(V, T, 33).transpose(1, 0, 2)
     return refine_trajectories(cams, xy, np.where(used, w, 0.0), tri.points.reshape(T, 33, 3),
@@ -289,8 +292,6 @@ def _check_agreement(cfg: ReferenceConfig, views: list[ViewLandmarks], tri, seen
 
 def _bone_stats(points: np.ndarray) -> dict[str, dict[str, float]]:
     """Length mean and std (mm) of the segments a rigid body would keep: thighs, shanks and upper arms."""
-    from .refine import segment_lengths
-
     lengths = segment_lengths(points)
     return {name: {"mean_mm": float(np.nanmean(lengths[name])), "std_mm": float(np.nanstd(lengths[name]))}
             for name in ("thigh_l", "thigh_r", "shank_l", "shank_r", "upper_arm_l", "upper_arm_r")}
@@ -304,9 +305,6 @@ def build_reference(cfg: ReferenceConfig, say: Callable[[str], object] = print,
     matched where; with one person chosen per view, the folder is ``cfg.out`` itself. Each reference folder
     (``_write_reference``): ``landmarks.trc``, ``views.npz``, OpenSim's scaled model, ``reference.mot``,
     ``angles.png``, ``reference.json`` / ``.md``. Returns the report (``people.json``'s content for ``all``)."""
-    from ..video.models import fetch_models
-    from .views import track_view
-
     cameras, how = match_cameras(load_calibration(cfg.calib), list(cfg.videos))
     say(f"cameras matched {how}: " + ", ".join(f"{Path(v).name} -> {c.name}" for v, c in zip(cfg.videos, cameras)))
     models = fetch_models(progress=say)
@@ -324,8 +322,6 @@ def _build_people(cfg: ReferenceConfig, cameras: list[Camera], how: str, models:
     import dataclasses
     import json
 
-    from ..utils.atomic import atomic_write_text
-    from .report import people_markdown
 
     tracked = [track_people(v, models, i, advance=advance) for i, v in enumerate(cfg.videos)]
     check_views([t.as_view() for t in tracked])
@@ -387,11 +383,6 @@ def _write_reference(cfg: ReferenceConfig, ref: Reference, views: list[ViewLandm
     import shutil
     import tempfile
 
-    from ..io.trc import MarkerTable, write_trc
-    from ..utils.atomic import atomic_write_text
-    from ..video.landmarks import LANDMARK_NAMES
-    from .opensim_tools import run_ik, run_scale, write_landmarks
-    from .report import angle_plot, markdown
 
     for note in ref.notes:
         say(note)
@@ -433,10 +424,6 @@ def _write_reference(cfg: ReferenceConfig, ref: Reference, views: list[ViewLandm
 def _model(stage: Path, osim: Path | None, markers: Path | None) -> tuple[Path, dict[str, str]]:
     """The model OpenSim scales: the built-in skeleton with its BlazePose markers, or the user's .osim (+ marker
     set), copied into the output with the marker set merged."""
-    from ..data.landmark_synth import landmark_skeleton
-    from ..skeleton.osim_write import write_osim
-    from .opensim_tools import marker_names_for
-
     if osim is None:
         skel, _ = landmark_skeleton()
         path = write_osim(skel, stage / "model.osim")

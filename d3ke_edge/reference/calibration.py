@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils.atomic import atomic_write_text
+
 __all__ = ["Camera", "CalibrationError", "load_calibration", "read_qualisys", "read_toml", "read_opencv_yaml",
            "write_toml"]
 
@@ -166,7 +168,6 @@ def write_toml(cameras: list[Camera], path: str | Path) -> Path:
     """Cameras as a Pose2Sim / Anipose ``.toml`` (written atomically)."""
     import cv2
 
-    from ..utils.atomic import atomic_write_text
 
     arr = lambda a: "[ " + ", ".join(arr(v) if np.ndim(v) else repr(float(v)) for v in a) + " ]"  # noqa: E731
     lines = []

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..io.trc import MarkerTable, write_trc
 from ..utils.atomic import atomic_write_text
+from ..video.landmarks import LANDMARK_NAMES
 
 __all__ = ["POSE2SIM_NAMES", "NEUTRAL_PRIOR", "NEUTRAL_WEIGHT", "marker_names_for", "scale_measurements", "run_scale",
            "run_ik", "IKResult", "largest_steps", "write_landmarks"]
@@ -74,8 +75,6 @@ def _kind(name: str) -> str:
 
 def marker_names_for(model_markers: list[str]) -> dict[str, str]:
     """BlazePose landmark -> the model's marker name, for the landmarks the model carries (ours or Pose2Sim's)."""
-    from ..video.landmarks import LANDMARK_NAMES
-
     have = set(model_markers)
     out = {}
     for n in LANDMARK_NAMES:

@@ -19,8 +19,13 @@ from typing import Callable
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from ..video.detector import PoseDetector, roi_from_detection
+from ..video.landmarks import LANDMARK_NAMES
+from ..video.reader import VideoReader
+from ..video.tracker import AUTO_TILES, PoseTracker, mirror_order
 from .calibration import Camera
-from .triangulate import triangulate_all, reprojection_errors
+from .refine import segment_lengths
+from .triangulate import reprojection_errors, triangulate_all
 from .views import ViewLandmarks, close_in_step, frame_landmarks
 
 __all__ = ["Track", "ViewTracks", "track_people", "associate", "Person", "person_views", "frame_errors",
@@ -81,10 +86,6 @@ def track_people(path: str | Path, models: dict[str, Path], view: int, tiles: in
     ``max_people`` at once); each tracker follows its person
     (``video.tracker.PoseTracker``: the landmarks' ROI, re-detection near the last position when lost); two trackers
     that converge on one person keep the older. Tracks shorter than ``MIN_TRACK_FRAMES`` are dropped."""
-    from ..video.detector import PoseDetector, roi_from_detection
-    from ..video.reader import VideoReader
-    from ..video.tracker import AUTO_TILES, PoseTracker
-
     path = Path(path)
     reader = VideoReader(path)
     detector = PoseDetector(models["pose_detection.tflite"])
@@ -157,8 +158,6 @@ class Person:
 
 
 def _joint_index() -> np.ndarray:
-    from ..video.landmarks import LANDMARK_NAMES
-
     return np.array([i for i, n in enumerate(LANDMARK_NAMES) if n.split("_")[-1] in _JOINTS])
 
 
@@ -166,8 +165,6 @@ def frame_errors(a: Track, b: Track, ca: Camera, cb: Camera, min_visibility: flo
     """Per frame, how well two views' tracks triangulate as one person: the median reprojection error (px) of their
     joints, with ``b``'s left/right labels as given or mirrored, whichever fits (BlazePose mirrors side views).
     -> (T,) px, NaN where either track is absent."""
-    from ..video.tracker import mirror_order
-
     both = a.seen & b.seen
     out = np.full(len(both), np.nan)
     if not both.any():
@@ -191,8 +188,6 @@ def frame_errors(a: Track, b: Track, ca: Camera, cb: Camera, min_visibility: flo
 def _sided_pairs(*parts: str) -> np.ndarray:
     """(left, right) landmark indices of each body part: their midpoint is where a left/right mirror of the labels
     leaves it."""
-    from ..video.landmarks import LANDMARK_NAMES
-
     return np.array([[LANDMARK_NAMES.index(f"left_{p}"), LANDMARK_NAMES.index(f"right_{p}")] for p in parts])
 
 
@@ -319,8 +314,6 @@ def _proportions(obs: dict[int, dict[int, int]], flat: list[Track], cams: list[C
                  frames: int = 30) -> np.ndarray:
     """Median length (m) of each rigid segment (``refine.RIGID_SEGMENTS``) over up to ``frames`` of a person's
     observed frames, each triangulated from the views that saw them (NaN: a segment never seen)."""
-    from .refine import segment_lengths
-
     ts = sorted(obs)
     ts = [ts[i] for i in np.linspace(0, len(ts) - 1, min(frames, len(ts))).astype(int)]
     points = []

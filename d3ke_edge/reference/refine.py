@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..video.landmarks import LANDMARK_NAMES
 from .calibration import Camera
 
 __all__ = ["RIGID_SEGMENTS", "RefineConfig", "refine_trajectories", "segment_lengths"]
@@ -53,8 +54,6 @@ class RefineConfig:
 
 def _pairs() -> np.ndarray:
     """RIGID_SEGMENTS as landmark index pairs (S, 2)."""
-    from ..video.landmarks import LANDMARK_NAMES
-
     return np.array([[LANDMARK_NAMES.index(a), LANDMARK_NAMES.index(b)] for _, a, b in RIGID_SEGMENTS], int)
 
 

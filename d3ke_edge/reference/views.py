@@ -9,6 +9,9 @@ from typing import Callable
 
 import numpy as np
 
+from ..video.reader import VideoReader
+from ..video.tracker import PoseTracker
+
 __all__ = ["ViewLandmarks", "ReferenceInputError", "track_view", "check_views"]
 
 
@@ -50,9 +53,6 @@ def close_in_step(reader) -> None:
 def track_view(path: str | Path, models: dict[str, Path], person: str = "largest", tiles: int = 0,
                advance: Callable[[int], object] | None = None) -> ViewLandmarks:
     """Every frame of one video through the tracker (left/right labels as BlazePose gave them: the views decide)."""
-    from ..video.reader import VideoReader
-    from ..video.tracker import PoseTracker
-
     path = Path(path)
     reader = VideoReader(path)
     tracker = PoseTracker(models["pose_detection.tflite"], models["pose_landmark_full.tflite"], person, tiles,

@@ -22,6 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..artefacts import METADATA_KEY, TORCHSCRIPT_METADATA_FILE, read_metadata
+from .mil_executor import MilProgram
+
 __all__ = ["KERNELS", "Runner", "load_runtime", "read_metadata", "run_stream"]
 
 # kernel families per artefact type; the first is what ``load_runtime`` uses by default
@@ -50,9 +53,7 @@ class TFLiteRunner(Runner):
     def __init__(self, path: Path, threads: int | None = None, kernels: str = "xnnpack"):
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-        from ..export.targets.tflite import read_metadata as meta
-
-        super().__init__(path, meta(path))
+        super().__init__(path, read_metadata(path))
         resolver = {"xnnpack": OpResolverType.AUTO,
                     "builtin": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}[kernels]
         if kernels == "builtin":
@@ -85,9 +86,9 @@ class OnnxRunner(Runner):
         if threads:
             opts.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        meta = self.session.get_modelmeta().custom_metadata_map.get("d3ke_metadata")
+        meta = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         if meta is None:
-            raise ValueError(f"'{path}' has no d3ke_metadata: not a d3ke-edge export")
+            raise ValueError(f"'{path}' has no {METADATA_KEY}: not a d3ke-edge export")
         super().__init__(path, json.loads(meta))
 
     def run(self, *inputs):
@@ -101,16 +102,14 @@ class TorchScriptRunner(Runner):
     def __init__(self, path: Path, threads: int | None = None, kernels: str = "x86"):
         import torch
 
-        from ..export.targets.torchscript import METADATA_FILE
-
-        extra = {METADATA_FILE: ""}
+        extra = {TORCHSCRIPT_METADATA_FILE: ""}
         self.kernels, self.runtime = kernels, f"torch.jit.load (quantised engine {kernels})"
         with warnings.catch_warnings(), _quantized_engine(kernels):  # int8 weights are packed for the engine at load
             warnings.simplefilter("ignore")
             self.module = torch.jit.load(str(path), _extra_files=extra, map_location="cpu")
-        if not extra[METADATA_FILE]:
-            raise ValueError(f"'{path}' has no {METADATA_FILE}: not a d3ke-edge export")
-        super().__init__(path, json.loads(extra[METADATA_FILE]))  # threads: torch's are process-wide, left as set
+        if not extra[TORCHSCRIPT_METADATA_FILE]:
+            raise ValueError(f"'{path}' has no {TORCHSCRIPT_METADATA_FILE}: not a d3ke-edge export")
+        super().__init__(path, json.loads(extra[TORCHSCRIPT_METADATA_FILE]))  # threads: torch's are process-wide, left as set
 
     def run(self, *inputs):
         import torch
@@ -139,8 +138,6 @@ class CoreMLRunner(Runner):
     def __init__(self, path: Path, threads: int | None = None, kernels: str = "default"):
         import coremltools as ct
 
-        from ..export.targets.coreml import METADATA_KEY
-
         spec = ct.utils.load_spec(str(path))
         meta = spec.description.metadata.userDefined.get(METADATA_KEY)
         if meta is None:
@@ -150,8 +147,6 @@ class CoreMLRunner(Runner):
             self.model = ct.models.MLModel(str(path))
             self.runtime = "coremltools MLModel.predict (Core ML)"
         else:
-            from .mil_executor import MilProgram
-
             self.model = MilProgram(path)
             self.runtime = "MIL reference executor (PyTorch ops; Core ML predict needs macOS)"
 
@@ -177,10 +172,6 @@ def load_runtime(path: str | Path, threads: int | None = None, kernels: str | No
         raise ValueError(f"kernels '{kernels}' are not available for {path.suffix} artefacts; choose from "
                          f"{', '.join(KERNELS[path.suffix])}")
     return cls(path, threads, kernels)
-
-
-def read_metadata(path: str | Path) -> dict:
-    return load_runtime(path).metadata
 
 
 def run_stream(runner: Runner, frames) -> list[list[np.ndarray]]:

@@ -17,6 +17,7 @@ import torch
 
 from .fk import ForwardKinematics
 from .model import Skeleton
+from .opensim_ref import sample_poses
 
 __all__ = ["Mirror", "derive_mirror", "mirror_error", "side_partner"]
 
@@ -141,8 +142,6 @@ def derive_mirror(skel: Skeleton, tol: float = 1e-6, strict_markers: bool = True
 
 def mirror_error(skel: Skeleton, mirror: Mirror, n_poses: int = 64, seed: int = 0) -> dict[str, float]:
     """Worst |FK(mirror(q), mirror(s)) - reflect(FK(q, s))| (m) over random poses and scales, per output kind."""
-    from .opensim_ref import sample_poses
-
     rng = np.random.default_rng(seed)
     q = torch.as_tensor(sample_poses(skel, n_poses, rng))
     s = torch.as_tensor(rng.uniform(0.8, 1.2, size=(n_poses, len(skel.bodies), 1)).repeat(3, -1))

@@ -16,6 +16,7 @@ from functools import cached_property
 import numpy as np
 
 from .functions import Constant, OsimFunction
+from .rotations import euler_xyz_body_fixed
 
 __all__ = [
     "GROUND",
@@ -42,8 +43,6 @@ class Offset:
     orientation: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def rotation_matrix(self) -> np.ndarray:
-        from .rotations import euler_xyz_body_fixed
-
         return euler_xyz_body_fixed(np.asarray(self.orientation, dtype=np.float64))
 
 

@@ -1,17 +1,21 @@
-"""Checkpoints: written atomically, carrying the model's name and arguments, optimiser, step and RNG states."""
+"""Checkpoints: written atomically, carrying the model's name and arguments, optimiser, step and RNG states; a
+per-frame checkpoint with the causal heads trained on it (``Bundle``) and the frame rate those heads learnt."""
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..models.registry import get_model
+from .config import DataConfig
 from ..utils.atomic import atomic_path
 
-__all__ = ["save_checkpoint", "load_checkpoint", "model_from_checkpoint", "CheckpointError", "FORMAT"]
+__all__ = ["save_checkpoint", "load_checkpoint", "model_from_checkpoint", "CheckpointError", "FORMAT", "Bundle",
+           "load_bundle", "head_frame_rate"]
 
 FORMAT = "d3ke-edge-checkpoint"
 
@@ -63,3 +67,41 @@ def model_from_checkpoint(ckpt: dict | str | Path, map_location: str = "cpu") ->
     model = get_model(ckpt["model_name"], **ckpt["model_kwargs"])
     model.load_state_dict(ckpt["model"])
     return model.eval()
+
+
+@dataclass
+class Bundle:
+    """A per-frame checkpoint, its model and the causal temporal heads trained on it (by head name)."""
+
+    checkpoint: Path
+    ckpt: dict
+    model: torch.nn.Module
+    heads: dict[str, torch.nn.Module] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.ckpt["model_name"]
+
+
+def load_bundle(checkpoint: str | Path) -> Bundle:
+    """Load a per-frame checkpoint and every ``temporal_<head>.pt`` beside it that was trained on it."""
+    path = Path(checkpoint)
+    ckpt = load_checkpoint(path)
+    if ckpt.get("kind") != "per_frame":
+        raise CheckpointError(f"'{path}' is a {ckpt.get('kind')} checkpoint; give the per-frame checkpoint "
+                              "(e.g. checkpoint_best.pt): its temporal heads are picked up from the same folder")
+    model = model_from_checkpoint(ckpt)
+    heads = {}
+    for p in sorted(path.parent.glob("temporal_*.pt")):
+        h = load_checkpoint(p)
+        if h.get("kind") != "temporal" or Path(h.get("per_frame", "")).name != path.name:
+            continue
+        head = model_from_checkpoint(h)
+        if getattr(head, "causal", False):
+            heads[h["model_name"]] = head.eval()
+    return Bundle(path, ckpt, model.eval(), heads)
+
+
+def head_frame_rate(bundle: Bundle) -> float:
+    """The frame rate the checkpoint's data (and so its temporal heads) ran at."""
+    return float(bundle.ckpt["config"]["data"].get("fps", DataConfig.fps))

@@ -10,6 +10,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..data.conditions import CONDITIONS
+from ..data.landmark_input import FEATURES, FEATURES_WORLD
+from ..data.landmark_synth import LandmarkSynthConfig
+from ..models.registry import input_kind
+
 __all__ = ["ModelConfig", "DataConfig", "LossConfig", "OptimConfig", "TemporalConfig", "Experiment", "load_config"]
 
 
@@ -21,8 +26,6 @@ class ModelConfig:
     world_landmarks: bool = False  # landmark models: BlazePose's world landmarks as an extra input (234 features)
 
     def __post_init__(self) -> None:
-        from ..data.landmark_input import FEATURES, FEATURES_WORLD
-
         if self.landmarks:
             n = FEATURES_WORLD if self.world_landmarks else FEATURES
             if self.input_size not in (None, n):
@@ -43,8 +46,6 @@ class ModelConfig:
     @property
     def landmarks(self) -> bool:
         """Whether this is a landmark model (BlazePose landmarks in) rather than an image model."""
-        from ..models.registry import input_kind
-
         return input_kind(self.name) == "landmarks"
 
     def kwargs(self) -> dict:
@@ -87,8 +88,6 @@ class DataConfig:
     motion_bank_weight: float = 0.0
 
     def __post_init__(self) -> None:
-        from ..data.conditions import CONDITIONS
-
         unknown = [c for c in self.augment if c != "hflip" and c not in CONDITIONS]
         if unknown:
             raise ValueError(f"data.augment: unknown condition(s) {unknown}; choose from hflip, {', '.join(CONDITIONS)}")
@@ -101,8 +100,6 @@ class DataConfig:
             raise ValueError("data.augment acts on images; the landmark data has its own measured noise "
                              "(data.landmark_noise)")
         if self.source == "landmarks":
-            from ..data.landmark_synth import LandmarkSynthConfig
-
             LandmarkSynthConfig(self.bank_sequences, self.sequence_seconds, self.fps, self.families,
                                 self.yaw_range_deg, self.landmark_noise, self.landmark_swaps,
                                 self.landmark_pose_spread_deg, placement_m=self.landmark_placement_m,

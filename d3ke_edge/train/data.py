@@ -12,9 +12,14 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset
 
-from ..data.datasets import sequence_to_batch
+from ..data.bmlmovi import BMLMoviDataset
+from ..data.conditions import augment_batch
+from ..data.datasets import SynthShardDataset, sequence_to_batch
 from ..data.landmark_input import FEATURES, FEATURES_WORLD
-from ..data.synth import LABEL_KEYS, SynthConfig, SynthEngine
+from ..data.landmark_synth import LandmarkSynth, LandmarkSynthConfig, PoseBank
+from ..data.synth import FAMILY_NAMES, LABEL_KEYS, SynthConfig, SynthEngine
+from ..skeleton.builtin import builtin_skeleton
+from ..skeleton.mirror import derive_mirror
 from .config import DataConfig
 
 __all__ = ["StepBatches", "SynthSource", "LandmarkSource", "validation_set", "sequence_seed", "synth_config",
@@ -28,8 +33,6 @@ def sequence_seed(seed: int, kind: int, index: int) -> int:
 
 def synth_config(cfg: DataConfig, size: int, device: str, seconds: float | None = None) -> SynthConfig:
     """The renderer settings a training data config implies (one place, for train, val and temporal data)."""
-    from ..data.synth import FAMILY_NAMES
-
     return SynthConfig(size=size, fps=cfg.fps, seconds=seconds or cfg.sequence_seconds, device=device,
                        backgrounds=cfg.backgrounds, families=cfg.families or FAMILY_NAMES,
                        yaw_range_deg=cfg.yaw_range_deg, chunk=16 if device == "cpu" else 256)
@@ -100,8 +103,6 @@ def landmark_synth(cfg: DataConfig, seed: int, kind: int, sequences: int, second
     """The landmark data of a training data config: a pose bank of ``sequences`` motions of stream ``kind`` (1 train,
     2 val, 3 test, 4 calib; their own seeds, from index ``first``) and its sampler, making the model's input
     ``features`` (135, or 234 with the world landmarks)."""
-    from ..data.landmark_synth import LandmarkSynth, LandmarkSynthConfig, PoseBank
-
     if features not in (FEATURES, FEATURES_WORLD):
         raise ValueError(f"landmark models take {FEATURES} or {FEATURES_WORLD} features, not {features}")
     split = {1: "train", 2: "val"}.get(kind, "test")  # calibration data (4) is held out like a test set
@@ -141,12 +142,9 @@ class _DatasetSource:
 
 def _dataset(cfg: DataConfig, split: str, skeleton=None):
     if cfg.source == "shards":
-        from ..data.datasets import SynthShardDataset
-
         return SynthShardDataset(cfg.root, split)
     from pathlib import Path
 
-    from ..data.bmlmovi import BMLMoviDataset
 
     return BMLMoviDataset(Path(cfg.root) / split, skeleton)
 
@@ -172,14 +170,10 @@ class StepBatches(IterableDataset):
         source = self._source()
         mirror = None
         if "hflip" in self.cfg.augment:
-            from ..skeleton.builtin import builtin_skeleton
-            from ..skeleton.mirror import derive_mirror
-
             mirror = derive_mirror(self.skeleton or builtin_skeleton())
         for step in range(self.start, self.stop):
             batch = source(step)
             if self.cfg.augment:  # the benchmark's kernels, seeded by (seed, step): a resumed run sees the same
-                from ..data.conditions import augment_batch
 
                 batch = augment_batch(batch, self.cfg.augment, self.cfg.augment_p, self.cfg.augment_max_severity,
                                       mirror, sequence_seed(self.seed, 5, step))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from ..data.motion_bank import load_manifest
 from ..models.registry import get_model
 from ..utils.atomic import atomic_write_text
 from .checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint, set_rng_state
@@ -201,7 +202,6 @@ def _bank_hash(exp: Experiment) -> str | None:
     bank = getattr(exp.data, "motion_bank", None)
     if not bank:
         return None
-    from ..data.motion_bank import load_manifest
 
     return load_manifest(bank)["bank_hash"]
 

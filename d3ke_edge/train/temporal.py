@@ -19,12 +19,13 @@ import numpy as np
 import torch
 
 from ..data.datasets import image_to_float
+from ..data.synth import SynthEngine
 from ..models.registry import get_model
 from ..models.temporal import CentreFrameTransformer
 from ..utils.atomic import atomic_write_text
 from .checkpoint import model_from_checkpoint, save_checkpoint
 from .config import Experiment
-from .data import sequence_seed
+from .data import landmark_synth, sequence_seed, synth_config
 from .losses import acceleration_error_mm, acceleration_loss, d3ke_loss, metrics
 
 __all__ = ["train_temporal", "per_frame_outputs", "step_latency_ms", "head_kwargs", "TARGETS"]
@@ -46,9 +47,6 @@ def per_frame_outputs(model, exp: Experiment, n: int, kind: int, seconds: float)
     """Render ``n`` sequences and run the frozen per-frame model: x (n, T, D) and the labels (n, T, ...).
 
     Landmark models: the same motions' landmarks, one camera per sequence, the measured noise drawn along it."""
-    from ..data.synth import SynthEngine
-    from .data import landmark_synth, synth_config
-
     if model.input_key == "landmarks":
         synth = landmark_synth(exp.data, exp.optim.seed, kind, n, seconds, model.space.skeleton, first=10_000,
                                features=model.input_size)

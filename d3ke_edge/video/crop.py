@@ -1,7 +1,8 @@
 """From a tracked person to the crop the image model was trained on: the synthetic engine's square box convention,
 smoothed causally, cut from the frame, with the crop's intrinsics from the video's field of view.
 
-The engine's box (``data.camera.crop_boxes``) is the square around the rendered body's silhouette times a margin
+The engine's box (``data.camera.crop_boxes``, which takes its margin from here: ``data`` builds on ``video``'s facts
+about BlazePose and the crop, never the reverse) is the square around the rendered body's silhouette times a margin
 drawn from ``ENGINE_MARGIN``. BlazePose's 33 landmarks sit on joints, face and finger tips, inside the silhouette:
 their bounding square is ``SILHOUETTE_PER_LANDMARKS`` times smaller (measured on engine renders, below). So a
 video's box is the landmarks' square times both factors, centred on the landmarks' box.
@@ -13,11 +14,10 @@ import math
 
 import numpy as np
 
-from ..data.camera import ENGINE_MARGIN
-
-__all__ = ["SILHOUETTE_PER_LANDMARKS", "BOX_PER_EXTENT", "box_from_landmarks", "BoxSmoother", "cut_crop",
+__all__ = ["ENGINE_MARGIN", "SILHOUETTE_PER_LANDMARKS", "BOX_PER_EXTENT", "box_from_landmarks", "BoxSmoother", "cut_crop",
            "frame_intrinsics", "root_translation"]
 
+ENGINE_MARGIN = (1.15, 1.35)  # a crop's side / the body's extent, drawn per sequence (video crops use the mean)
 # Silhouette square / landmark square, median over 416 tracked frames of 7 engine sequences rendered full-frame (6
 # motion families, cameras within +-45 deg; per-sequence medians 1.10-1.23; BlazePose tracked the person in 100 %
 # of frames of 6 of the 7 sequences, and in none where the person was 80 px tall in a 640 px frame).

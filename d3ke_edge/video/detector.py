@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .landmarks import ROI_SCALE, open_model, roi_from_points
+
 __all__ = ["ANCHOR_OPTIONS", "Detection", "PoseDetector", "decode_detections", "pose_anchors", "roi_from_detection",
            "weighted_nms"]
 
@@ -116,8 +118,6 @@ class PoseDetector:
     along the frame's long side (small people in wide frames), merged by NMS."""
 
     def __init__(self, model: str | Path, threads: int | None = 1):
-        from .landmarks import open_model
-
         self.interpreter, self._input = open_model(model, threads, INPUT, "detector")
         outs = sorted(self.interpreter.get_output_details(), key=lambda o: -int(np.prod(o["shape"])))
         self._boxes, self._scores = outs[0]["index"], outs[1]["index"]
@@ -152,6 +152,4 @@ class PoseDetector:
 def roi_from_detection(det: Detection, scale: float | None = None):
     """MediaPipe's landmark ROI from a detection: centre at the mid-hip keypoint, side 2 x |kp1 - kp0| x ``scale``,
     rotated so kp0 -> kp1 points up (``landmarks.ROI``)."""
-    from .landmarks import ROI_SCALE, roi_from_points
-
     return roi_from_points(det.keypoints[0], det.keypoints[1], ROI_SCALE if scale is None else scale)

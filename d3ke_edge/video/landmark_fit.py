@@ -18,8 +18,10 @@ import numpy as np
 import torch
 
 from ..skeleton.fk import ForwardKinematics
+from ..skeleton.mirror import REFLECT
 from ..skeleton.model import Marker, Skeleton
 from .landmarks import LANDMARK_NAMES
+from .tracker import mirror_order
 
 __all__ = ["LANDMARK_BODIES", "Observations", "collect", "fit_landmarks"]
 
@@ -80,8 +82,6 @@ def _pose_in_camera(skel: Skeleton, labels: dict) -> tuple[np.ndarray, np.ndarra
 
 def collect(skel: Skeleton, clips, tracker_factory) -> Observations:
     """Run a fresh tracker (``tracker_factory()``) over each clip and gather the observations of tracked frames."""
-    from .tracker import mirror_order
-
     mirror = mirror_order()
     check = [LANDMARK_NAMES.index(n) for n in _SIDE_CHECK]
     check_j = [skel.joint_names.index(j) for j in _SIDE_CHECK.values()]
@@ -140,9 +140,6 @@ def fit_landmarks(skel: Skeleton, obs: Observations, min_visibility: float = 0.5
     """The 33 landmarks as markers of ``skel`` (unscaled body frames) and per-landmark residuals in pixels and in
     percent of the person's height in the image. ``symmetric``: each left/right pair is averaged through the sagittal
     plane (z -> -z; the skeleton must be mirror-symmetric, as the built-in one is exactly)."""
-    from ..skeleton.mirror import REFLECT
-    from .tracker import mirror_order
-
     height_px = np.ptp(obs.joints_2d[..., 1], axis=1) * 1.25  # joint-centre span ~ 0.8 of the body's height
     fits = {}
     for i, name in enumerate(LANDMARK_NAMES):

@@ -1,6 +1,6 @@
 """One module per target: ``convert(graph, example, input_names, output_names, path, precision, quant, metadata)``.
 
-``graph`` is a module with positional tensor inputs and a tuple of tensor outputs (``export.modules``);
+``graph`` is a module with positional tensor inputs and a tuple of tensor outputs (``models.graphs``);
 ``quant`` is the int8 ``QuantPlan`` (calibration inputs and the backbone blocks kept in float), None otherwise.
 """
 
@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["TARGETS", "PRECISIONS", "EXTENSIONS", "target_module"]
+from ...artefacts import TARGETS
 
-TARGETS = ("tflite", "coreml", "torchscript", "onnx")
-# What each target implements. int8: static int8 backbone (TFLite, ONNX, TorchScript) or int8 weights (Core ML).
-PRECISIONS = {"tflite": ("fp32", "int8"), "coreml": ("fp32", "fp16", "int8"), "torchscript": ("fp32", "int8"),
-              "onnx": ("fp32", "int8")}
-EXTENSIONS = {"tflite": ".tflite", "coreml": ".mlpackage", "torchscript": ".pt", "onnx": ".onnx"}
+__all__ = ["target_module"]
 
 
 def target_module(target: str):

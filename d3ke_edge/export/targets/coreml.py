@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-METADATA_KEY = "d3ke_metadata"
+from ...artefacts import METADATA_KEY
 
 
 def convert(graph, example: tuple, input_names, output_names, path: Path, precision: str, quant, metadata: dict):

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from ...artefacts import METADATA_KEY
+
 OPSET = 20
 
 
@@ -56,6 +58,6 @@ def convert(graph, example: tuple, input_names, output_names, path: Path, precis
             model = onnx.load(str(q))
         del model.metadata_props[:]
         entry = model.metadata_props.add()
-        entry.key, entry.value = "d3ke_metadata", json.dumps(metadata)
+        entry.key, entry.value = METADATA_KEY, json.dumps(metadata)
         onnx.save(model, str(path))
     return path

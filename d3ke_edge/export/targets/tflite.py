@@ -4,7 +4,7 @@ int8: ai-edge-quantizer, static int8 (8-bit activations, per-channel 8-bit weigh
 selected by the module path litert-torch writes into tensor names; the bounded mapping and FK stay fp32, and so do
 the backbone blocks the quantisation plan keeps in float (a later no-quantise rule on their module paths wins) and
 every hard-swish (XNNPACK has no int8 hard-swish; see ``_int8``).
-Metadata: a ``d3ke_metadata`` entry in the flatbuffer's metadata table (read back with ``read_metadata``).
+Metadata: a ``d3ke_metadata`` entry in the flatbuffer's metadata table (read back with ``artefacts.read_metadata``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import warnings
 import weakref
 from pathlib import Path
 
-METADATA_NAME = "d3ke_metadata"
+from ...artefacts import METADATA_KEY
+
 BACKBONE_REGEX = ".*_backbone/.*"
 # fp32 conversions by graph object: int8 quantises the fp32 flatbuffer, so one export call converts once (~1 min)
 _FP32: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -42,23 +43,11 @@ def embed_metadata(path: Path, metadata: dict) -> None:
     buf.data = list(json.dumps(metadata).encode())
     model.buffers = list(model.buffers or []) + [buf]
     entry = schema.MetadataT()
-    entry.name, entry.buffer = METADATA_NAME, len(model.buffers) - 1
-    model.metadata = [m for m in (model.metadata or []) if m.name != METADATA_NAME.encode()] + [entry]
+    entry.name, entry.buffer = METADATA_KEY, len(model.buffers) - 1
+    model.metadata = [m for m in (model.metadata or []) if m.name != METADATA_KEY.encode()] + [entry]
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     path.write_bytes(bytes(builder.Output()))
-
-
-def read_metadata(path: str | Path) -> dict:
-    from ai_edge_litert import schema_py_generated as schema
-
-    data = Path(path).read_bytes()
-    model = schema.Model.GetRootAs(data, 0)
-    for i in range(model.MetadataLength()):
-        m = model.Metadata(i)
-        if m.Name() == METADATA_NAME.encode():
-            return json.loads(bytes(model.Buffers(m.Buffer()).DataAsNumpy()).decode())
-    raise ValueError(f"'{path}' has no {METADATA_NAME} entry: not a d3ke-edge export")
 
 
 def block_regex(block: str) -> str:

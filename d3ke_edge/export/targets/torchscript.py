@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-METADATA_FILE = "d3ke_metadata.json"
+from ...artefacts import TORCHSCRIPT_METADATA_FILE
 
 
 def _quantize_backbone(graph: torch.nn.Module, quant) -> torch.nn.Module:
@@ -46,5 +46,5 @@ def convert(graph, example: tuple, input_names, output_names, path: Path, precis
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # TorchScript deprecation and tracer warnings on constant shapes
         traced = torch.jit.trace(graph, example, check_trace=False)
-        traced.save(str(path), _extra_files={METADATA_FILE: json.dumps(metadata)})
+        traced.save(str(path), _extra_files={TORCHSCRIPT_METADATA_FILE: json.dumps(metadata)})
     return path

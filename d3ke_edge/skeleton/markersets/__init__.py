@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..model import Marker, Skeleton
+from ..osim_parse import load_marker_set
 
 __all__ = ["MARKER_SETS", "marker_set_path", "load_named_marker_set", "landmark_markers"]
 
@@ -27,8 +28,6 @@ def marker_set_path(name: str) -> Path:
 
 def load_named_marker_set(name: str, skeleton: Skeleton) -> list[Marker]:
     """A shipped marker set, checked against ``skeleton``'s bodies."""
-    from ..osim_parse import load_marker_set
-
     return load_marker_set(marker_set_path(name), skeleton)
 
 

@@ -1,4 +1,5 @@
-"""The exported graphs: plain modules with fixed tensor inputs and outputs (no dicts), one per artefact.
+"""The graphs every artefact is made from and that infer and the benchmarks run on a checkpoint: plain modules with
+fixed tensor inputs and outputs (no dicts), one per artefact.
 
 - ``PerFrameGraph``: RGB crop (1, 3, S, S) float in [0, 1] -> params, coordinates, scales, pelvis rotation,
   root-relative joint centres and markers (the model's bounded mapping and FK inside).
