@@ -45,7 +45,6 @@ def chain_views(reference: str | Path, other_trc: str | Path, image: str | Path,
     {chain, frames: [{frame, ours_deg, other_deg}], image}."""
     import cv2
 
-
     trios = dict(CHAINS)
     if chain not in trios:
         raise ValueError(f"unknown chain '{chain}'; one of {', '.join(trios)}")

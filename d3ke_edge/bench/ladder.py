@@ -29,7 +29,7 @@ from ..data.landmark_input import landmark_features
 from ..data.landmark_synth import Corruptor, LandmarkSynthConfig
 from ..default_model import default_model
 from ..infer.fit import FitConfig
-from ..infer.model import load_stream_model
+from ..infer.model import open_model
 from ..infer.run import resolve_skeleton
 from ..io.mot import read_mot
 from ..models.kinematic_space import KinematicSpace
@@ -41,7 +41,7 @@ from ..utils.atomic import atomic_write_text
 from ..video.landmarks import LANDMARK_NAMES
 from ..video.reader import VideoReader
 from .landmarks import fit_predictions, stream_predictions
-from .reference import COMPARED, _baselines, _mean_mae, _summary, bench_reference, compare, load_people
+from .reference import COMPARED, bench_reference, compare, held_pose_baselines, load_people, mean_mae, summarise_rows
 
 __all__ = ["evaluation_ladder", "markdown"]
 
@@ -89,7 +89,7 @@ def evaluation_ladder(reference: str | Path, model: str | Path | None = None, ou
     trial = trials[0]
     fps = float(trial.report["fps"])
     model_path = Path(model) if model is not None else default_model()
-    m = load_stream_model(model_path, head="auto")
+    m = open_model(model_path, head="auto")
     if m.input_kind != "landmarks":
         raise ValueError(f"'{model_path}' is an image model; the ladder feeds landmarks (a d3ke_lift_* model)")
     space = KinematicSpace(resolve_skeleton(m.metadata, None))
@@ -123,9 +123,9 @@ def evaluation_ladder(reference: str | Path, model: str | Path | None = None, ou
                 label = rung + (" + fit" if refine else "")
                 rows.append({"camera": name, "model": label, "rung": rung, "fit": refine, "tracked": len(q),
                              "frames": len(q), "person": trial.folder.name, "coordinates": per})
-                say(f"{name} {label}: angle MAE {_mean_mae(per):.1f} deg")
-    summary = _summary(rows)
-    per_camera = {r["camera"] + " | " + r["model"]: _mean_mae(r["coordinates"]) for r in rows}
+                say(f"{name} {label}: angle MAE {mean_mae(per):.1f} deg")
+    summary = summarise_rows(rows)
+    per_camera = {r["camera"] + " | " + r["model"]: mean_mae(r["coordinates"]) for r in rows}
     with tempfile.TemporaryDirectory(prefix="d3ke-ladder-") as tmp:  # rung 3: infer on the videos
         real = bench_reference(reference, [model_path], Path(tmp), heads=("auto",), fits=fits, say=say)
     for label, s in real["summary"].items():
@@ -133,9 +133,9 @@ def evaluation_ladder(reference: str | Path, model: str | Path | None = None, ou
         summary[rung] = s
         for r in real["rows"]:
             if r["model"] == label:
-                per_camera[f"{r['camera']} | {rung}"] = _mean_mae(r["coordinates"])
+                per_camera[f"{r['camera']} | {rung}"] = mean_mae(r["coordinates"])
     result = {"reference": str(reference), "model": str(model_path), "head": m.head, "seed": seed,
-              "cameras": list(videos), "summary": summary, "baselines": _baselines(rows, trials),
+              "cameras": list(videos), "summary": summary, "baselines": held_pose_baselines(rows, trials),
               "per_camera": per_camera}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

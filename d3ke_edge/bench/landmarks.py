@@ -21,7 +21,7 @@ from ..data.landmark_synth import LandmarkSynth, LandmarkSynthConfig, PoseBank
 from ..data.motion_bank import BankConfig, BankError, import_bank
 from ..default_model import default_model
 from ..infer.fit import FitConfig
-from ..infer.model import load_stream_model
+from ..infer.model import open_model
 from ..infer.run import image_fit, resolve_skeleton
 from ..models.graphs import DECODED_OUTPUTS
 from ..models.kinematic_space import KinematicSpace
@@ -91,7 +91,7 @@ def _per_coordinate(pred: dict, truth: dict, space) -> dict[str, float]:
 
 
 def stream_predictions(model, x: torch.Tensor) -> dict[str, dict]:
-    """A loaded stream model (``infer.model.load_stream_model``) on inputs ``x`` (n, T, F), frame by frame as infer
+    """A loaded stream model (``infer.model.open_model``) on inputs ``x`` (n, T, F), frame by frame as infer
     runs it, its head's state reset per sequence: {"per-frame": decoded (n, T, ...), its head's name: decoded}."""
     names = ["per-frame"] + ([model.head] if model.head else [])
     seqs: dict[str, list[dict]] = {k: [] for k in names}
@@ -121,7 +121,7 @@ class _Model:
             self.space, self.world = self.bundle.model.space, self.bundle.model.world
             self.fps = float(self.bundle.ckpt["config"]["data"].get("fps", 30.0))
         else:
-            self.stream = load_stream_model(path, head="auto")
+            self.stream = open_model(path, head="auto")
             if self.stream.input_kind != "landmarks":
                 raise ValueError(f"'{path}' is an image model; this bench feeds landmarks (a d3ke_lift_* model)")
             self.space = KinematicSpace(resolve_skeleton(self.stream.metadata, None))

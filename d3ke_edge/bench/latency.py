@@ -131,7 +131,6 @@ def server_candidates(cfg: LatencyConfig, out: Path, checkpoint: str | None = No
     them)."""
     import torch
 
-
     size = cfg.server_size
     base = {"kind": "torch", "model": SERVER_MODEL, "size": size, "checkpoint": checkpoint}
     rows = [Candidate(f"{SERVER_MODEL} {size}px", "server", dict(base), size=size, model=SERVER_MODEL)]

@@ -70,7 +70,6 @@ def _artefact(spec: dict) -> dict:
 def _torch_model(spec: dict) -> dict:
     import torch
 
-
     t = time.perf_counter()
     if spec.get("checkpoint"):
         model = model_from_checkpoint(load_checkpoint(spec["checkpoint"]))
@@ -97,7 +96,6 @@ def _torch_model(spec: dict) -> dict:
 
 def _torch_head(spec: dict) -> dict:
     import torch
-
 
     t = time.perf_counter()
     torch.manual_seed(0)
@@ -128,7 +126,6 @@ def _torch_head(spec: dict) -> dict:
 def _pipeline(spec: dict) -> dict:
     """Decode, crop, model and step head per frame; returns per-stage times (the frame loop itself)."""
     import cv2
-
 
     model = load_runtime(spec["path"], threads=spec["threads"])
     step = load_runtime(spec["step"], threads=spec["threads"]) if spec.get("step") else None

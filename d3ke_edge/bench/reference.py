@@ -181,7 +181,6 @@ def _predictions(res, info: dict, fps: float, mirrored: bool = False,
     reference; ``same``: frame -> the run was on the reference's person (frames on someone else are left out)."""
     import torch
 
-
     names = list(res.skeleton.coordinate_names)
     ok = [f for f in res.tracked if same is None or same.get(f["frame"], False)]
     t = np.array([f["time"] for f in ok]) - info["offset_frames"] / fps
@@ -194,8 +193,123 @@ def _predictions(res, info: dict, fps: float, mirrored: bool = False,
     return t, {c: np.degrees(q[:, names.index(c)]) for c in COMPARED if c in names}
 
 
-def _mean_mae(per: dict[str, dict]) -> float:
+def mean_mae(per: dict[str, dict]) -> float:
     return float(np.nanmean([v["mae_deg"] for v in per.values()])) if per else math.nan
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One infer run of the plan: a camera's video through one model, head and fit setting."""
+
+    camera: str
+    c_index: int
+    video: Path
+    hfov: float
+    model: Path
+    m_index: int
+    head: str
+    refine: bool
+
+
+def _plan(trials: list[ReferenceTrial], models: list[Path], heads: tuple[str, ...], cameras: tuple[str, ...],
+          fits: tuple[bool, ...]) -> tuple[list[str], list[_Run]]:
+    """The cameras compared and every run, in the order the tables read (``auto`` heads first: without a causal
+    head it is the per-frame run, and the ``none`` run of that model is then skipped). Bad settings fail here,
+    before hours of runs."""
+    known = list(dict.fromkeys(c for t in trials for c in t.report["cameras"]))
+    unknown = [c for c in cameras if c not in known]
+    if unknown:
+        raise ValueError(f"camera(s) {unknown} are not in the reference; it has {', '.join(known)}")
+    if not fits:
+        raise ValueError("fits must hold False (the network alone), True (with the fit to the image) or both")
+    chosen = [c for c in known if not cameras or c in cameras]
+    hfovs = _hfovs_deg(trials[0].report)
+    videos = {c: v for t in trials for c, v in zip(t.report["cameras"], t.report["videos"])}  # both in video order
+    runs = []
+    for c_index, cam in enumerate(chosen):
+        video = Path(videos[cam])
+        if not video.is_file():
+            raise FileNotFoundError(f"the reference's video '{video}' is gone; the bench runs infer on it")
+        if hfovs.get(cam) is None:
+            raise ValueError(f"the reference's calibration has no camera '{cam}'; remake the reference")
+        runs += [_Run(cam, c_index, video, hfovs[cam], Path(model), m_index, head, refine)
+                 for m_index, model in enumerate(models)
+                 for head in sorted(heads, key=lambda h: h == "none") for refine in fits]
+    return chosen, runs
+
+
+class _Bench:
+    """Runs the plan: each run through infer, scored against the person it followed, then again under each
+    condition; ``rows`` and ``robust`` collect the results."""
+
+    def __init__(self, trials: list[ReferenceTrial], out: Path, heads: tuple[str, ...],
+                 cells: list[tuple[str, int]], say: Callable, advance: Callable | None):
+        self.trials, self.out, self.heads, self.cells, self.say = trials, out, heads, cells, say
+        self.advance = advance or (lambda n: None)
+        self.fps = float(trials[0].report["fps"])
+        self.rows: list[dict] = []
+        self.robust: list[dict] = []
+        self.per_frame_done: set[tuple[str, Path, bool]] = set()  # runs whose per-frame result is in (head "auto")
+
+    def infer(self, run: _Run, filt=None):
+        work = Path(tempfile.mkdtemp(prefix=".bench-reference-", dir=self.out))
+        try:
+            return run_infer(InferConfig(video=run.video, model=run.model, out=work, head=run.head, overlay=False,
+                                         hfov=run.hfov, refine=run.refine), say=lambda m: None, frame_filter=filt)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+            self.advance(1)
+
+    def __call__(self, run: _Run) -> None:
+        done = (run.camera, run.model, run.refine)
+        if run.head == "none" and done in self.per_frame_done:
+            self.advance(1 + len(self.cells))  # the model has no causal head: its "auto" run was this one
+            return
+        res = self.infer(run)
+        if res.head is None:
+            if done in self.per_frame_done or "none" not in self.heads:
+                self.advance(len(self.cells))
+                return
+            self.per_frame_done.add(done)
+        where = "/".join(run.model.resolve().parts[-2:])  # two checkpoints are often both checkpoint_best.pt
+        label = (f"{where} ({res.runtime.split(' (')[0]})" + (f" + {res.head}" if res.head else "")
+                 + (" + fit" if run.refine else ""))
+        match = match_person(res.tracked, self.trials, run.camera)
+        if match.trial is None:
+            raise ValueError(f"{run.camera}: {label} followed nobody the reference has in this view (each person's "
+                             f"landmarks: {match.candidates or 'none in common frames'} px away)")
+        trial, info = match.trial, match.trial.report["cameras"][run.camera]
+        per = compare(*_predictions(res, info, self.fps, same=match.same), trial)
+        self.rows.append({"camera": run.camera, "model": label, "model_path": str(run.model), "head": res.head,
+                          "tracked": len(res.tracked) - match.frames_elsewhere, "frames": len(res.frames),
+                          "hfov_deg": run.hfov, "person": trial.folder.name, "person_px": round(match.median_px, 1),
+                          "frames_on_someone_else": match.frames_elsewhere, "fit": run.refine, "coordinates": per,
+                          "_order": (run.c_index, run.m_index, res.head is not None, run.refine)})
+        self.say(f"{run.camera} {label}: followed {trial.folder.name} (landmarks {match.median_px:.1f} px from the "
+                 f"reference's; {match.frames_elsewhere} frame(s) on someone else, left out): angle MAE "
+                 f"{mean_mae(per):.1f} deg over {len(per)} coordinates")
+        self.conditions(run, label, trial, info, len(res.frames))
+
+    def conditions(self, run: _Run, label: str, trial: ReferenceTrial, info: dict, frames: int) -> None:
+        """The same run on the conditioned video, each condition and severity (nobody found: a result)."""
+        boxes = _person_boxes(trial, run.camera) if any(c == "crop" for c, _ in self.cells) else None
+        for name, severity in self.cells:
+            cond = frame_condition(name, severity, boxes, seed=run.c_index)
+            head = {"camera": run.camera, "model": label, "severity": severity, "describe": cond.describe}
+            try:
+                res = self.infer(run, cond)
+            except InferError as exc:
+                self.robust.append({**head, "condition": name, "tracked": 0, "frames": frames, "coordinates": {},
+                                    "error": str(exc)})
+                self.say(f"{run.camera} {label} {name} {severity} ({cond.describe}): no person found")
+                continue
+            scored = {name: compare(*_predictions(res, info, self.fps, mirrored=name == "hflip"), trial)}
+            if name == "hflip":  # what forgetting to mirror the truth would report
+                scored["hflip_unmirrored"] = compare(*_predictions(res, info, self.fps), trial)
+            self.robust += [{**head, "condition": cname, "tracked": len(res.tracked), "frames": len(res.frames),
+                             "coordinates": per} for cname, per in scored.items()]
+            self.say(f"{run.camera} {label} {name} {severity} ({cond.describe}): angle MAE "
+                     f"{mean_mae(scored[name]):.1f} deg, {len(res.tracked)}/{len(res.frames)} frames tracked")
 
 
 def bench_reference(reference: str | Path, models: list[Path], out: Path, heads: tuple[str, ...] = ("none", "auto"),
@@ -211,100 +325,28 @@ def bench_reference(reference: str | Path, models: list[Path], out: Path, heads:
     ``reference_bench.json`` / ``.md``, one Bland-Altman plot per model and the robustness plot into ``out``) the
     comparison."""
     trials = load_people(reference)
-    fps = float(trials[0].report["fps"])
-    known = list(dict.fromkeys(c for t in trials for c in t.report["cameras"]))
-    unknown = [c for c in cameras if c not in known]
-    if unknown:
-        raise ValueError(f"camera(s) {unknown} are not in the reference; it has {', '.join(known)}")
-    chosen = [c for c in known if not cameras or c in cameras]
     cells = [(c, 1) if c == "hflip" else (c, s) for c in conditions for s in ((1,) if c == "hflip" else severities)]
     for c, s in cells:
         frame_condition(c, s, np.zeros((1, 3)))  # names and severities checked before hours of runs
-    hfovs = _hfovs_deg(trials[0].report)
+    chosen, runs = _plan(trials, [Path(m) for m in models], heads, cameras, fits)
     out.mkdir(parents=True, exist_ok=True)
-    if not fits:
-        raise ValueError("fits must hold False (the network alone), True (with the fit to the image) or both")
     if total:
-        total(len(chosen) * len(models) * len(heads) * len(fits) * (1 + len(cells)))
-    rows, robust = [], []
-    order = sorted(heads, key=lambda h: h == "none")  # "auto" first: without a causal head it is the per-frame run
-    videos = {c: v for t in trials for c, v in zip(t.report["cameras"], t.report["videos"])}  # both in video order
-    for c_index, cam in enumerate(chosen):
-        video = Path(videos[cam])
-        if not video.is_file():
-            raise FileNotFoundError(f"the reference's video '{video}' is gone; the bench runs infer on it")
-        hfov = hfovs.get(cam)
-        if hfov is None:
-            raise ValueError(f"the reference's calibration has no camera '{cam}'; remake the reference")
-        for m_index, model in enumerate(models):
-            per_frame_done: set[bool] = set()  # fit settings whose per-frame run is done (by "auto" without a head)
-            for head, refine in ((h, f) for h in order for f in fits):
-                if head == "none" and refine in per_frame_done:
-                    if advance:
-                        advance(1 + len(cells))
-                    continue  # the model has no causal head: its "auto" run was this one
-
-                def run(filt=None):
-                    work = Path(tempfile.mkdtemp(prefix=".bench-reference-", dir=out))
-                    try:
-                        return run_infer(InferConfig(video=video, model=model, out=work, head=head, overlay=False,
-                                                     hfov=hfov, refine=refine), say=lambda m: None,
-                                         frame_filter=filt)
-                    finally:
-                        shutil.rmtree(work, ignore_errors=True)
-                        if advance:
-                            advance(1)
-
-                res = run()
-                if res.head is None:
-                    if refine in per_frame_done or "none" not in heads:
-                        if advance:
-                            advance(len(cells))
-                        continue
-                    per_frame_done.add(refine)
-                where = "/".join(Path(model).resolve().parts[-2:])  # two checkpoints are often both checkpoint_best.pt
-                label = (f"{where} ({res.runtime.split(' (')[0]})" + (f" + {res.head}" if res.head else "")
-                         + (" + fit" if refine else ""))
-                match = match_person(res.tracked, trials, cam)
-                if match.trial is None:
-                    raise ValueError(f"{cam}: {label} followed nobody the reference has in this view (each person's "
-                                     f"landmarks: {match.candidates or 'none in common frames'} px away)")
-                trial, info = match.trial, match.trial.report["cameras"][cam]
-                per = compare(*_predictions(res, info, fps, same=match.same), trial)
-                rows.append({"camera": cam, "model": label, "model_path": str(model), "head": res.head,
-                             "tracked": len(res.tracked) - match.frames_elsewhere, "frames": len(res.frames),
-                             "hfov_deg": hfov, "person": trial.folder.name, "person_px": round(match.median_px, 1),
-                             "frames_on_someone_else": match.frames_elsewhere,
-                             "fit": refine, "coordinates": per,
-                             "_order": (c_index, m_index, res.head is not None, refine)})
-                say(f"{cam} {label}: followed {trial.folder.name} (landmarks {match.median_px:.1f} px from the "
-                    f"reference's; {match.frames_elsewhere} frame(s) on someone else, left out): angle MAE "
-                    f"{_mean_mae(per):.1f} deg over {len(per)} coordinates")
-                boxes = _person_boxes(trial, cam) if any(c == "crop" for c, _ in cells) else None
-                for name, severity in cells:
-                    cond = frame_condition(name, severity, boxes, seed=c_index)
-                    try:
-                        res_c = run(cond)
-                    except InferError as exc:  # nobody found under this condition: a result, not a crash
-                        robust.append({"camera": cam, "model": label, "condition": name, "severity": severity,
-                                       "describe": cond.describe, "tracked": 0, "frames": len(res.frames),
-                                       "coordinates": {}, "error": str(exc)})
-                        say(f"{cam} {label} {name} {severity} ({cond.describe}): no person found")
-                        continue
-                    scored = {name: compare(*_predictions(res_c, info, fps, mirrored=name == "hflip"), trial)}
-                    if name == "hflip":  # what forgetting to mirror the truth would report
-                        scored["hflip_unmirrored"] = compare(*_predictions(res_c, info, fps), trial)
-                    for cname, per_c in scored.items():
-                        robust.append({"camera": cam, "model": label, "condition": cname, "severity": severity,
-                                       "describe": cond.describe, "tracked": len(res_c.tracked),
-                                       "frames": len(res_c.frames), "coordinates": per_c})
-                    say(f"{cam} {label} {name} {severity} ({cond.describe}): angle MAE "
-                        f"{_mean_mae(scored[name]):.1f} deg, {len(res_c.tracked)}/{len(res_c.frames)} frames tracked")
-    rows.sort(key=lambda r: r.pop("_order"))  # per frame before streaming, as the tables read
+        total(len(runs) * (1 + len(cells)))
+    bench = _Bench(trials, out, heads, cells, say, advance)
+    for run in runs:
+        bench(run)
+    rows = sorted(bench.rows, key=lambda r: r["_order"])  # per frame before streaming, as the tables read
+    for r in rows:
+        del r["_order"]
     result = {"reference": str(Path(reference)), "people": [t.folder.name for t in trials], "compared": list(COMPARED),
-              "cameras": chosen, "rows": rows,
-              "summary": _summary(rows), "baselines": _baselines(rows, trials)}
-    plots = {}
+              "cameras": chosen, "rows": rows, "summary": summarise_rows(rows),
+              "baselines": held_pose_baselines(rows, trials)}
+    return _write_bench(result, bench.robust, out)
+
+
+def _write_bench(result: dict, robust: list[dict], out: Path) -> dict:
+    """The plots, then ``reference_bench.json`` / ``.md`` (per-frame series left out)."""
+    rows, plots = result["rows"], {}
     for label in dict.fromkeys(r["model"] for r in rows):
         png = out / f"bland_altman_{len(plots)}.png"
         bland_altman_plot([r for r in rows if r["model"] == label], label, png)
@@ -384,9 +426,9 @@ def _pool(rows: list[dict]) -> dict[str, dict[str, float]]:
     return per
 
 
-def _baselines(rows: list[dict], trials: list[ReferenceTrial]) -> dict[str, dict]:
+def held_pose_baselines(rows: list[dict], trials: list[ReferenceTrial]) -> dict[str, dict]:
     """What a tracker must beat, on the frames the first model was scored on: the skeleton's default pose held, and
-    the trial's own median pose held (an oracle: it knows the person's average pose), as ``_summary`` entries."""
+    the trial's own median pose held (an oracle: it knows the person's average pose), as ``summarise_rows`` entries."""
     if not rows:
         return {}
     skel = builtin_skeleton()
@@ -398,11 +440,11 @@ def _baselines(rows: list[dict], trials: list[ReferenceTrial]) -> dict[str, dict
             t.angles[c])))):
         fake = [{**r, "coordinates": {c: {**m, "pred": [value(c, by_person.get(r.get("person"), trials[0]))]
                                           * len(m["ref"])} for c, m in r["coordinates"].items()}} for r in first]
-        out[label] = _summary([{**f, "model": label} for f in fake])[label]
+        out[label] = summarise_rows([{**f, "model": label} for f in fake])[label]
     return out
 
 
-def _summary(rows: list[dict]) -> dict[str, dict]:
+def summarise_rows(rows: list[dict]) -> dict[str, dict]:
     """Per model: MAE and RMSE per coordinate over all cameras' frames pooled, and the mean over coordinates."""
     out = {}
     for label in dict.fromkeys(r["model"] for r in rows):

@@ -20,17 +20,17 @@ import numpy as np
 import torch
 
 from ..data.bmlmovi import BMLMoviDataset
-from ..data.conditions import CONDITIONS, STUDY_CONDITIONS, _warp_2d, apply_condition
+from ..data.conditions import CONDITIONS, STUDY_CONDITIONS, apply_condition, warp_2d
 from ..data.datasets import SynthShardDataset, sequence_to_batch
 from ..data.landmark_input import landmark_features
 from ..data.motion_file import load_motion
 from ..data.synth import SynthConfig, SynthEngine
-from ..infer.model import load_stream_model
-from ..models.graphs import DECODED_OUTPUTS, PerFrameGraph
+from ..infer.model import InferModelError, open_model
+from ..models.graphs import DECODED_OUTPUTS
 from ..models.kinematic_space import KinematicSpace
 from ..skeleton.builtin import builtin_skeleton
 from ..skeleton.mirror import derive_mirror
-from ..train.checkpoint import CheckpointError, load_bundle, load_checkpoint, model_from_checkpoint
+from ..train.checkpoint import load_checkpoint
 from ..train.data import sequence_seed
 from ..utils.atomic import atomic_write_text
 from ..video.landmarks import ROI, LandmarkModel
@@ -138,59 +138,32 @@ class _CropLandmarks:
         return landmark_features(xy, vis, pres, K, world if self.world else None)
 
 
-def _torch_predictor(path: Path, key: str, head_name: str | None) -> Predictor:
-    bundle = load_bundle(path)
-    graph = PerFrameGraph(bundle.model).eval()
-    head = None
-    if head_name is not None:  # a causal head (scored as it streams) or D3KE's non-causal centre-frame head
-        head_file = path.with_name(f"temporal_{head_name}.pt")
-        if not head_file.is_file():
-            have = sorted(p.stem.removeprefix("temporal_") for p in path.parent.glob("temporal_*.pt"))
-            raise ValueError(f"no temporal head '{head_name}' beside '{path}' (temporal_{head_name}.pt); it has: "
-                             f"{', '.join(have) or 'none'}")
-
-        head = bundle.heads.get(head_name) or model_from_checkpoint(load_checkpoint(head_file)).eval()
-    space = bundle.model.space
-    landmarks = _CropLandmarks(bundle.model.world) if bundle.model.input_key == "landmarks" else None
-
-    @torch.no_grad()
-    def run(sample: dict) -> dict:
-        out = graph(sample["image"] if landmarks is None else landmarks(sample))
-        if head is None:
-            return dict(zip(DECODED_OUTPUTS, out[1:]))
-        refined = head(out[0][None])[0]  # causal: equal to stepping from the reset state (tested)
-        dec = space.decode_params(refined)
-        return {k: dec[k] for k in DECODED_OUTPUTS}
-
-    label = f"{path.parent.name}/{path.name}" + (f" + {head_name}" if head_name else "") + " (PyTorch)"
-    if head_name is not None:  # a retrained head is another model: its file is part of the cache key
-        key += _file_hash(path.with_name(f"temporal_{head_name}.pt"))
-    size = LANDMARK_CROP if landmarks is not None else bundle.model.input_size
-    return Predictor(label, key, size, space, run, checkpoint=path, arch=bundle.name)
-
-
-def _artefact_predictor(path: Path, key: str, head_name: str | None) -> Predictor:
-    """A per-frame artefact in its runtime, frame by frame, with the step model beside it streamed from its reset
-    state as the phone runs it (``infer.model``: the same loader ``d3ke-edge infer`` uses)."""
-    model = load_stream_model(path, head=head_name or "none", threads=None)
+def _predictor(path: Path, key: str, head_name: str | None) -> Predictor:
+    """The model (``infer.model.open_model``: the loader ``d3ke-edge infer`` uses) on whole test sequences: a
+    checkpoint's sequence forms in PyTorch, or a per-frame artefact frame by frame with its step model streamed from
+    the reset state as the phone runs it. A head is a causal head's name, or (beside a checkpoint) D3KE's
+    non-causal centre-frame head."""
+    try:
+        model = open_model(path, head=head_name or "none", threads=None)
+    except InferModelError as exc:
+        raise ValueError(str(exc)) from None
     if model.metadata["skeleton_hash"] != builtin_skeleton().hash:
         raise ValueError(f"'{path}' was exported for skeleton {model.metadata['skeleton_name']}; only the built-in "
                          "skeleton's synthetic test data exist here")
-    if head_name is not None:
-        key += _file_hash(path.with_name(f"step_{head_name}{path.suffix}"))
-
+    if head_name is not None:  # a retrained head is another model: its file is part of the cache key
+        key += _file_hash(path.with_name(f"temporal_{head_name}.pt") if model.checkpoint else
+                          path.with_name(f"step_{head_name}{path.suffix}"))
     landmarks = _CropLandmarks(model.world_landmarks) if model.input_kind == "landmarks" else None
 
     def run(sample: dict) -> dict:
-        model.reset()
-        xs = sample["image"] if landmarks is None else landmarks(sample)
-        rows = [model.step(x[None].numpy()) for x in xs]
-        return {k: torch.as_tensor(np.concatenate([r[k] for r in rows])) for k in DECODED_OUTPUTS}
+        out = model.run((sample["image"] if landmarks is None else landmarks(sample)).numpy())
+        return {k: torch.as_tensor(out[k]) for k in DECODED_OUTPUTS}
 
-    label = f"{path.parent.name}/{path.name}" + (f" + {head_name}" if head_name else "") + f" ({model.runtime})"
+    runtime = "PyTorch" if model.checkpoint else model.runtime
+    label = f"{path.parent.name}/{path.name}" + (f" + {head_name}" if head_name else "") + f" ({runtime})"
     size = LANDMARK_CROP if landmarks is not None else model.input_size
-    return Predictor(label, key, size, KinematicSpace(builtin_skeleton()), run,
-                     arch=str(model.metadata.get("backbone", "")))
+    space = KinematicSpace(builtin_skeleton())
+    return Predictor(label, key, size, space, run, checkpoint=model.checkpoint, arch=model.arch)
 
 
 def load_predictor(spec: str | Path) -> Predictor:
@@ -199,15 +172,7 @@ def load_predictor(spec: str | Path) -> Predictor:
     path, head = _split_spec(spec)
     if not path.exists():
         raise FileNotFoundError(f"model '{path}' does not exist: give a checkpoint or an exported per-frame artefact")
-    key = _file_hash(path)
-    make = _artefact_predictor
-    if path.suffix == ".pt":
-        try:
-            load_checkpoint(path)
-            make = _torch_predictor
-        except CheckpointError:
-            pass  # not a checkpoint: a TorchScript artefact
-    pred = make(path, key, head)
+    pred = _predictor(path, _file_hash(path), head)
     pred.path = str(path.resolve()) + (f":{head}" if head else "")
     return pred
 
@@ -258,11 +223,10 @@ def _to_size(seq: dict, size: int) -> dict:
     """A sequence rendered at another size, resized to the model's input (pixel labels and intrinsics follow)."""
     import torchvision.transforms.v2.functional as tvf
 
-
     have = seq["image"].shape[-1]
     if have == size:
         return seq
-    out = _warp_2d(seq, size / have, (0.0, 0.0))
+    out = warp_2d(seq, size / have, (0.0, 0.0))
     out["image"] = tvf.resize(seq["image"], [size, size], antialias=True).clamp(0.0, 1.0)
     return out
 

@@ -239,14 +239,14 @@ def reference(
     the fit to the image, against the
     reference's OpenSim angles (time-aligned): MAE, RMSE and bias per coordinate, Bland-Altman plots; with
     --conditions, again on the videos under the reproduction study's test-time conditions."""
+    import numpy as np
+    from rich.table import Table
+
     from ..bench.reference import bench_reference
     from ..infer.model import InferModelError
     from ..infer.run import InferError
     from ..train.checkpoint import CheckpointError
     from ..video.models import ModelFetchError
-    import numpy as np
-    from rich.table import Table
-
     from .common import err_console, progress
 
     head_list = tuple(h.strip() for h in heads.split(",") if h.strip())

@@ -55,9 +55,8 @@ def export(
                                                         "difference from the PyTorch model (deg).")] = 1.0,
 ) -> None:
     """Export a checkpoint, run every artefact in its real runtime, and write parity.json next to them."""
-    from ..export.api import ExportConfig, ExportError
+    from ..export.api import ExportConfig, ExportError, resolve_targets
     from ..export.api import export as run_export
-    from ..export.api import resolve_targets
     from ..quantize import QuantConfig
     from ..train.checkpoint import CheckpointError
 

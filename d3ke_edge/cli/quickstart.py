@@ -140,14 +140,14 @@ def _stage_train(out: Path, report: Report) -> None:
     """Train the CPU quickstart model (train/quickstart_cpu.yaml) and its causal temporal heads."""
     from ..train.config import load_config
     from ..train.temporal import train_temporal
-    from .train import _per_frame, _print_temporal
+    from .train import print_temporal, run_per_frame
 
     if not QUICKSTART_CONFIG.is_file():
         fail(f"{QUICKSTART_CONFIG} is missing; the quickstart runs from a source checkout (pip install -e .)")
     exp = load_config(QUICKSTART_CONFIG, out=str(out / "train"))
-    summary = _per_frame(exp, resume=False, rank0=True)
+    summary = run_per_frame(exp, resume=False, rank0=True)
     temporal = train_temporal(exp, out / "train" / "checkpoint_best.pt")
-    _print_temporal(temporal)
+    print_temporal(temporal)
     best = summary["best"]
     report["train"] = {
         "config": str(QUICKSTART_CONFIG),
@@ -170,8 +170,8 @@ def _stage_export(out: Path, report: Report) -> None:
 
     Not strict: an artefact that fails its check is left out and reported (red, with the reason) while the others
     are kept; the quickstart then exits non-zero only if an fp32 artefact failed (see ``quickstart``)."""
-    from ..export.api import ExportConfig, export
     from ..artefacts import TARGETS
+    from ..export.api import ExportConfig, export
     from .export import print_parity, say
 
     ckpt = out / "train" / "checkpoint_best.pt"
@@ -201,9 +201,9 @@ def _stage_bench(out: Path, report: Report) -> None:
     three severities) and a latency report (every artefact, the server baseline at 256 px, one edge candidate), the
     HTML report, and the default phone artefact chosen from both."""
     from ..bench.latency import Candidate, LatencyConfig, candidates_from, run_latency, server_candidates
-    from ..export.sweep import sweep_artefact
     from ..bench.report import build_report
     from ..bench.robustness import RobustnessConfig, load_predictor, run_robustness, training_distribution
+    from ..export.sweep import sweep_artefact
     from .bench import latency_table, robustness_table
     from .export import say
 
@@ -289,8 +289,8 @@ def _stage_landmark(out: Path, report: Report) -> None:
     """The landmark model (BlazePose landmarks -> OpenSim): trained on projected motions with the measured BlazePose
     noise (train/lift_quickstart.yaml), exported to every target (fp32, int8) with parity, and run by infer on the
     infer stage's rendered clip, scored against the same truth as the image model."""
-    from ..export.api import ExportConfig, export
     from ..artefacts import TARGETS
+    from ..export.api import ExportConfig, export
     from ..infer.outputs import speed_table, write_outputs
     from ..infer.run import InferConfig, run_infer
     from ..infer.synthetic import render_from_recipe, score_against_truth
@@ -299,16 +299,16 @@ def _stage_landmark(out: Path, report: Report) -> None:
     from ..train.temporal import train_temporal
     from ..video.models import ModelFetchError
     from .export import print_parity, say
-    from .train import _per_frame, _print_temporal
+    from .train import print_temporal, run_per_frame
 
     if not LIFT_CONFIG.is_file():
         fail(f"{LIFT_CONFIG} is missing; the quickstart runs from a source checkout (pip install -e .)")
     folder = out / "landmark"
     exp = load_config(LIFT_CONFIG, out=str(folder / "train"))
-    summary = _per_frame(exp, resume=False, rank0=True)
+    summary = run_per_frame(exp, resume=False, rank0=True)
     ckpt = folder / "train" / "checkpoint_best.pt"
     temporal = train_temporal(exp, ckpt)
-    _print_temporal(temporal)
+    print_temporal(temporal)
     rows = export(ckpt, ExportConfig(targets=TARGETS, precisions=("fp32", "int8"), out=str(folder / "export"),
                                      strict=False), progress=say)
     print_parity(rows)

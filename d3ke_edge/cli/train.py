@@ -36,13 +36,13 @@ def train(
     summary: dict = {}
     try:
         if stage in ("all", "per-frame"):
-            summary["per_frame"] = _per_frame(exp, resume, rank0)
+            summary["per_frame"] = run_per_frame(exp, resume, rank0)
         if stage in ("all", "temporal") and exp.temporal is not None and rank0:
             from ..train.temporal import train_temporal
 
             ckpt = per_frame or Path(exp.out) / "checkpoint_best.pt"
             summary["temporal"] = train_temporal(exp, ckpt)
-            _print_temporal(summary["temporal"])
+            print_temporal(summary["temporal"])
         elif stage == "temporal" and exp.temporal is None:
             fail(f"{config} has no 'temporal' section")
         if stage == "end-to-end":
@@ -57,8 +57,15 @@ def train(
         console.print(f"outputs in {exp.out}")
 
 
-def _per_frame(exp, resume: bool, rank0: bool) -> dict:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+def run_per_frame(exp, resume: bool, rank0: bool) -> dict:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from ..train.loop import train as run
 
@@ -79,7 +86,7 @@ def _per_frame(exp, resume: bool, rank0: bool) -> dict:
     return summary
 
 
-def _print_temporal(report: dict) -> None:
+def print_temporal(report: dict) -> None:
     table = Table(title="temporal heads (test sequences)", title_justify="left")
     for col in ("head", "angle MAE deg", "marker MPJPE mm", "accel err mm/f^2", "step ms", "lookahead"):
         table.add_column(col, justify="right")

@@ -48,7 +48,7 @@ def _size(sample: Sample) -> int:
     return sample["image"].shape[-1]
 
 
-def _warp_2d(sample: Sample, scale: float, offset: tuple[float, float]) -> Sample:
+def warp_2d(sample: Sample, scale: float, offset: tuple[float, float]) -> Sample:
     """Pixel labels and intrinsics after ``uv -> (uv - offset) * scale`` (a crop window resized back)."""
     out = dict(sample)
     shift = torch.as_tensor(offset, dtype=torch.float32)
@@ -89,7 +89,7 @@ def _crop(sample: Sample, fraction: float, g: torch.Generator) -> Sample:
     y0 = cut if which == 2 else (0.0 if which == 3 else cut / 2)
     top, left, h = round(y0), round(x0), round(side)
     image = tvf.resized_crop(sample["image"], top, left, h, h, [size, size], antialias=True)
-    return _image(_warp_2d(sample, size / h, (left, top)), image)
+    return _image(warp_2d(sample, size / h, (left, top)), image)
 
 
 def _brightness(sample: Sample, factor: float, g: torch.Generator) -> Sample:

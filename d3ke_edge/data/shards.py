@@ -116,7 +116,6 @@ def _manifest(spec: DatasetSpec, engine: SynthEngine, counts: dict, motion_files
     import h5py
     import torch
 
-
     return {
         "format_version": FORMAT_VERSION,
         "spec": asdict(spec),

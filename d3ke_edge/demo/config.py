@@ -69,7 +69,6 @@ def demo_config(models: DemoModels, blazepose: dict[str, str], wasm: str, urls: 
     """The app's ``config.json``: ``urls`` maps the artefacts to the paths the server gives them."""
     import numpy as np
 
-
     limbs = [int(i) for i in tracker.SWAP_LIMBS]  # the landmarks the swap rule compares
     cfg = {
         "wasm": wasm,

@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..models.graphs import DECODED_OUTPUTS, PER_FRAME_OUTPUTS
 from ..runtime import run_stream
 from ..train.losses import metrics
-from ..models.graphs import DECODED_OUTPUTS, PER_FRAME_OUTPUTS
 from .tolerance import compare_outputs
 
 __all__ = ["per_frame_parity", "step_parity", "ParityData"]

@@ -1,6 +1,8 @@
-"""The model ``infer`` runs: a per-frame model and an optional causal step head, from a checkpoint (PyTorch), an
-export folder or one exported artefact (its runtime), stepped one frame at a time with explicit state — the phone's
-loop. Every variant returns the same decoded outputs (``models.graphs.DECODED_OUTPUTS``)."""
+"""One model loader for everything that runs a model: ``open_model`` -> a ``StreamModel``, a per-frame model and an
+optional temporal head from a checkpoint (PyTorch), an export folder or one exported artefact (its runtime).
+``step()`` runs one frame with explicit state (the phone's loop, ``d3ke-edge infer``); ``run()`` a whole sequence
+from the reset state (the benchmarks). Every variant returns the same decoded outputs
+(``models.graphs.DECODED_OUTPUTS``); a checkpoint is read once."""
 
 from __future__ import annotations
 
@@ -9,12 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..models.graphs import DECODED_OUTPUTS, PerFrameGraph, StepGraph
 from ..runtime import load_runtime
-from ..train.checkpoint import CheckpointError, head_frame_rate, load_bundle, load_checkpoint
+from ..train.checkpoint import CheckpointError, head_frame_rate, load_bundle, load_checkpoint, model_from_checkpoint
 
-__all__ = ["InferModelError", "StreamModel", "load_stream_model", "input_kind", "RUNTIME_FOLDERS", "HEAD_PREFERENCE"]
+__all__ = ["InferModelError", "StreamModel", "open_model", "input_kind", "RUNTIME_FOLDERS", "HEAD_PREFERENCE"]
 
 # --runtime -> the export folder and file suffix that hold its artefacts
 RUNTIME_FOLDERS = {"litert": ("tflite", ".tflite"), "onnx": ("onnx", ".onnx"), "torchscript": ("torchscript", ".pt"),
@@ -46,6 +49,9 @@ class StreamModel:
     _frame: object
     _step: object
     _state0: list
+    arch: str = ""  # the per-frame architecture (a registered model's name, or the export's backbone)
+    checkpoint: Path | None = None  # the checkpoint it runs, when it is one
+    _sequence: object = None  # (T, ...) -> (T, outputs): a whole sequence at once (PyTorch), else frame by frame
 
     def __post_init__(self) -> None:
         self.reset()
@@ -77,34 +83,65 @@ class StreamModel:
             self._state, out = list(res[len(res) - n :]), res[: len(res) - n]
         return {"params": out[0], **dict(zip(DECODED_OUTPUTS, out[1:]))}
 
-    def step(self, image: np.ndarray) -> dict[str, np.ndarray]:
-        return self.run_head(self.run_frame(image))
+    def step(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """One frame (batch 1) through the per-frame model and the head, the head's state carried."""
+        if self._step is None and self.head is not None:
+            raise InferModelError(f"head '{self.head}' is not causal: it needs the whole sequence (run), not a frame "
+                                  "at a time")
+        return self.run_head(self.run_frame(x))
+
+    def run(self, xs: np.ndarray) -> dict[str, np.ndarray]:
+        """A whole sequence ``xs`` (T, ...) from the reset state -> decoded outputs (T, ...): what stepping it frame by
+        frame gives (a PyTorch model runs the sequence forms at once; equal to stepping, tested)."""
+        if self._sequence is not None:
+            return self._sequence(np.asarray(xs, np.float32))
+        self.reset()
+        rows = [self.step(np.asarray(x, np.float32)[None]) for x in xs]
+        return {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
 
 
-def _torch_model(path: Path, head: str) -> StreamModel:
-    import torch
-
-
-    bundle = load_bundle(path)
+def _torch_model(path: Path, head: str, ckpt: dict) -> StreamModel:
+    bundle = load_bundle(path, ckpt)
     graph = PerFrameGraph(bundle.model).eval()
-    head = _pick_head(head, sorted(bundle.heads), f"'{path.parent}' (temporal_<head>.pt trained on '{path.name}')")
-    step, state0 = None, []
-    if head is not None:
-        step_graph = StepGraph(bundle.heads[head], bundle.model.space).eval()
-        state0 = [s.numpy() for s in bundle.heads[head].init_state(1)]
+    space = bundle.model.space
+    offline = _offline_head(path, head) if head not in ("auto", "none", *bundle.heads) else None
+    head = head if offline is not None else _pick_head(
+        head, sorted(bundle.heads), f"'{path.parent}' (temporal_<head>.pt trained on '{path.name}')")
+    step, state0, module = None, [], offline
+    if head is not None and offline is None:
+        module = bundle.heads[head]
+        step_graph = StepGraph(module, space).eval()
+        state0 = [s.numpy() for s in module.init_state(1)]
 
         def step(*xs):
             with torch.no_grad():
                 return [o.numpy() for o in step_graph(*[torch.as_tensor(x) for x in xs])]
 
-    def frame(image):
+    def frame(x):
         with torch.no_grad():
-            return [o.numpy() for o in graph(torch.as_tensor(image))]
+            return [o.numpy() for o in graph(torch.as_tensor(x))]
+
+    def sequence(xs):
+        with torch.no_grad():
+            out = graph(torch.as_tensor(xs))
+            if module is None:
+                return {"params": out[0].numpy(), **{k: v.numpy() for k, v in zip(DECODED_OUTPUTS, out[1:])}}
+            refined = module(out[0][None])[0]  # a causal head's sequence form equals stepping it from reset
+            dec = space.decode_params(refined)
+            return {"params": refined.numpy(), **{k: dec[k].numpy() for k in DECODED_OUTPUTS}}
+
+    return StreamModel(f"{path.name} ({bundle.name})", "PyTorch (eager)", int(bundle.model.input_size),
+                       bundle.model.metadata(), head, head_frame_rate(bundle) if head else None, frame, step, state0,
+                       arch=bundle.name, checkpoint=path, _sequence=sequence)
 
 
-    meta = bundle.model.metadata()
-    return StreamModel(f"{path.name} ({bundle.name})", "PyTorch (eager)", int(bundle.model.input_size), meta, head,
-                       head_frame_rate(bundle) if head else None, frame, step, state0)
+def _offline_head(path: Path, head: str):
+    """A non-causal head beside the checkpoint (D3KE's centre-frame transformer): whole sequences only."""
+    file = path.with_name(f"temporal_{head}.pt")
+    if not file.is_file():
+        return None
+    module = model_from_checkpoint(load_checkpoint(file)).eval()
+    return None if getattr(module, "causal", False) else module
 
 
 def _pick_head(head: str, available: list[str], where: str) -> str | None:
@@ -114,7 +151,7 @@ def _pick_head(head: str, available: list[str], where: str) -> str | None:
         return next((h for h in HEAD_PREFERENCE if h in available), None)
     if head not in available:
         raise InferModelError(f"no causal head '{head}' in {where}; it has: {', '.join(available) or 'none'} "
-                              "(or use --head none / auto)")
+                              "(or head none / auto)")
     return head
 
 
@@ -123,7 +160,7 @@ def _artefact_model(path: Path, head: str, threads: int | None) -> StreamModel:
     meta = runner.metadata
     if meta.get("artefact") != "per_frame":
         raise InferModelError(f"'{path}' is a {meta.get('artefact')} artefact; give the per-frame one "
-                              f"(per_frame_*{path.suffix}) — its step head is taken from beside it (--head)")
+                              f"(per_frame_*{path.suffix}) — its step head is taken from beside it")
     size = int(meta["model"]["input_size"])
     shape = meta["inputs"][0]["shape"]
     want = [1, size] if meta["inputs"][0]["name"] == "landmarks" else [1, 3, size, size]
@@ -150,7 +187,7 @@ def _artefact_model(path: Path, head: str, threads: int | None) -> StreamModel:
         step = step_runner.run
         head_fps = sm.get("frame_rate_hz")
     return StreamModel(f"{path.parent.name}/{path.name}", runner.runtime, size, meta["model"], head,
-                       head_fps if head else None, runner.run, step, state0)
+                       head_fps if head else None, runner.run, step, state0, arch=str(meta["model"].get("backbone", "")))
 
 
 def _export_artefact(folder: Path, runtime: str | None, precision: str | None) -> Path:
@@ -163,7 +200,7 @@ def _export_artefact(folder: Path, runtime: str | None, precision: str | None) -
             return chosen
     runtime = runtime or "litert"
     if runtime not in RUNTIME_FOLDERS:
-        raise InferModelError(f"unknown --runtime '{runtime}' for an export folder; choose from "
+        raise InferModelError(f"unknown runtime '{runtime}' for an export folder; choose from "
                               f"{', '.join(RUNTIME_FOLDERS)} (or pytorch with a checkpoint)")
     sub, ext = RUNTIME_FOLDERS[runtime]
     path = folder / sub / f"per_frame_{precision or 'fp32'}{ext}"
@@ -173,25 +210,26 @@ def _export_artefact(folder: Path, runtime: str | None, precision: str | None) -
     return path
 
 
-def load_stream_model(model: str | Path, runtime: str | None = None, precision: str | None = None,
-                      head: str = "auto", threads: int | None = 1) -> StreamModel:
+def open_model(model: str | Path, runtime: str | None = None, precision: str | None = None,
+               head: str = "auto", threads: int | None = 1) -> StreamModel:
     """``model``: a per-frame checkpoint (runtime ``pytorch``), an export folder (``runtime``/``precision`` pick the
-    artefact) or a per-frame artefact file (its runtime). ``head``: auto, none, or a causal head's name."""
+    artefact) or a per-frame artefact file (its runtime). ``head``: auto, none, or a head's name (a checkpoint's
+    non-causal head runs whole sequences only)."""
     path = Path(model)
     if not path.exists():
         raise InferModelError(f"model '{path}' does not exist: give a checkpoint, an export folder or an artefact")
     if path.is_dir() and path.suffix != ".mlpackage":
         if runtime == "pytorch":
-            raise InferModelError("--runtime pytorch runs a checkpoint; give its checkpoint_best.pt, not a folder")
+            raise InferModelError("runtime pytorch runs a checkpoint; give its checkpoint_best.pt, not a folder")
         return _artefact_model(_export_artefact(path, runtime, precision), head, threads)
     if path.suffix == ".pt":
         try:
-            load_checkpoint(path)
+            ckpt = load_checkpoint(path)
         except CheckpointError:
             pass  # a TorchScript artefact
         else:
             if runtime not in (None, "pytorch"):
-                raise InferModelError(f"'{path}' is a checkpoint: it runs in PyTorch; export it first to use "
-                                      f"--runtime {runtime} (d3ke-edge export {path} --out DIR)")
-            return _torch_model(path, head)
+                raise InferModelError(f"'{path}' is a checkpoint: it runs in PyTorch; export it first to run it in "
+                                      f"{runtime} (d3ke-edge export {path} --out DIR)")
+            return _torch_model(path, head, ckpt)
     return _artefact_model(path, head, threads)

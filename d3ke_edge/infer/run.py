@@ -29,7 +29,7 @@ from ..video.models import fetch_models
 from ..video.reader import VideoError, VideoReader
 from ..video.tracker import PoseTracker, parse_person
 from .fit import FitConfig, FitError, ImageFit
-from .model import load_stream_model
+from .model import open_model
 from .overlay import OverlayWriter
 
 __all__ = ["InferConfig", "InferError", "InferResult", "run_infer", "STAGES"]
@@ -70,18 +70,18 @@ class InferConfig:
 
     def __post_init__(self) -> None:
         if self.every < 1:
-            raise ValueError(f"--every must be >= 1, got {self.every}")
+            raise ValueError(f"every must be >= 1, got {self.every}")
         if self.landmark_every is not None and self.landmark_every < 1:
             raise ValueError(f"landmark_every must be >= 1, got {self.landmark_every}")
         if self.refine and (self.landmark_every or 1) > 1:
             raise ValueError(f"landmark_every {self.landmark_every} leaves frames without landmarks, and the fit to "
                              "the image needs them on every frame: turn the fit off or leave landmark_every at 1")
         if self.search_frames < 1:
-            raise ValueError(f"--search-frames must be >= 1, got {self.search_frames}")
+            raise ValueError(f"search_frames must be >= 1, got {self.search_frames}")
         if self.tiles < 0:
-            raise ValueError(f"--tiles must be >= 0 (0: auto), got {self.tiles}")
+            raise ValueError(f"tiles must be >= 0 (0: auto), got {self.tiles}")
         if self.head.strip() == "":
-            raise ValueError("--head must be auto, none or a head's name")
+            raise ValueError("head must be auto, none or a head's name")
         parse_person(self.person)
         frame_intrinsics(1, 1, self.hfov)  # range check
 
@@ -127,17 +127,101 @@ def _frame_record(fr, lm, box, frame_params: np.ndarray, out: dict, root: np.nda
             **extra, "root_cam": root, "frame_params": frame_params[0], "outputs": {k: v[0] for k, v in out.items()}}
 
 
+class _Stream:
+    """The per-frame part of the loop for one run: tracking (or the box extrapolated between landmark runs), the
+    model's input, the model and its head, the root, the fit; state reset after a stretch without the person."""
+
+    def __init__(self, cfg: InferConfig, model, tracker: PoseTracker, fit: ImageFit | None, K: np.ndarray,
+                 landmark_every: int, res: InferResult):
+        self.cfg, self.model, self.tracker, self.fit, self.K = cfg, model, tracker, fit, K
+        self.landmark_every, self.res = landmark_every, res
+        self.smoother, self.gap, self.seen = BoxSmoother(), True, 0
+
+    def track(self, fr):
+        """BlazePose on this frame (None between landmark runs, or nobody found: ``self.between`` says which)."""
+        self.between = not self.gap and self.landmark_every > 1 and self.seen % self.landmark_every != 0
+        lm = None if self.between else self.tracker.track(fr.rgb)
+        if lm is None and not self.between:
+            if self.seen == 0 and len(self.res.frames) + 1 >= self.cfg.search_frames:
+                raise InferError(
+                    f"no person found in the first {len(self.res.frames) + 1} frames of '{self.cfg.video}' "
+                    f"({self.cfg.start:g}-{fr.time:.2f} s); if they enter later start later, if they are small in a "
+                    "wide frame look with tiles (4), or point at them (a pixel x,y on the person)")
+            self.gap = True
+        return lm
+
+    def model_input(self, fr, lm) -> tuple[np.ndarray, np.ndarray]:
+        """(the model's input, the box): the landmark features, or the engine-style crop."""
+        if self.gap:  # a new stretch: the head's state, the box filter and the fit start fresh
+            self.model.reset()
+            self.smoother.reset()
+            if self.fit is not None:
+                self.fit.reset()
+            self.gap = False
+        self.seen += 1
+        box = self.smoother.predict(fr.time) if self.between else self.smoother(box_from_landmarks(lm.xy), fr.time)
+        if self.model.input_kind == "landmarks":  # the box still places the root and the overlay
+            world = lm.world if self.model.world_landmarks else None
+            return landmark_features(lm.xy, lm.visibility, lm.presence, self.K, world)[None].numpy(), box
+        crop, box = cut_crop(fr.rgb, box, self.model.input_size)
+        return (crop.astype(np.float32) / 255.0).transpose(2, 0, 1)[None], box
+
+    def refine(self, fr, lm, out: dict, root: np.ndarray) -> tuple[dict, np.ndarray, dict | None]:
+        """The fit to the image after the head (when on) -> (outputs, root, the fit's own figures)."""
+        if self.fit is None:
+            return out, root, None
+        world = lm.world if self.cfg.fit.depth_sigma_m > 0 else None
+        fitted = self.fit.step(lm.xy, lm.visibility, self.K, fr.time, out["coordinates"][0], out["pelvis_rot_cam"][0],
+                               root, out["scales"][0], world)
+        root = fitted.pop("root_cam")
+        out = {**out, **{k: v[None].astype(np.float32) for k, v in fitted.items() if k != "residual_px"}}
+        return out, root, fitted
+
+
+def _process(stream: _Stream, fr, overlay) -> None:
+    """One decoded frame through the whole path into ``stream.res`` (its record, its stage times)."""
+    res, model = stream.res, stream.model
+    t1 = time.perf_counter()
+    lm = stream.track(fr)
+    t2 = time.perf_counter()
+    if lm is None and not stream.between:
+        res.frames.append({"frame": fr.index, "time": round(fr.time, 6), "status": "no_person"})
+        if overlay is not None:
+            overlay.write(fr.rgb, None)
+        return
+    x, box = stream.model_input(fr, lm)
+    t3 = time.perf_counter()
+    frame_out = model.run_frame(x)
+    t4 = time.perf_counter()
+    out = model.run_head(frame_out)
+    root = root_translation(box, stream.K, np.concatenate([out["joints_rel"][0], out["markers_rel"][0]]))
+    t5 = time.perf_counter()
+    network_q = out["coordinates"][0]
+    out, root, fitted = stream.refine(fr, lm, out, root)
+    rec = _frame_record(fr, lm, box, frame_out[0], out, root, model.world_landmarks)
+    if fitted is not None:  # what the network (and its head) said, before the fit moved it
+        rec["network_coordinates"] = network_q
+        rec["fit_residual_px"] = round(fitted["residual_px"], 2)
+    t6 = time.perf_counter()
+    res.frames.append(rec)
+    if overlay is not None:
+        overlay.write(fr.rgb, rec)
+    t7 = time.perf_counter()
+    for k, v in zip(STAGES[1:], (t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6)):
+        res.stage_ms[k].append(v * 1e3)
+
+
 def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
               advance: Callable[[int], object] | None = None, total: Callable[[int], object] | None = None,
               frame_filter: Callable[[np.ndarray, int], np.ndarray] | None = None) -> InferResult:
     """Run the whole path over the video; the overlay video is left in ``result.staging`` for ``write_outputs``.
     ``frame_filter(rgb, frame_index)``, if given, changes each decoded frame before anything sees it (the benchmarks'
     test-time conditions on real footage)."""
-    model = load_stream_model(cfg.model or default_model(), cfg.runtime, cfg.precision, cfg.head, cfg.threads)
+    model = open_model(cfg.model or default_model(), cfg.runtime, cfg.precision, cfg.head, cfg.threads)
     landmarks_in = model.input_kind == "landmarks"
     if landmarks_in and (cfg.landmark_every or 1) > 1:
-        raise InferError(f"--landmark-every {cfg.landmark_every}: the landmark model '{model.name}' takes BlazePose's "
-                         "landmarks as its input, so it needs them on every frame; leave --landmark-every out")
+        raise InferError(f"landmark_every {cfg.landmark_every}: the landmark model '{model.name}' takes BlazePose's "
+                         "landmarks as its input, so it needs them on every frame; leave landmark_every at 1")
     landmark_every = cfg.landmark_every or (1 if landmarks_in or cfg.refine else 2)
     skeleton = resolve_skeleton(model.metadata, cfg.osim)
     fit = image_fit(skeleton, model.metadata, cfg.fit) if cfg.refine else None
@@ -155,8 +239,8 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
     res = InferResult(cfg, model.name, model.runtime, model.head, model.head_fps, model.metadata, skeleton, angles,
                       reader.fps, (reader.width, reader.height), reader.rotation, K, staging=staging,
                       landmark_every=landmark_every)
+    stream = _Stream(cfg, model, tracker, fit, K, landmark_every, res)
     overlay = None
-    smoother, gap, seen = BoxSmoother(), True, 0
     t_start = time.perf_counter()
     try:
         if cfg.overlay:
@@ -170,70 +254,15 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
                 break
             if frame_filter is not None:
                 fr.rgb = frame_filter(fr.rgb, fr.index)
-            t1 = time.perf_counter()
-            between = not gap and landmark_every > 1 and seen % landmark_every != 0
-            lm = None if between else tracker.track(fr.rgb)
-            t2 = time.perf_counter()
-            if lm is None and not between:
-                if seen == 0 and len(res.frames) + 1 >= cfg.search_frames:
-                    raise InferError(
-                        f"no person found in the first {len(res.frames) + 1} frames of '{cfg.video}' "
-                        f"({cfg.start:g}-{fr.time:.2f} s); if they enter later use --start, if they are small in a "
-                        "wide frame try --tiles 4, or point at them with --person x,y")
-                res.frames.append({"frame": fr.index, "time": round(fr.time, 6), "status": "no_person"})
-                gap = True
-                if overlay is not None:
-                    overlay.write(fr.rgb, None)
-                if advance:
-                    advance(1)
-                continue
-            if gap:  # a new stretch: the head's state, the box filter and the fit start fresh
-                model.reset()
-                smoother.reset()
-                if fit is not None:
-                    fit.reset()
-                gap = False
-            seen += 1
-            box = smoother.predict(fr.time) if between else smoother(box_from_landmarks(lm.xy), fr.time)
-            if landmarks_in:  # the model's input is the landmarks; the box still places the root and the overlay
-                image = landmark_features(lm.xy, lm.visibility, lm.presence, K,
-                                          lm.world if model.world_landmarks else None)[None].numpy()
-            else:
-                crop, box = cut_crop(fr.rgb, box, model.input_size)
-                image = (crop.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
-            t3 = time.perf_counter()
-            frame_out = model.run_frame(image)
-            t4 = time.perf_counter()
-            out = model.run_head(frame_out)
-            pts = np.concatenate([out["joints_rel"][0], out["markers_rel"][0]])
-            root = root_translation(box, K, pts)
-            t5 = time.perf_counter()
-            fitted, network_q = None, out["coordinates"][0]
-            if fit is not None:
-                fitted = fit.step(lm.xy, lm.visibility, K, fr.time, out["coordinates"][0],
-                                  out["pelvis_rot_cam"][0], root, out["scales"][0],
-                                  lm.world if cfg.fit.depth_sigma_m > 0 else None)
-                root = fitted.pop("root_cam")
-                out = {**out, **{k: v[None].astype(np.float32) for k, v in fitted.items() if k != "residual_px"}}
-            rec = _frame_record(fr, lm, box, frame_out[0], out, root, model.world_landmarks)
-            if fitted is not None:  # what the network (and its head) said, before the fit moved it
-                rec["network_coordinates"] = network_q
-                rec["fit_residual_px"] = round(fitted["residual_px"], 2)
-            t6 = time.perf_counter()
-            res.frames.append(rec)
-            if overlay is not None:
-                overlay.write(fr.rgb, rec)
-            t7 = time.perf_counter()
-            for k, v in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6)):
-                res.stage_ms[k].append(v * 1e3)
+            decode_ms = (time.perf_counter() - t0) * 1e3
+            n = len(res.stage_ms["track"])
+            _process(stream, fr, overlay)
+            if len(res.stage_ms["track"]) > n:  # a frame with a person: all its stages were timed
+                res.stage_ms["decode"].append(decode_ms)
             if advance:
                 advance(1)
         res.wall_s = time.perf_counter() - t_start
-        if not res.frames:
-            raise VideoError(f"'{cfg.video}' has no frame in {cfg.start:g}-{cfg.end if cfg.end else 'end'} s")
-        if seen == 0:
-            raise InferError(f"no person found in any of the {len(res.frames)} frames of '{cfg.video}'; if they are "
-                             "small in a wide frame try --tiles 4, or point at them with --person x,y")
+        _check_found(res, stream.seen)
         if overlay is not None:
             overlay.close()
     except BaseException:
@@ -243,6 +272,21 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
         raise
     finally:
         reader.close()
+    _finish(res, reader, tracker)
+    return res
+
+
+def _check_found(res: InferResult, seen: int) -> None:
+    cfg = res.cfg
+    if not res.frames:
+        raise VideoError(f"'{cfg.video}' has no frame in {cfg.start:g}-{cfg.end if cfg.end else 'end'} s")
+    if seen == 0:
+        raise InferError(f"no person found in any of the {len(res.frames)} frames of '{cfg.video}'; if they are "
+                         "small in a wide frame look with tiles (4), or point at them (a pixel x,y on the person)")
+
+
+def _finish(res: InferResult, reader: VideoReader, tracker: PoseTracker) -> None:
+    """The tracker's counts and the corrupt frames (named and counted, in time order)."""
     res.corrupt = reader.corrupt
     s = tracker.stats
     res.track = {"frames": s.frames, "tracked": s.tracked, "detector_calls": s.detector_calls, "lost": s.lost,
@@ -250,7 +294,6 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
     for i in reader.corrupt:
         res.frames.append({"frame": i, "time": round(i / reader.fps, 6), "status": "corrupt"})
     res.frames.sort(key=lambda f: f["time"])
-    return res
 
 
 def image_fit(skeleton, metadata: dict, cfg: FitConfig) -> ImageFit:

@@ -43,7 +43,6 @@ def score_against_truth(frames: list[dict], clip: Clip, space) -> dict:
     against the clip's truth over tracked frames, and the median relative depth error of the root position."""
     import torch
 
-
     ok = [f for f in frames if f["status"] == "ok"]
     rows = [int(round(f["time"] * clip.fps)) for f in ok]
     pred = {k: torch.as_tensor(np.stack([f["outputs"][k] for f in ok]), dtype=torch.float32) for k in DECODED_OUTPUTS}

@@ -322,7 +322,6 @@ def _build_people(cfg: ReferenceConfig, cameras: list[Camera], how: str, models:
     import dataclasses
     import json
 
-
     tracked = [track_people(v, models, i, advance=advance) for i, v in enumerate(cfg.videos)]
     check_views([t.as_view() for t in tracked])
     names = [t.name for t in tracked]
@@ -382,7 +381,6 @@ def _write_reference(cfg: ReferenceConfig, ref: Reference, views: list[ViewLandm
     import json
     import shutil
     import tempfile
-
 
     for note in ref.notes:
         say(note)

@@ -168,7 +168,6 @@ def write_toml(cameras: list[Camera], path: str | Path) -> Path:
     """Cameras as a Pose2Sim / Anipose ``.toml`` (written atomically)."""
     import cv2
 
-
     arr = lambda a: "[ " + ", ".join(arr(v) if np.ndim(v) else repr(float(v)) for v in a) + " ]"  # noqa: E731
     lines = []
     for i, c in enumerate(cameras):

@@ -72,7 +72,6 @@ def angle_plot(mot: Path, png: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
     import numpy as np
     import opensim
 

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from ..models.registry import get_model
-from .config import DataConfig
 from ..utils.atomic import atomic_path
+from .config import DataConfig
 
 __all__ = ["save_checkpoint", "load_checkpoint", "model_from_checkpoint", "CheckpointError", "FORMAT", "Bundle",
            "load_bundle", "head_frame_rate"]
@@ -83,10 +83,11 @@ class Bundle:
         return self.ckpt["model_name"]
 
 
-def load_bundle(checkpoint: str | Path) -> Bundle:
-    """Load a per-frame checkpoint and every ``temporal_<head>.pt`` beside it that was trained on it."""
+def load_bundle(checkpoint: str | Path, ckpt: dict | None = None) -> Bundle:
+    """Load a per-frame checkpoint (``ckpt``: its content, when the caller has read it already) and every
+    ``temporal_<head>.pt`` beside it that was trained on it."""
     path = Path(checkpoint)
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(path) if ckpt is None else ckpt
     if ckpt.get("kind") != "per_frame":
         raise CheckpointError(f"'{path}' is a {ckpt.get('kind')} checkpoint; give the per-frame checkpoint "
                               "(e.g. checkpoint_best.pt): its temporal heads are picked up from the same folder")

@@ -82,7 +82,6 @@ class SynthSource:
         frames = [int(rng.integers(len(self.cache[i]["frame"]))) for i in which]
         return {k: torch.stack([self.cache[i][k][f] for i, f in zip(which, frames)]) for k in self.cache[first]}
 
-
     def clips(self, step: int, n: int, length: int) -> dict[str, torch.Tensor]:
         """``n`` clips of ``length`` consecutive frames (n, length, ...) for end-to-end temporal training."""
         first = self._window(step)
@@ -144,7 +143,6 @@ def _dataset(cfg: DataConfig, split: str, skeleton=None):
     if cfg.source == "shards":
         return SynthShardDataset(cfg.root, split)
     from pathlib import Path
-
 
     return BMLMoviDataset(Path(cfg.root) / split, skeleton)
 

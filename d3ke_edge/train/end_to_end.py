@@ -20,7 +20,8 @@ from .checkpoint import model_from_checkpoint, save_checkpoint
 from .config import Experiment
 from .data import SynthSource
 from .losses import d3ke_loss
-from .temporal import TARGETS, head_kwargs as _head_kwargs
+from .temporal import TARGETS
+from .temporal import head_kwargs as _head_kwargs
 
 __all__ = ["train_end_to_end"]
 
