@@ -239,9 +239,6 @@ def reference(
     the fit to the image, against the
     reference's OpenSim angles (time-aligned): MAE, RMSE and bias per coordinate, Bland-Altman plots; with
     --conditions, again on the videos under the reproduction study's test-time conditions."""
-    import numpy as np
-    from rich.table import Table
-
     from ..bench.reference import bench_reference
     from ..infer.model import InferModelError
     from ..infer.run import InferError
@@ -282,6 +279,16 @@ def reference(
                                      fits=tuple(dict.fromkeys(f == "on" for f in fit_words)))
     except (FileNotFoundError, InferError, InferModelError, CheckpointError, ModelFetchError, ValueError) as exc:
         fail(str(exc))
+    _print_reference_tables(result)
+    console.print(f"written to {out}: reference_bench.md, reference_bench.json, bland_altman_*.png"
+                  + (", robustness_reference.png" if result.get("robustness") else ""))
+
+
+def _print_reference_tables(result: dict) -> None:
+    """bench reference's summary on the terminal: the models beside the held poses, then the conditions."""
+    import numpy as np
+    from rich.table import Table
+
     table = Table(title="Single camera against the reference (deg, all cameras pooled)")
     for col in ("model", "mean MAE", "mean RMSE", "knees MAE", "hips MAE", "elbows MAE"):
         table.add_column(col, justify="left" if col == "model" else "right")
@@ -305,8 +312,6 @@ def reference(
                 "" if c is None else ("no person" if c["mae_deg"] is None else
                                       f"{c['mae_deg']:.1f} ({c['delta_deg']:+.1f})") for c in cells))
         console.print(table)
-    console.print(f"written to {out}: reference_bench.md, reference_bench.json, bland_altman_*.png"
-                  + (", robustness_reference.png" if result.get("robustness") else ""))
 
 
 @app.command("reference-agreement")

@@ -44,6 +44,33 @@ def _yaw(right: np.ndarray) -> np.ndarray:
     return np.unwrap(np.arctan2(right[:, 0], right[:, 2]))
 
 
+def _initial_pose(skel: Skeleton, fk: ForwardKinematics, targets: dict[str, np.ndarray],
+                  pair: tuple[str, str]) -> tuple[np.ndarray, float]:
+    """Where the fit starts: upright, facing each frame's hip axis, the pelvis placed so the hips' midpoint matches;
+    and the body's scale from the legs' length (1 without leg targets)."""
+    names, markers, cn = [j.name for j in skel.joints], skel.marker_names, skel.coordinate_names
+    T = len(targets[pair[0]])
+    q0 = np.tile(skel.defaults, (T, 1)).astype(np.float32)
+    q0[:, cn.index("pelvis_rotation")] = _yaw(targets[pair[0]] - targets[pair[1]])
+    ones = torch.ones(len(skel.bodies), 3)
+    with torch.no_grad():
+        res = fk(torch.from_numpy(q0), ones.expand(T, -1, -1))
+        jc = torch.cat([res.joint_centres, res.markers], 1)
+        table = names + markers
+        mid = (jc[:, table.index(pair[0])] + jc[:, table.index(pair[1])]) / 2
+        want = torch.from_numpy(((targets[pair[0]] + targets[pair[1]]) / 2).astype(np.float32))
+        for k, c in enumerate(("pelvis_tx", "pelvis_ty", "pelvis_tz")):
+            q0[:, cn.index(c)] += (want - mid)[:, k].numpy()
+        legs = [("hip_r", "knee_r"), ("knee_r", "ankle_r"), ("hip_l", "knee_l"), ("knee_l", "ankle_l"),
+                ("ASIS_r", "knee_lat_r"), ("knee_lat_r", "ankle_lat_r"), ("ASIS_l", "knee_lat_l"),
+                ("knee_lat_l", "ankle_lat_l")]
+        have = [(a, b) for a, b in legs if a in targets and b in targets]
+        ratio = np.median([np.linalg.norm(targets[a] - targets[b], axis=-1).mean()
+                           / float((jc[0, table.index(a)] - jc[0, table.index(b)]).norm()) for a, b in have]) \
+            if have else 1.0
+    return q0, ratio
+
+
 def fit_joint_centres(skel: Skeleton, targets: dict[str, np.ndarray], clip: np.ndarray | None = None,
                       weights: dict[str, float] | None = None, iterations: int = 200, smooth: float = 1e-3,
                       hold: float = 1e-3, range_weight: float = 10.0, lr: float = 0.05) -> JointFit:
@@ -76,24 +103,7 @@ def fit_joint_centres(skel: Skeleton, targets: dict[str, np.ndarray], clip: np.n
     same = torch.from_numpy((clip_np[2:] == clip_np[1:-1]) & (clip_np[1:-1] == clip_np[:-2])).float()[:, None]
     fk = ForwardKinematics(skel)
     cn = skel.coordinate_names
-    q0 = np.tile(skel.defaults, (T, 1)).astype(np.float32)
-    q0[:, cn.index("pelvis_rotation")] = _yaw(targets[pair[0]] - targets[pair[1]])
-    ones = torch.ones(len(skel.bodies), 3)
-    with torch.no_grad():  # the pelvis placed so the hips' midpoint matches, the body scaled to the legs' length
-        res = fk(torch.from_numpy(q0), ones.expand(T, -1, -1))
-        jc = torch.cat([res.joint_centres, res.markers], 1)
-        table = names + markers
-        mid = (jc[:, table.index(pair[0])] + jc[:, table.index(pair[1])]) / 2
-        want = torch.from_numpy(((targets[pair[0]] + targets[pair[1]]) / 2).astype(np.float32))
-        for k, c in enumerate(("pelvis_tx", "pelvis_ty", "pelvis_tz")):
-            q0[:, cn.index(c)] += (want - mid)[:, k].numpy()
-        legs = [("hip_r", "knee_r"), ("knee_r", "ankle_r"), ("hip_l", "knee_l"), ("knee_l", "ankle_l"),
-                ("ASIS_r", "knee_lat_r"), ("knee_lat_r", "ankle_lat_r"), ("ASIS_l", "knee_lat_l"),
-                ("knee_lat_l", "ankle_lat_l")]
-        have = [(a, b) for a, b in legs if a in targets and b in targets]
-        ratio = np.median([np.linalg.norm(targets[a] - targets[b], axis=-1).mean()
-                           / float((jc[0, table.index(a)] - jc[0, table.index(b)]).norm()) for a, b in have]) \
-            if have else 1.0
+    q0, ratio = _initial_pose(skel, fk, targets, pair)
     q = torch.tensor(q0, requires_grad=True)
     log_s = torch.full((n_clips, len(skel.bodies)), float(np.log(ratio)), requires_grad=True)
     lo, hi = torch.tensor(skel.ranges, dtype=torch.float32).unbind(-1)

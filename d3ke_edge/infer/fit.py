@@ -158,112 +158,150 @@ class ImageFit:
         self._scale_sum = scales.astype(np.float64) if self._scale_sum is None else self._scale_sum + scales
         self._scale_n += 1
         base_scales = self._scale_sum / self._scale_n  # the network's, averaged over the stretch
-        q_net = coordinates.astype(np.float64)
-        R_net, t_net = pelvis_rot_cam.astype(np.float64), root_cam.astype(np.float64)
-        prev = self._prev
-        if prev is None:
-            q, R, t = q_net.copy(), R_net.copy(), t_net.copy()
-        elif cfg.start == "network":  # the network has no root position: the box's guess is far worse than the last fit
-            q, R, t = q_net.copy(), R_net.copy(), prev[2].copy()
-        else:
-            q, R, t = prev[0].copy(), prev[1].copy(), prev[2].copy()
+        net = (coordinates.astype(np.float64), pelvis_rot_cam.astype(np.float64), root_cam.astype(np.float64))
+        q, R, t = self._start(*net)
         g_mean, g = self._g.copy(), self._g.copy()
-        g_prior = np.eye(self.n_groups) / cfg.scale_sigma**2 + self._g_info
-        smooth = None
-        if prev is not None:  # where the last frames' motion, continued, puts this one (no lag on fast motion)
-            dt = max(time - prev[3], 1e-3)
-            smooth = np.radians(cfg.smooth_deg_per_s) * dt
-            vq, vr = self._velocity if self._velocity is not None else (np.zeros(len(self.free)), np.zeros(3))
-            q_pred = prev[0][self.free] + cfg.momentum * vq * dt
-            R_pred = _rodrigues(cfg.momentum * vr * dt) @ prev[1]
+        smooth = self._smoothness(time)
         w_vis = np.where(visibility >= cfg.min_visibility, np.clip(visibility, 0, 1), 0.0)
         sigma = np.repeat(self.sigma * max(float(np.ptp(xy, 0).max()), 1.0), 2)  # (66,) px
-        prior = np.radians(cfg.prior_deg)
-        nf, ng = len(self.free), self.n_groups
-        n = 6 + nf + ng
-        fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
-        iters = cfg.iterations * (3 if prev is None else 1)
+        iters = cfg.iterations * (3 if self._prev is None else 1)
         for it in range(iters + cfg.rigid_iterations):
             rigid = it < cfg.rigid_iterations
-            # one FK call: the pose, and (unless only the body's place moves) each coordinate and scale group moved
-            m = 1 if rigid else 1 + nf + ng
-            qb = np.repeat(q[None], m, 0)
-            gb = np.repeat(g[None], m, 0)
-            if not rigid:
-                qb[np.arange(1, nf + 1), self.free] += EPS
-                gb[np.arange(nf + 1, nf + ng + 1), np.arange(ng)] += EPS
-            pts = self._points(qb, base_scales[None] * gb[:, self.body_group, None])
-            base = pts[0]  # (P, 3) pelvis frame
-            d_pts = (pts[1:] - base) / EPS if not rigid else np.zeros((nf + ng, *base.shape))  # (nf + ng, P, 3)
-            lm = self.lm_index
-            rel = base[lm] @ R.T  # rotated, before translation
-            P = rel + t
-            X, Y, Z = P[:, 0], P[:, 1], np.maximum(P[:, 2], 1e-3)
-            u = np.stack([fx * X / Z + cx, fy * Y / Z + cy], 1)
-            dudP = np.zeros((len(P), 2, 3))
-            dudP[:, 0, 0], dudP[:, 0, 2] = fx / Z, -fx * X / Z**2
-            dudP[:, 1, 1], dudP[:, 1, 2] = fy / Z, -fy * Y / Z**2
-            # P = exp(w) R p + t: dP/dw = -[R p]x, dP/dt = I, dP/d(q, g) = R dp/d(q, g)
-            skew = np.zeros((len(P), 3, 3))
-            skew[:, 0, 1], skew[:, 0, 2] = rel[:, 2], -rel[:, 1]
-            skew[:, 1, 0], skew[:, 1, 2] = -rel[:, 2], rel[:, 0]
-            skew[:, 2, 0], skew[:, 2, 1] = rel[:, 1], -rel[:, 0]
-            dPdqg = np.einsum("ij,klj->lik", R, d_pts[:, lm])  # (L, 3, nf + ng)
-            dPdx = np.concatenate([skew, np.broadcast_to(np.eye(3), (len(P), 3, 3)), dPdqg], 2)  # (L, 3, n)
-            J = np.einsum("lab,lbn->lan", dudP, dPdx).reshape(-1, n) / sigma[:, None]
-            r = (u - xy).reshape(-1) / sigma
-            norm = np.linalg.norm(r.reshape(-1, 2), axis=1)
-            huber = np.where(norm <= cfg.huber, 1.0, cfg.huber / np.maximum(norm, 1e-9))
-            w = np.repeat(w_vis * huber, 2)
-            H = J.T @ (J * w[:, None])
-            grad = J.T @ (w * r)
-            if world is not None and cfg.depth_sigma_m > 0:  # depth relative to the hips' midpoint (23, 24)
-                dz = dPdx[:, 2] - dPdx[[23, 24], 2].mean(0)  # (L, n)
-                rz = (P[:, 2] - P[[23, 24], 2].mean()) - (world[:, 2] - world[[23, 24], 2].mean())
-                wz = w_vis / cfg.depth_sigma_m**2
-                H += dz.T @ (dz * wz[:, None])
-                grad += dz.T @ (wz * rz)
-            # priors: the network's rotation and coordinates, the box-based root position, the previous frame
-            diag = np.concatenate([np.full(3, 1 / np.radians(cfg.prior_rotation_deg) ** 2),
-                                   np.full(3, 1 / cfg.prior_translation_m**2), np.full(nf, 1 / prior**2),
-                                   np.zeros(ng)])
-            grad += diag * np.concatenate([_log_rotation(R @ R_net.T), t - t_net, q[self.free] - q_net[self.free],
-                                           np.zeros(ng)])
-            if smooth is not None:
-                sd = np.concatenate([np.full(3, 1 / smooth**2), np.zeros(3), np.full(nf, 1 / smooth**2),
-                                     np.zeros(ng)])
-                grad += sd * np.concatenate([_log_rotation(R @ R_pred.T), np.zeros(3), q[self.free] - q_pred,
-                                             np.zeros(ng)])
-                diag = diag + sd
-            H[np.diag_indices(n)] += diag
-            data_H = H.copy()  # everything but the scale prior: what this frame knows
-            H[-ng:, -ng:] += g_prior
-            grad[-ng:] += g_prior @ (g - g_mean)
-            dx = np.zeros(n)
-            if rigid:
-                dx[:6] = -np.linalg.solve(H[:6, :6], grad[:6])
-            else:
-                dx = -np.linalg.solve(H, grad)
-            R = _rodrigues(dx[:3]) @ R
-            t = t + dx[3:6]
-            q_new = q.copy()
-            q_new[self.free] = np.clip(q[self.free] + dx[6 : 6 + nf], self.lo, self.hi)
-            step = np.concatenate([q_new[self.free] - q[self.free], dx[6 + nf :]])
-            q = q_new
-            g = np.clip(g + dx[6 + nf :], 0.7, 1.4)
+            base, d_pts, u, dPdx, P = self._linearise(q, g, base_scales, R, t, K, rigid)
+            H, grad = self._normal_equations(u, dPdx, P, xy, sigma, w_vis, world)
+            data_H = self._priors(H, grad, q, R, t, net, smooth)  # all but the scale prior: what this frame knows
+            H[-self.n_groups :, -self.n_groups :] += self._scale_prior()
+            grad[-self.n_groups :] += self._scale_prior() @ (g - g_mean)
+            q, R, t, g, step = self._update(H, grad, q, R, t, g, rigid)
         # what this frame told about the scales (the Schur complement), kept with a forgetting factor: its noise
         # is correlated from frame to frame, so the past is not counted as independent evidence forever
-        A, B, C = data_H[: 6 + nf, : 6 + nf], data_H[: 6 + nf, 6 + nf :], data_H[6 + nf :, 6 + nf :]
+        m = 6 + len(self.free)
+        A, B, C = data_H[:m, :m], data_H[:m, m:], data_H[m:, m:]
         self._g_info = cfg.scale_forget * self._g_info + (C - B.T @ np.linalg.solve(A, B))
         self._g = g
-        # outputs from the last batch, moved by the last step to first order (no extra FK call)
+        return self._outputs(base, d_pts, step, q, R, t, time, K, xy, w_vis, base_scales, g)
+
+    def _start(self, q_net: np.ndarray, R_net: np.ndarray, t_net: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Where this frame's steps start: the network's pose; the root from the last fit (the box's guess is far
+        worse), or everything from the last fit (``start: previous``)."""
+        prev = self._prev
+        if prev is None:
+            return q_net.copy(), R_net.copy(), t_net.copy()
+        if self.cfg.start == "network":
+            return q_net.copy(), R_net.copy(), prev[2].copy()
+        return prev[0].copy(), prev[1].copy(), prev[2].copy()
+
+    def _smoothness(self, time: float) -> tuple[float, np.ndarray, np.ndarray] | None:
+        """(sigma, free coordinates, pelvis rotation) where the last frames' motion, continued, puts this frame (no
+        lag on fast motion); None on a stretch's first frame."""
+        prev = self._prev
+        if prev is None:
+            return None
+        dt = max(time - prev[3], 1e-3)
+        vq, vr = self._velocity if self._velocity is not None else (np.zeros(len(self.free)), np.zeros(3))
+        return (np.radians(self.cfg.smooth_deg_per_s) * dt, prev[0][self.free] + self.cfg.momentum * vq * dt,
+                _rodrigues(self.cfg.momentum * vr * dt) @ prev[1])
+
+    def _linearise(self, q, g, base_scales, R, t, K, rigid: bool) -> tuple[np.ndarray, ...]:
+        """One FK call: the pose, and (unless only the body's place moves) each coordinate and scale group moved by
+        ``EPS``. -> the points (pelvis frame), their derivatives, the landmarks' pixels, dP/dx and P (camera)."""
+        nf, ng = len(self.free), self.n_groups
+        m = 1 if rigid else 1 + nf + ng
+        qb = np.repeat(q[None], m, 0)
+        gb = np.repeat(g[None], m, 0)
+        if not rigid:
+            qb[np.arange(1, nf + 1), self.free] += EPS
+            gb[np.arange(nf + 1, nf + ng + 1), np.arange(ng)] += EPS
+        pts = self._points(qb, base_scales[None] * gb[:, self.body_group, None])
+        base = pts[0]  # (P, 3) pelvis frame
+        d_pts = (pts[1:] - base) / EPS if not rigid else np.zeros((nf + ng, *base.shape))  # (nf + ng, P, 3)
+        rel = base[self.lm_index] @ R.T  # rotated, before translation
+        P = rel + t
+        fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+        X, Y, Z = P[:, 0], P[:, 1], np.maximum(P[:, 2], 1e-3)
+        u = np.stack([fx * X / Z + cx, fy * Y / Z + cy], 1)
+        dudP = np.zeros((len(P), 2, 3))
+        dudP[:, 0, 0], dudP[:, 0, 2] = fx / Z, -fx * X / Z**2
+        dudP[:, 1, 1], dudP[:, 1, 2] = fy / Z, -fy * Y / Z**2
+        # P = exp(w) R p + t: dP/dw = -[R p]x, dP/dt = I, dP/d(q, g) = R dp/d(q, g)
+        skew = np.zeros((len(P), 3, 3))
+        skew[:, 0, 1], skew[:, 0, 2] = rel[:, 2], -rel[:, 1]
+        skew[:, 1, 0], skew[:, 1, 2] = -rel[:, 2], rel[:, 0]
+        skew[:, 2, 0], skew[:, 2, 1] = rel[:, 1], -rel[:, 0]
+        dPdqg = np.einsum("ij,klj->lik", R, d_pts[:, self.lm_index])  # (L, 3, nf + ng)
+        dPdx = np.concatenate([skew, np.broadcast_to(np.eye(3), (len(P), 3, 3)), dPdqg], 2)  # (L, 3, n)
+        return base, d_pts, u, (dudP, dPdx), P
+
+    def _normal_equations(self, u, dP, P, xy, sigma, w_vis, world) -> tuple[np.ndarray, np.ndarray]:
+        """The landmarks' reprojection residuals in units of their measured error, Huber-weighted (and BlazePose's
+        depths, when asked) -> the Gauss-Newton H and gradient."""
+        cfg = self.cfg
+        dudP, dPdx = dP
+        n = dPdx.shape[-1]
+        J = np.einsum("lab,lbn->lan", dudP, dPdx).reshape(-1, n) / sigma[:, None]
+        r = (u - xy).reshape(-1) / sigma
+        norm = np.linalg.norm(r.reshape(-1, 2), axis=1)
+        huber = np.where(norm <= cfg.huber, 1.0, cfg.huber / np.maximum(norm, 1e-9))
+        w = np.repeat(w_vis * huber, 2)
+        H = J.T @ (J * w[:, None])
+        grad = J.T @ (w * r)
+        if world is not None and cfg.depth_sigma_m > 0:  # depth relative to the hips' midpoint (23, 24)
+            dz = dPdx[:, 2] - dPdx[[23, 24], 2].mean(0)  # (L, n)
+            rz = (P[:, 2] - P[[23, 24], 2].mean()) - (world[:, 2] - world[[23, 24], 2].mean())
+            wz = w_vis / cfg.depth_sigma_m**2
+            H += dz.T @ (dz * wz[:, None])
+            grad += dz.T @ (wz * rz)
+        return H, grad
+
+    def _priors(self, H, grad, q, R, t, net, smooth) -> np.ndarray:
+        """Add the pulls toward the network's rotation and coordinates, the box-based root and the previous frames'
+        motion to ``H`` and ``grad`` (in place) -> a copy of H before the scale prior."""
+        cfg = self.cfg
+        q_net, R_net, t_net = net
+        nf, ng = len(self.free), self.n_groups
+        prior = np.radians(cfg.prior_deg)
+        diag = np.concatenate([np.full(3, 1 / np.radians(cfg.prior_rotation_deg) ** 2),
+                               np.full(3, 1 / cfg.prior_translation_m**2), np.full(nf, 1 / prior**2), np.zeros(ng)])
+        grad += diag * np.concatenate([_log_rotation(R @ R_net.T), t - t_net, q[self.free] - q_net[self.free],
+                                       np.zeros(ng)])
+        if smooth is not None:
+            sigma, q_pred, R_pred = smooth
+            sd = np.concatenate([np.full(3, 1 / sigma**2), np.zeros(3), np.full(nf, 1 / sigma**2), np.zeros(ng)])
+            grad += sd * np.concatenate([_log_rotation(R @ R_pred.T), np.zeros(3), q[self.free] - q_pred,
+                                         np.zeros(ng)])
+            diag = diag + sd
+        H[np.diag_indices(H.shape[0])] += diag
+        return H.copy()
+
+    def _scale_prior(self) -> np.ndarray:
+        return np.eye(self.n_groups) / self.cfg.scale_sigma**2 + self._g_info
+
+    def _update(self, H, grad, q, R, t, g, rigid: bool) -> tuple:
+        """One Gauss-Newton step (only the body's place when ``rigid``), clamped into the joint ranges."""
+        nf = len(self.free)
+        dx = np.zeros(H.shape[0])
+        if rigid:
+            dx[:6] = -np.linalg.solve(H[:6, :6], grad[:6])
+        else:
+            dx = -np.linalg.solve(H, grad)
+        R = _rodrigues(dx[:3]) @ R
+        t = t + dx[3:6]
+        q_new = q.copy()
+        q_new[self.free] = np.clip(q[self.free] + dx[6 : 6 + nf], self.lo, self.hi)
+        step = np.concatenate([q_new[self.free] - q[self.free], dx[6 + nf :]])
+        return q_new, R, t, np.clip(g + dx[6 + nf :], 0.7, 1.4), step
+
+    def _outputs(self, base, d_pts, step, q, R, t, time, K, xy, w_vis, base_scales, g) -> dict[str, np.ndarray]:
+        """The fitted outputs from the last batch, moved by the last step to first order (no extra FK call); the
+        frame is remembered for the next one's smoothness."""
         moved = base + np.einsum("kpj,k->pj", d_pts, step)
         cam_rel = moved @ R.T
         P = cam_rel[self.lm_index] + t
-        u = np.stack([fx * P[:, 0] / P[:, 2] + cx, fy * P[:, 1] / P[:, 2] + cy], 1)
+        u = np.stack([K[0, 0] * P[:, 0] / P[:, 2] + K[0, 2], K[1, 1] * P[:, 1] / P[:, 2] + K[1, 2]], 1)
         seen = w_vis > 0
         resid = float(np.median(np.linalg.norm(u - xy, axis=1)[seen])) if seen.any() else float("nan")
-        if prev is not None:
+        prev = self._prev
+        if prev is not None and self.cfg.momentum > 0:  # only the continued motion (momentum) uses the velocity
             dt = max(time - prev[3], 1e-3)
             self._velocity = ((q[self.free] - prev[0][self.free]) / dt, _log_rotation(R @ prev[1].T) / dt)
         self._prev = (q, R, t, time)

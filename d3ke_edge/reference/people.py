@@ -252,21 +252,7 @@ def associate(tracks: list[list[Track]], cams: list[Camera], gate_px: float = AS
     hips = _sided_pairs("hip")[0]
     people: list[dict] = []  # "obs": {t: {view: track index}}, "motion": _Motion
     for t in range(T):
-        groups = {i: {flat[i].view: i} for i, tr in enumerate(flat) if tr.seen[t]}
-        owner = {i: i for i in groups}
-        edges = sorted((e[t], i, j) for (i, j), e in pair_err.items() if np.isfinite(e[t]) and e[t] <= gate_px)
-        for _, i, j in edges:
-            gi, gj = owner[i], owner[j]
-            if gi == gj or set(groups[gi]) & set(groups[gj]):
-                continue
-            # two views agree with each other almost always (a point near the other's epipolar line); a group is
-            # grown only while every one of its views still fits the points all of them triangulate
-            if len(groups[gi]) + len(groups[gj]) > 2 and _fit_px(
-                    [flat[k] for k in (*groups[gi].values(), *groups[gj].values())], cams, t) > gate_px:
-                continue
-            groups[gi].update(groups.pop(gj))
-            for k in groups[gi].values():
-                owner[k] = gi
+        groups = _frame_groups(flat, pair_err, cams, t, gate_px)
         found = []
         for g in groups.values():
             if len(g) < 2:
@@ -308,6 +294,28 @@ def associate(tracks: list[list[Track]], cams: list[Camera], gate_px: float = AS
             out.append(person)
     out.sort(key=lambda p: -sum(tr.seen.sum() for tr in p.tracks if tr is not None))
     return out
+
+
+def _frame_groups(flat: list[Track], pair_err: dict, cams: list[Camera], t: int,
+                  gate_px: float) -> dict[int, dict[int, int]]:
+    """Frame ``t``'s observations joined across views cheapest first (at most one per view in a group) ->
+    {group: {view: track index}}."""
+    groups = {i: {flat[i].view: i} for i, tr in enumerate(flat) if tr.seen[t]}
+    owner = {i: i for i in groups}
+    edges = sorted((e[t], i, j) for (i, j), e in pair_err.items() if np.isfinite(e[t]) and e[t] <= gate_px)
+    for _, i, j in edges:
+        gi, gj = owner[i], owner[j]
+        if gi == gj or set(groups[gi]) & set(groups[gj]):
+            continue
+        # two views agree with each other almost always (a point near the other's epipolar line); a group is
+        # grown only while every one of its views still fits the points all of them triangulate
+        if len(groups[gi]) + len(groups[gj]) > 2 and _fit_px(
+                [flat[k] for k in (*groups[gi].values(), *groups[gj].values())], cams, t) > gate_px:
+            continue
+        groups[gi].update(groups.pop(gj))
+        for k in groups[gi].values():
+            owner[k] = gi
+    return groups
 
 
 def _proportions(obs: dict[int, dict[int, int]], flat: list[Track], cams: list[Camera],

@@ -101,23 +101,8 @@ def train(exp: Experiment, resume: bool = False, on_step: Callable[[int, dict], 
     o, out = exp.optim, Path(exp.out)
     dev, rank, world = _setup(exp)
     cuda = dev.type == "cuda"
-    # --- model, optimiser, optional teacher, resume
-    model = get_model(exp.model.name, **exp.model.kwargs(),
-                      **({"backbone_weights": exp.model.backbone_weights} if exp.model.backbone_weights else {}))
-    key = model.input_key  # image | landmarks
-    model.to(dev).train()
-    if o.channels_last and key == "image":
-        model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
-    teacher = model_from_checkpoint(o.teacher).to(dev) if o.teacher else None
-    start, best = 0, {"angle_mae_deg": math.inf, "step": -1}
-    last = out / "checkpoint_last.pt"
-    if resume and last.is_file():
-        ck = load_checkpoint(last, dev)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        start, best = ck["step"], ck["best"]
-        set_rng_state(ck["rng"])
+    model, opt, teacher, start, best = _model_and_optimiser(exp, dev, resume)
+    key, last = model.input_key, out / "checkpoint_last.pt"  # input: image | landmarks
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     step_fn = torch.compile(net, mode=o.compile_mode) if o.compile else net
     # --- data: batches are a function of (seed, step), so resuming at `start` replays the same stream
@@ -183,6 +168,27 @@ def train(exp: Experiment, resume: bool = False, on_step: Callable[[int, dict], 
         writer.close()
         atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _model_and_optimiser(exp: Experiment, dev: torch.device, resume: bool) -> tuple:
+    """The model, AdamW, the optional teacher, and where a resumed run starts (its step, best, RNG state)."""
+    o = exp.optim
+    model = get_model(exp.model.name, **exp.model.kwargs(),
+                      **({"backbone_weights": exp.model.backbone_weights} if exp.model.backbone_weights else {}))
+    model.to(dev).train()
+    if o.channels_last and model.input_key == "image":
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+    teacher = model_from_checkpoint(o.teacher).to(dev) if o.teacher else None
+    start, best = 0, {"angle_mae_deg": math.inf, "step": -1}
+    last = Path(exp.out) / "checkpoint_last.pt"
+    if resume and last.is_file():
+        ck = load_checkpoint(last, dev)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        start, best = ck["step"], ck["best"]
+        set_rng_state(ck["rng"])
+    return model, opt, teacher, start, best
 
 
 def _to(batch: dict, dev: torch.device) -> dict:
