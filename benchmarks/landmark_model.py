@@ -108,9 +108,10 @@ def same_sequences(lift, image, n: int, seed: int = 0) -> dict:
 def through_infer(lift_ckpt: Path, image_ckpt: Path, cfg: DataConfig, clips: int) -> dict:
     import tempfile
 
-    from d3ke_edge.models.graphs import DECODED_OUTPUTS
-    from d3ke_edge.infer.run import InferConfig, run_infer
+    from d3ke_edge.infer.config import InferConfig
+    from d3ke_edge.infer.run import run_infer
     from d3ke_edge.infer.synthetic import write_test_clip
+    from d3ke_edge.models.graphs import DECODED_OUTPUTS
 
     out: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -19,7 +19,9 @@ MOTIONS = ROOT.parent / "shared" / "data" / "motions"
 def test_the_shipped_files_load_and_equal_their_metadata():
     """Every artefact runs in LiteRT, carries the metadata its JSON has, and passed parity; <= 10 MB in all; the
     card names the recipe, the bank (its hash = the committed manifest's) and each source's licence."""
-    from d3ke_edge.runtime import load_runtime, read_metadata
+    from d3ke_edge.artefacts import read_metadata
+    from d3ke_edge.default_model.card import real_footage_summary
+    from d3ke_edge.runtime import load_runtime
 
     folder = default_model()
     files = [p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
@@ -43,6 +45,9 @@ def test_the_shipped_files_load_and_equal_their_metadata():
     assert {s["licence"] for s in card["motion_bank"]["sources"].values()} == {
         "GPL-3.0 with an added term (see the file)", "MIT", "Apache-2.0"}
     assert {a["artefact"] for a in card["artefacts"]} == {f"tflite/{a.name}" for a in arts}
+    # the real-footage summary the card carries (infer prints it) is the committed result's, not a copy that drifts
+    bench = json.loads((ROOT / card["real_footage"]["file"]).with_suffix(".json").read_text())
+    assert card["real_footage"] == real_footage_summary(bench)
 
 
 def test_infer_and_the_demo_use_the_shipped_model_when_given_none(tmp_path, blazepose):

@@ -10,7 +10,6 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import POSE2SIM
 
 CLIP = POSE2SIM / "videos" / "cam02.mp4"

@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 import torch
 
-from d3ke_edge.export.api import ExportConfig, ExportError, check_artefact, export, parity_data
-from d3ke_edge.train.checkpoint import load_bundle
-from d3ke_edge.models.graphs import PER_FRAME_OUTPUTS, PerFrameGraph
-from d3ke_edge.export.parity import per_frame_parity
 from d3ke_edge.artefacts import TARGETS
+from d3ke_edge.export.api import ExportConfig, ExportError, check_artefact, export, parity_data
+from d3ke_edge.export.parity import per_frame_parity
 from d3ke_edge.export.tolerance import FP32_TOLERANCES
+from d3ke_edge.models.graphs import PER_FRAME_OUTPUTS, PerFrameGraph
 from d3ke_edge.quantize import QuantConfig
 from d3ke_edge.runtime import KERNELS, load_runtime
+from d3ke_edge.train.checkpoint import load_bundle
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 

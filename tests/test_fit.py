@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from d3ke_edge.infer.fit import FitConfig, ImageFit, _log_rotation, _rodrigues
+from d3ke_edge.infer.config import FitConfig
+from d3ke_edge.infer.fit import ImageFit, _log_rotation, _rodrigues
 
 K = np.array([[1500.0, 0, 540], [0, 1500.0, 960], [0, 0, 1]])
 

@@ -131,7 +131,8 @@ def test_the_mot_and_trc_round_trip_through_opensim(infer_run):
 def test_every_runtime_gives_the_same_kinematics(quickstart_out, blazepose, infer_run, tmp_path):
     """The same 10 frames through the checkpoint (PyTorch) and the fp32 LiteRT, ONNX and TorchScript exports, each
     with its GRU step model."""
-    from d3ke_edge.infer.run import InferConfig, run_infer
+    from d3ke_edge.infer.config import InferConfig
+    from d3ke_edge.infer.run import run_infer
 
     folder = infer_run[0]
     outs = {}

@@ -92,7 +92,8 @@ def test_infer_runs_the_landmark_model_on_blazepose_s_landmarks(lift, quickstart
 
 
 def test_landmark_configurations_that_cannot_work_are_named(lift, tmp_path):
-    from d3ke_edge.infer.run import InferConfig, InferError, run_infer
+    from d3ke_edge.infer.config import InferConfig
+    from d3ke_edge.infer.run import InferError, run_infer
     from d3ke_edge.train.config import DataConfig, ModelConfig
 
     folder, s = lift
@@ -140,8 +141,9 @@ def test_a_world_landmark_model_exports_and_runs_through_infer(tiny_world_lift, 
     the artefact on the logged values reproduces the logged parameters."""
     from d3ke_edge.data.landmark_input import FEATURES_WORLD, landmark_features
     from d3ke_edge.export.api import ExportConfig, export
+    from d3ke_edge.infer.config import InferConfig
     from d3ke_edge.infer.outputs import write_outputs
-    from d3ke_edge.infer.run import InferConfig, run_infer
+    from d3ke_edge.infer.run import run_infer
     from d3ke_edge.infer.synthetic import write_test_clip
     from d3ke_edge.runtime import load_runtime
     from d3ke_edge.train.config import ModelConfig

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from d3ke_edge.models import get_model, list_models
-from d3ke_edge.models.registry import input_kind
 from d3ke_edge.models.kinematic_space import SCALE_RANGE
+from d3ke_edge.models.registry import input_kind
 from d3ke_edge.models.temporal import CentreFrameTransformer
 
 PER_FRAME = [n for n in list_models("d3ke_*") if input_kind(n) == "image"]  # the image models (lift: test_lift)

@@ -12,11 +12,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from d3ke_edge.reference.calibration import (Camera, CalibrationError, fit_to_video, load_calibration, read_qualisys,
-                                             write_toml)
+from d3ke_edge.reference.calibration import (
+    CalibrationError,
+    Camera,
+    fit_to_video,
+    load_calibration,
+    read_qualisys,
+    write_toml,
+)
 from d3ke_edge.reference.filter import fill_gaps, lowpass
-from d3ke_edge.reference.triangulate import (choose_labelling, estimate_offsets, reprojection_errors,
-                                             robust_triangulate, shift_views, triangulate_all)
+from d3ke_edge.reference.triangulate import (
+    choose_labelling,
+    estimate_offsets,
+    reprojection_errors,
+    robust_triangulate,
+    shift_views,
+    triangulate_all,
+)
 
 TRIAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "pose2sim" / "videos"
 
@@ -221,7 +233,7 @@ def test_the_refinement_keeps_segments_rigid_and_brings_points_closer_to_the_tru
     over the trial (smooth, one length per segment) the lengths hold within 1 mm and every landmark of a segment is
     closer to the truth than the per-frame points, even after both are low-passed (the refinement is not a filter in
     disguise), and the segment's length comes out right."""
-    from d3ke_edge.reference.build import ReferenceConfig
+    from d3ke_edge.reference.config import ReferenceConfig
     from d3ke_edge.reference.refine import RIGID_SEGMENTS, RefineConfig, refine_trajectories, segment_lengths
     from d3ke_edge.reference.views import ReferenceInputError
     from d3ke_edge.video.landmarks import LANDMARK_NAMES
@@ -265,7 +277,8 @@ def test_the_refinement_keeps_segments_rigid_and_brings_points_closer_to_the_tru
 def test_bad_inputs_are_named(tmp_path):
     import dataclasses
 
-    from d3ke_edge.reference.build import ReferenceConfig, match_cameras
+    from d3ke_edge.reference.build import match_cameras
+    from d3ke_edge.reference.config import ReferenceConfig
     from d3ke_edge.reference.views import ReferenceInputError, ViewLandmarks, check_views
 
     cams = _rig(2)
@@ -493,7 +506,8 @@ def test_bench_reference_runs_the_study_conditions_on_the_real_videos(pose2sim_r
 def test_a_view_that_tracks_someone_else_is_named_with_the_fix(tmp_path):
     """Four views of one moving person, except that the third follows a second person 1.2 m away: the triangulation
     leaves that view out, and the reference stops naming it and the per-view --person that fixes it."""
-    from d3ke_edge.reference.build import ReferenceConfig, triangulate_views
+    from d3ke_edge.reference.build import triangulate_views
+    from d3ke_edge.reference.config import ReferenceConfig
     from d3ke_edge.reference.views import ReferenceInputError, ViewLandmarks
 
     rng = np.random.default_rng(4)
@@ -517,7 +531,7 @@ def test_a_view_that_tracks_someone_else_is_named_with_the_fix(tmp_path):
     cfg = ReferenceConfig(tuple(videos), tmp_path / "calib.toml", tmp_path / "out", sync=False)
     ref = triangulate_views(cfg, views(None), cams, say=lambda m: None)
     assert ref.used.mean() > 0.95
-    with pytest.raises(ReferenceInputError, match=r"cam03 \(\d % of its landmarks agree.*does not see.*--person cam03=x,y"):
+    with pytest.raises(ReferenceInputError, match=r"cam03 \(\d % of its landmarks agree.*does not see.*person cam03=x,y"):
         triangulate_views(cfg, views(X + [1.2, 0.0, 0.0]), cams, say=lambda m: None)
     two = ReferenceConfig(tuple(videos[1:3]), tmp_path / "calib.toml", tmp_path / "out", sync=False)
     with pytest.raises(ReferenceInputError, match="the two views disagree"):
@@ -527,7 +541,7 @@ def test_a_view_that_tracks_someone_else_is_named_with_the_fix(tmp_path):
     assert cfg.person_for(videos[0]) == "1" and cfg.person_for(videos[2]) == "540,900"
     with pytest.raises(ReferenceInputError, match="no video is called 'cam07'"):
         ReferenceConfig(tuple(videos), tmp_path / "c.toml", tmp_path / "out", person=("cam07=1",))
-    with pytest.raises(ReferenceInputError, match="--person 'cam01=left'"):
+    with pytest.raises(ReferenceInputError, match="person 'cam01=left'"):
         ReferenceConfig(tuple(videos), tmp_path / "c.toml", tmp_path / "out", person=("cam01=left",))
 
 
@@ -560,7 +574,8 @@ def test_the_ik_prior_holds_free_coordinates_and_yields_where_landmarks_decide(t
     and still recovers a hip rotation the bent knee determines; the weight must not be negative."""
     opensim = pytest.importorskip("opensim")
     from d3ke_edge.io.trc import MarkerTable, write_trc
-    from d3ke_edge.reference.build import ReferenceConfig, _model
+    from d3ke_edge.reference.build import _model
+    from d3ke_edge.reference.config import ReferenceConfig
     from d3ke_edge.reference.opensim_tools import run_ik
     from d3ke_edge.reference.views import ReferenceInputError
     from d3ke_edge.video.landmarks import LANDMARK_NAMES
@@ -845,8 +860,8 @@ def test_one_person_is_selected_among_those_matched_by_index_or_by_a_pixel_in_on
     """Two people 2 m apart in four views: ``K`` picks person<K>; ``NAME=x,y`` picks whoever covers that pixel in
     view NAME (either person, from either view); a pixel on nobody, an unknown view, an index past the last person
     and a malformed value are named errors; the config refuses a selection without everyone matched."""
-    from d3ke_edge.reference.build import ReferenceConfig
-    from d3ke_edge.reference.people import Track, associate, parse_selection, select_person
+    from d3ke_edge.reference.config import ReferenceConfig, parse_selection
+    from d3ke_edge.reference.people import Track, associate, select_person
     from d3ke_edge.reference.views import ReferenceInputError
 
     rng = np.random.default_rng(5)

@@ -102,7 +102,7 @@ def test_the_roi_crop_and_the_back_projection_agree():
     sends back to the dot (rotation and scale included)."""
     import cv2
 
-    from d3ke_edge.video.landmarks import SIZE, ROI, LandmarkModel
+    from d3ke_edge.video.landmarks import ROI, SIZE, LandmarkModel
 
     frame = np.zeros((600, 800, 3), np.uint8)
     dot = np.array([430.0, 250.0])
@@ -184,7 +184,7 @@ def test_tracking_follows_the_chosen_person(blazepose):
             hips.append(found.xy[[23, 24]].mean(0))
     hips = np.array(hips)
     assert len(hips) >= 55 and (hips[:, 0] > 884).all() and hips[-1, 0] < hips[0, 0] - 200
-    with pytest.raises(ValueError, match="--person must be"):
+    with pytest.raises(ValueError, match="person must be"):
         choose_person([], "tallest")
 
 

@@ -243,7 +243,7 @@ def run_agreement(ours: str | Path, others: list[Path], out: Path, max_lag: int 
     if other_trc is not None:
         trc = ours_path / "landmarks.trc" if ours_path.is_dir() else None
         if trc is None or not trc.is_file():
-            raise FileNotFoundError(f"--trc compares our landmarks.trc, which '{ours_path}' lacks; give the reference "
+            raise FileNotFoundError(f"comparing the triangulated points needs our landmarks.trc, which '{ours_path}' lacks; give the reference "
                                     "folder rather than its .mot")
         lag = results[0]["lag_s"] if results else 0.0
         lm = result["landmarks"] = landmark_agreement(trc, other_trc, lag)

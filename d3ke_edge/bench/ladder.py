@@ -28,7 +28,7 @@ import torch
 from ..data.landmark_input import landmark_features
 from ..data.landmark_synth import Corruptor, LandmarkSynthConfig
 from ..default_model import default_model
-from ..infer.fit import FitConfig
+from ..infer.config import FitConfig
 from ..infer.model import open_model
 from ..infer.run import resolve_skeleton
 from ..io.mot import read_mot

@@ -20,7 +20,7 @@ import torch
 from ..data.landmark_synth import LandmarkSynth, LandmarkSynthConfig, PoseBank
 from ..data.motion_bank import BankConfig, BankError, import_bank
 from ..default_model import default_model
-from ..infer.fit import FitConfig
+from ..infer.config import FitConfig
 from ..infer.model import open_model
 from ..infer.run import image_fit, resolve_skeleton
 from ..models.graphs import DECODED_OUTPUTS

@@ -19,7 +19,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..infer.run import InferConfig, InferError, run_infer
+from ..infer.config import InferConfig
+from ..infer.run import InferError, run_infer
 from ..reference.calibration import CalibrationError, load_calibration
 from ..reference.report import MAIN_ANGLES
 from ..skeleton.builtin import builtin_skeleton

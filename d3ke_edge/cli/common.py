@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Iterator
@@ -24,6 +25,23 @@ from rich.text import Text
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # error messages stay on one line (greppable)
+
+
+def config_default(config: type, field: str):
+    """The default of ``config``'s ``field``: a command's option defaults to what the library's config says, so
+    the two cannot differ."""
+    f = config.__dataclass_fields__[field]
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
+
+
+def flagged(message: str, config: type) -> str:
+    """A library message that starts with one of ``config``'s fields (``"hfov must be ..."``) as the command line
+    says it (``"--hfov must be ..."``): the library names its settings, the CLI its flags."""
+    head, sep, rest = message.partition(" ")
+    word = head.rstrip(":")
+    if word in config.__dataclass_fields__:
+        return f"--{word.replace('_', '-')}{head[len(word):]}{sep}{rest}"
+    return message
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

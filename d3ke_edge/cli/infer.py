@@ -7,17 +7,23 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import console, err_console, fail, third_party_log
+from ..default_model import model_card
+from ..infer.config import InferConfig
+from .common import config_default, console, err_console, fail, flagged, third_party_log
 
-HONESTY = {
-    "image": "The image models are trained on synthetic renders. Against a 4-camera reference of one real trial they "
-             "were 19 deg off on average (knees 12, elbows 47; benchmarks/results/reference, d3ke-edge bench "
-             "reference) — read the overlay before trusting the numbers.",
-    "landmarks": "The landmark models learn from projected motion (synthetic families and recorded motion capture). "
-                 "Against a 4-camera reference of one real trial the default model with the fit was 14 deg off on "
-                 "average (11-18 per camera; knees 14, elbows 24), worse than holding that trial's median pose (10): "
-                 "benchmarks/results/reference/default_model/reference_bench.md, ladder.md — read the overlay before trusting "
-                 "the numbers."}
+_D = lambda name: config_default(InferConfig, name)  # noqa: E731 - the CLI's defaults are the config's
+
+def honesty(input_kind: str) -> str:
+    """What a user should know before trusting the numbers, from the default model's card (its real-footage result,
+    generated from the committed benchmark)."""
+    if input_kind == "image":
+        return ("The image models are trained on synthetic renders and are far off a multi-camera reference on real "
+                "people (docs/reference.md) — read the overlay before trusting the numbers.")
+    r = model_card()["real_footage"]
+    return (f"On {r['trial']}, the package's default model (with its head and the fit) was {r['mae_deg']:g} deg off "
+            f"on average ({r['per_camera_deg'][0]:g}-{r['per_camera_deg'][1]:g} per camera; knees {r['knees_deg']:g}, "
+            f"elbows {r['elbows_deg']:g}), where holding that trial's median pose scores {r['median_pose_held_deg']:g} "
+            f"({r['file']}) — read the overlay before trusting the numbers.")
 
 
 def infer(
@@ -26,25 +32,25 @@ def infer(
     model: Annotated[Optional[Path], typer.Option("--model", help="A per-frame checkpoint, an export folder or one per-frame artefact (default: the package's own landmark model, d3ke_edge/default_model).")] = None,
     runtime: Annotated[Optional[str], typer.Option("--runtime", help="litert | onnx | torchscript | coreml (export folder; default: its phone_default.json, else litert) | pytorch (checkpoint).")] = None,
     precision: Annotated[Optional[str], typer.Option("--precision", help="fp32 | int8 | fp16 (export folder).")] = None,
-    head: Annotated[str, typer.Option("--head", help="auto (gru_causal, tcn_causal, ... the first present) | none | a causal head's name.")] = "auto",
-    hfov: Annotated[float, typer.Option("--hfov", help="The camera's field of view across the frame's long side, degrees (a phone's main camera: ~65).")] = 65.0,
-    person: Annotated[str, typer.Option("--person", help="auto/largest | INDEX (left to right) | x,y (a point on the person in the first frames).")] = "auto",
-    tiles: Annotated[int, typer.Option("--tiles", help="Detector tiles along the long side: 0 = auto (only when the full frame finds nobody), 1 = full frame only, N.")] = 0,
-    start: Annotated[float, typer.Option("--start", help="Start time, seconds.")] = 0.0,
+    head: Annotated[str, typer.Option("--head", help="auto (gru_causal, tcn_causal, ... the first present) | none | a causal head's name.")] = _D("head"),
+    hfov: Annotated[float, typer.Option("--hfov", help="The camera's field of view across the frame's long side, degrees (a phone's main camera: ~65).")] = _D("hfov"),
+    person: Annotated[str, typer.Option("--person", help="auto/largest | INDEX (left to right) | x,y (a point on the person in the first frames).")] = _D("person"),
+    tiles: Annotated[int, typer.Option("--tiles", help="Detector tiles along the long side: 0 = auto (only when the full frame finds nobody), 1 = full frame only, N.")] = _D("tiles"),
+    start: Annotated[float, typer.Option("--start", help="Start time, seconds.")] = _D("start"),
     end: Annotated[Optional[float], typer.Option("--end", help="End time, seconds (default: the end).")] = None,
-    every: Annotated[int, typer.Option("--every", help="Process every N-th frame (long videos).")] = 1,
+    every: Annotated[int, typer.Option("--every", help="Process every N-th frame (long videos).")] = _D("every"),
     landmark_every: Annotated[Optional[int], typer.Option("--landmark-every", help="Run BlazePose's landmarks on every N-th processed frame and extrapolate the box in between: its 18 ms are most of a frame on one CPU core; 2 (the image models' default with --no-refine) measured no accuracy change on rendered clips. 1 = MediaPipe's own loop, and the only choice for landmark models (d3ke_lift_*), whose input the landmarks are, and for the fit to the image.")] = None,
     angles: Annotated[Optional[str], typer.Option("--angles", help="Comma-separated coordinates for the overlay panel and angles.png.")] = None,
     osim: Annotated[Optional[Path], typer.Option("--osim", help="The model's .osim when it is not the built-in skeleton.")] = None,
-    search_frames: Annotated[int, typer.Option("--search-frames", help="Stop with an error when nobody is found in this many first frames.")] = 90,
+    search_frames: Annotated[int, typer.Option("--search-frames", help="Stop with an error when nobody is found in this many first frames.")] = _D("search_frames"),
     no_overlay: Annotated[bool, typer.Option("--no-overlay", help="Skip overlay.mp4 (faster).")] = False,
-    refine: Annotated[bool, typer.Option("--refine/--no-refine", help="Fit the skeleton to BlazePose's landmarks after the network (projected markers onto the landmarks, pulled toward the network's pose and the previous frame; causal). Needs the landmarks on every frame.")] = True,
+    refine: Annotated[bool, typer.Option("--refine/--no-refine", help="Fit the skeleton to BlazePose's landmarks after the network (projected markers onto the landmarks, pulled toward the network's pose and the previous frame; causal). Needs the landmarks on every frame.")] = _D("refine"),
 ) -> None:
     """Run BlazePose tracking, the engine-style crop, the model and its causal step head over a video, frame by
     frame as the phone does, and write OpenSim files, a per-frame log, an overlay video and angle curves."""
     from ..infer.model import InferModelError
     from ..infer.outputs import write_outputs
-    from ..infer.run import InferConfig, InferError, run_infer
+    from ..infer.run import InferError, run_infer
     from ..train.checkpoint import CheckpointError
     from ..video.models import ModelFetchError
     from ..video.reader import VideoError
@@ -56,7 +62,7 @@ def infer(
                           search_frames=search_frames, osim=osim, overlay=not no_overlay, refine=refine,
                           angles=tuple(a.strip() for a in angles.split(",") if a.strip()) if angles else ())
     except ValueError as exc:
-        fail(str(exc))
+        fail(flagged(str(exc), InferConfig))
     out.mkdir(parents=True, exist_ok=True)
     try:
         with third_party_log(out / "infer.log"), progress("infer frames", 1) as advance:
@@ -65,7 +71,7 @@ def infer(
             files = write_outputs(res, out)
     except (VideoError, InferError, InferModelError, CheckpointError, ModelFetchError, FileNotFoundError,
             ValueError) as exc:  # FitError is a ValueError
-        fail(str(exc))
+        fail(flagged(str(exc), InferConfig))
     _print_summary(res, files)
 
 
@@ -104,4 +110,4 @@ def _print_summary(res, files: dict) -> None:
         console.print(f"  {name}: {path}", highlight=False)
     from ..infer.model import input_kind
 
-    console.print(f"[yellow]{HONESTY[input_kind(res.metadata)]}[/]")
+    console.print(f"[yellow]{honesty(input_kind(res.metadata))}[/]")

@@ -250,8 +250,9 @@ def _stage_infer(out: Path, report: Report) -> None:
     footage): BlazePose tracking, the export's phone-default artefact and its GRU step head; scored against the truth.
     Without the BlazePose models (offline, no cache) the stage is reported as skipped, not fatal."""
     from ..bench.robustness import training_distribution
+    from ..infer.config import InferConfig
     from ..infer.outputs import speed_table, write_outputs
-    from ..infer.run import InferConfig, run_infer
+    from ..infer.run import run_infer
     from ..infer.synthetic import score_against_truth, write_test_clip
     from ..models.kinematic_space import KinematicSpace
     from ..video.models import ModelFetchError
@@ -291,8 +292,9 @@ def _stage_landmark(out: Path, report: Report) -> None:
     infer stage's rendered clip, scored against the same truth as the image model."""
     from ..artefacts import TARGETS
     from ..export.api import ExportConfig, export
+    from ..infer.config import InferConfig
     from ..infer.outputs import speed_table, write_outputs
-    from ..infer.run import InferConfig, run_infer
+    from ..infer.run import run_infer
     from ..infer.synthetic import render_from_recipe, score_against_truth
     from ..models.kinematic_space import KinematicSpace
     from ..train.config import load_config

@@ -8,7 +8,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import console, err_console, fail, third_party_log
+from ..reference.config import ReferenceConfig
+from .common import config_default, console, err_console, fail, flagged, third_party_log
+
+_D = lambda name: config_default(ReferenceConfig, name)  # noqa: E731 - the CLI's defaults are the config's
 
 
 def reference(
@@ -17,12 +20,12 @@ def reference(
     out: Annotated[Path, typer.Option("--out", help="Output folder (landmarks.trc, reference.mot, reference.json/.md, angles.png).")],
     osim: Annotated[Optional[Path], typer.Option("--osim", help="The .osim to scale and run IK on (default: the built-in skeleton with its BlazePose markers).")] = None,
     markers: Annotated[Optional[Path], typer.Option("--markers", help="A BlazePose marker set for --osim (e.g. Pose2Sim's Markers_BlazePose.xml).")] = None,
-    gate: Annotated[float, typer.Option("--gate", help="Pixels: a camera further off than this is left out of a point's triangulation.")] = 25.0,
-    cutoff: Annotated[float, typer.Option("--cutoff", help="Low-pass cut-off of the trajectories, Hz (zero-lag Butterworth).")] = 6.0,
-    smooth: Annotated[float, typer.Option("--smooth", help="Whole-trial refinement: weight of each point's acceleration (a 1-mm/frame^2 acceleration costs as much as 1 px of reprojection); 0 with --bone-length 0: per-frame triangulation only.")] = 1.0,
-    bone_length: Annotated[float, typer.Option("--bone-length", help="Whole-trial refinement: weight keeping each rigid segment (thigh, shank, upper arm, forearm, foot, pelvis) one length (1 mm off costs as much as 1 px).")] = 1.0,
+    gate: Annotated[float, typer.Option("--gate", help="Pixels: a camera further off than this is left out of a point's triangulation.")] = _D("gate_px"),
+    cutoff: Annotated[float, typer.Option("--cutoff", help="Low-pass cut-off of the trajectories, Hz (zero-lag Butterworth).")] = _D("cutoff_hz"),
+    smooth: Annotated[float, typer.Option("--smooth", help="Whole-trial refinement: weight of each point's acceleration (a 1-mm/frame^2 acceleration costs as much as 1 px of reprojection); 0 with --bone-length 0: per-frame triangulation only.")] = _D("smooth_weight"),
+    bone_length: Annotated[float, typer.Option("--bone-length", help="Whole-trial refinement: weight keeping each rigid segment (thigh, shank, upper arm, forearm, foot, pelvis) one length (1 mm off costs as much as 1 px).")] = _D("length_weight"),
     no_sync: Annotated[bool, typer.Option("--no-sync", help="Do not estimate frame offsets between the cameras.")] = False,
-    ik_prior: Annotated[float, typer.Option("--ik-prior", help="Weight holding the coordinates the landmarks leave free (hip/humeral/forearm rotation, subtalar, mtp) to neutral in IK; 0: none.")] = 1e-4,
+    ik_prior: Annotated[float, typer.Option("--ik-prior", help="Weight holding the coordinates the landmarks leave free (hip/humeral/forearm rotation, subtalar, mtp) to neutral in IK; 0: none.")] = _D("ik_neutral_weight"),
     person: Annotated[Optional[list[str]], typer.Option("--person", help="Who: all (default: everyone the views agree on, one reference each in OUT/person<k>/) | one person per view: largest | INDEX (left to right) | x,y in every view, or NAME=SPEC for one view (NAME: its video's file name without extension); repeat the option.")] = None,
     select: Annotated[Optional[str], typer.Option("--select", help="With everyone matched across views: make only this person's reference: K (OUT/person<K>, most observed first) or NAME=x,y (whoever covers that pixel in view NAME when it first sees them).")] = None,
 ) -> None:
@@ -30,7 +33,7 @@ def reference(
     robust triangulation refined over the whole trial (smooth trajectories, rigid segments of one length) and a
     zero-lag filter, then OpenSim's ScaleTool and InverseKinematicsTool: the reference a
     single camera is measured against (``d3ke-edge bench reference``)."""
-    from ..reference.build import ReferenceConfig, build_reference
+    from ..reference.build import build_reference
     from ..reference.calibration import CalibrationError
     from ..reference.views import ReferenceInputError
     from ..video.models import ModelFetchError
@@ -42,7 +45,7 @@ def reference(
                               person=tuple(person or ()) or ("all",), select=select, ik_neutral_weight=ik_prior,
                               smooth_weight=smooth, length_weight=bone_length)
     except (ReferenceInputError, ValueError) as exc:
-        fail(str(exc))
+        fail(flagged(str(exc), ReferenceConfig))
     for p, what in ((osim, "--osim"), (markers, "--markers")):
         if p is not None and not p.is_file():
             fail(f"{what} '{p}' does not exist")

@@ -146,7 +146,7 @@ def write_dataset(out: str | Path, spec: DatasetSpec, motions: list[np.ndarray] 
     key = _spec_hash(spec, digest)
     old = out / "manifest.json"
     if old.is_file() and json.loads(old.read_text()).get("spec_hash") not in (None, key):
-        raise FileExistsError(f"'{out}' holds a dataset written with other settings; choose another --out")
+        raise FileExistsError(f"'{out}' holds a dataset written with other settings; choose another output folder")
     engine = SynthEngine(SynthConfig(size=spec.size, fps=spec.fps, seconds=spec.sequence_seconds,
                                      backgrounds=spec.backgrounds))
     counts = {s: {"subjects": 0, "sequences": 0, "frames": 0} for s in SPLITS}

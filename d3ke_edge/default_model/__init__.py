@@ -22,7 +22,7 @@ def default_model() -> Path:
     missing = [n for n in _NEEDED if not (DEFAULT_MODEL / n).is_file()]
     if missing:
         raise FileNotFoundError(f"the package's default model is incomplete ({', '.join(missing)} missing in "
-                                f"{DEFAULT_MODEL}); reinstall d3ke-edge or give a model with --model")
+                                f"{DEFAULT_MODEL}); reinstall d3ke-edge or give a model of your own")
     return DEFAULT_MODEL
 
 

@@ -1,7 +1,8 @@
 """``python -m d3ke_edge.default_model.card``: the default model's card, from the things it was made of — the export
 folder (artefacts, sizes, parity), the checkpoint (steps, validation), the recipe and the motion bank's manifest
 (its hash, the seconds per split, each source's licence). Numbers it measured live in ``benchmarks/results``; the
-card points at them instead of copying them."""
+card points at them, and carries one summary of the real-footage result (``real_footage``, made from that file and
+checked against it by a test) because an installed package has no ``benchmarks/`` to read."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from ..utils.atomic import atomic_write_text
 
-__all__ = ["make_card"]
+__all__ = ["make_card", "real_footage_summary"]
 
 RESULTS = {  # where the default model's measurements are (relative to the repository)
     "real_trial": "benchmarks/results/reference/default_model/reference_bench.md",
@@ -21,8 +22,26 @@ RESULTS = {  # where the default model's measurements are (relative to the repos
 }
 
 
-def make_card(export: Path, bank: Path, checkpoint: Path, recipe: str) -> dict:
-    """The card of the model exported into ``export``, trained by ``recipe`` on the bank in ``bank``."""
+def real_footage_summary(reference_bench: dict) -> dict:
+    """The row ``infer`` runs (the causal head and the fit) of ``bench reference``'s result, beside the poses held
+    constant that a tracker must beat: mean angle MAE (deg), the range over cameras, knees and elbows."""
+    label = next(k for k in reference_bench["summary"] if k.endswith(" + fit") and "causal" in k)
+    s = reference_bench["summary"][label]
+    per_camera = [r for r in reference_bench["rows"] if r["model"] == label]
+    cams = [sum(c["mae_deg"] for c in r["coordinates"].values()) / len(r["coordinates"]) for r in per_camera]
+    pair = lambda a, b: round((s["coordinates"][a]["mae_deg"] + s["coordinates"][b]["mae_deg"]) / 2, 1)  # noqa: E731
+    base = reference_bench["baselines"]
+    return {"trial": "the shared Pose2Sim trial, each of its 4 cameras alone, against our 4-camera OpenSim reference",
+            "mae_deg": round(s["mae_deg"], 1), "per_camera_deg": [round(min(cams), 1), round(max(cams), 1)],
+            "knees_deg": pair("knee_angle_r", "knee_angle_l"), "elbows_deg": pair("elbow_flex_r", "elbow_flex_l"),
+            "median_pose_held_deg": round(next(v["mae_deg"] for k, v in base.items() if "median" in k), 1),
+            "default_pose_held_deg": round(next(v["mae_deg"] for k, v in base.items() if "default" in k), 1),
+            "file": RESULTS["real_trial"]}
+
+
+def make_card(export: Path, bank: Path, checkpoint: Path, recipe: str, reference_bench: Path | None = None) -> dict:
+    """The card of the model exported into ``export``, trained by ``recipe`` on the bank in ``bank``; with
+    ``reference_bench`` (``bench reference``'s JSON for this model) its real-footage summary."""
     import torch
 
     manifest = json.loads((bank / "manifest.json").read_text())
@@ -52,6 +71,7 @@ def make_card(export: Path, bank: Path, checkpoint: Path, recipe: str) -> dict:
                        "head": r.get("head"), "size_mb": r["size_mb"], "parity": r["pass"]} for r in rows],
         "infer": "per-frame fp32 + gru_causal step head, then the fit to the image (d3ke_edge.infer.fit)",
         "results": RESULTS,
+        **({"real_footage": real_footage_summary(json.loads(reference_bench.read_text()))} if reference_bench else {}),
     }
 
 
@@ -61,8 +81,10 @@ def main() -> None:
     ap.add_argument("--bank", type=Path, required=True)
     ap.add_argument("--checkpoint", type=Path, required=True)
     ap.add_argument("--recipe", required=True)
+    ap.add_argument("--reference-bench", type=Path, default=None,
+                    help="bench reference's JSON for this model (benchmarks/results/reference/default_model/)")
     a = ap.parse_args()
-    card = make_card(a.export, a.bank, a.checkpoint, a.recipe)
+    card = make_card(a.export, a.bank, a.checkpoint, a.recipe, a.reference_bench)
     atomic_write_text(a.export / "model_card.json", json.dumps(card, indent=2) + "\n")
     print(f"model card: {a.export / 'model_card.json'}")
 

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..infer.config import InferConfig
 from ..infer.model import HEAD_PREFERENCE
 from ..video import detector, landmarks, tracker
 from ..video.crop import BOX_PER_EXTENT, ENGINE_MARGIN, SILHOUETTE_PER_LANDMARKS
@@ -43,7 +44,7 @@ def pick_models(export: Path, precision: str = "fp32", head: str = "auto") -> De
     if not per_frame.is_file():
         have = sorted(p.name for p in folder.glob("per_frame_*.tflite"))
         raise DemoError(f"'{folder}' has no {per_frame.name} (the phone demo runs LiteRT artefacts); it has "
-                        f"{', '.join(have) or 'none'} — give a d3ke-edge export folder, or choose --precision")
+                        f"{', '.join(have) or 'none'} — give a d3ke-edge export folder, or choose another precision")
     meta = _meta(per_frame)
     if meta.get("artefact") != "per_frame":
         raise DemoError(f"'{per_frame}' is a {meta.get('artefact')} artefact, not a per-frame model")
@@ -72,7 +73,7 @@ def demo_config(models: DemoModels, blazepose: dict[str, str], wasm: str, urls: 
     limbs = [int(i) for i in tracker.SWAP_LIMBS]  # the landmarks the swap rule compares
     cfg = {
         "wasm": wasm,
-        "hfov_deg": 65.0,  # infer's default: a phone's main camera across the long side
+        "hfov_deg": InferConfig.hfov,  # infer's default: a phone's main camera across the long side
         "angles": list(DEFAULT_ANGLES),
         "plot_frames": 150,
         "test_frames": test_frames, "test_images": test_images,

@@ -27,8 +27,6 @@ batch, moved by the step (first order), so no extra FK call is made.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
@@ -36,65 +34,15 @@ from ..data.landmark_noise import NOISE_FILE
 from ..skeleton.fk import ForwardKinematics
 from ..skeleton.mirror import side_partner
 from ..skeleton.model import GROUND, Skeleton
+from .config import FitConfig
 
-__all__ = ["FitConfig", "FitError", "ImageFit"]
+__all__ = ["FitConfig", "FitError", "ImageFit"]  # FitConfig lives in infer.config (the CLI reads its defaults)
 
 EPS = 1e-4  # rad (or m): forward-difference step of each coordinate
 
 
 class FitError(ValueError):
     """The fit cannot run for this model (its skeleton has no BlazePose markers); the message says what to do."""
-
-
-@dataclass(frozen=True)
-class FitConfig:
-    """Weights of the fit's terms (every residual is divided by its sigma), validated on construction."""
-
-    iterations: int = 1  # Gauss-Newton steps per frame after the rigid one (the first frame of a stretch takes 3x)
-    sigma_scale: float = 1.0  # x each landmark's measured error (data.landmark_noise: BlazePose on our renders)
-    huber: float = 2.0  # residuals beyond this many sigmas count linearly
-    prior_deg: float = 10.0  # pull toward the network's coordinates
-    prior_rotation_deg: float = 30.0  # pull toward the network's pelvis rotation (its least sure output)
-    prior_translation_m: float = 0.5  # pull toward the box-based root position (depth is what it constrains)
-    smooth_deg_per_s: float = 120.0  # pull toward the last frames' motion continued, per second between frames
-    momentum: float = 0.0  # how much of the last frames' velocity that continuation keeps (0: stand still)
-    min_visibility: float = 0.2  # landmarks BlazePose sees less than this do not pull
-    depth_sigma_m: float = 0.0  # > 0: BlazePose's world landmarks' depths (relative to its hips) pull too, this sure
-    scale_sigma: float = 0.08  # the subject's scale factors (one per body group) start at the network's, this sure
-    scale_forget: float = 0.98  # per frame: how much of what earlier frames said about the scales is kept
-    rigid_iterations: int = 1  # steps that move only the pelvis rotation and position first (the body's place)
-    start: str = "network"  # each frame starts from: network (its prediction) | previous (the last frame's fit)
-
-    def __post_init__(self) -> None:
-        for name in ("sigma_scale", "huber", "prior_deg", "prior_rotation_deg", "prior_translation_m", "smooth_deg_per_s",
-                     "scale_sigma"):
-            v = getattr(self, name)
-            if not (np.isfinite(v) and v > 0):
-                raise ValueError(f"FitConfig.{name} must be a positive number, got {v}")
-        for name in ("depth_sigma_m", "momentum"):
-            v = getattr(self, name)
-            if not (np.isfinite(v) and v >= 0):
-                raise ValueError(f"FitConfig.{name} must be >= 0, got {v}")
-        if not 0 <= self.scale_forget <= 1 or self.momentum > 1:
-            raise ValueError(f"FitConfig.scale_forget and momentum must be in [0, 1], got {self.scale_forget}, "
-                             f"{self.momentum}")
-        if self.rigid_iterations < 0:
-            raise ValueError(f"FitConfig.rigid_iterations must be >= 0, got {self.rigid_iterations}")
-        if not 1 <= self.iterations <= 20:
-            raise ValueError(f"FitConfig.iterations must be 1-20, got {self.iterations}")
-        if self.start not in ("network", "previous"):
-            raise ValueError(f"FitConfig.start must be 'network' or 'previous', got {self.start!r}")
-        if not 0 <= self.min_visibility < 1:
-            raise ValueError(f"FitConfig.min_visibility must be in [0, 1), got {self.min_visibility}")
-
-
-def _rodrigues(w: np.ndarray) -> np.ndarray:
-    th = float(np.linalg.norm(w))
-    if th < 1e-12:
-        return np.eye(3)
-    k = w / th
-    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + np.sin(th) * kx + (1 - np.cos(th)) * kx @ kx
 
 
 class ImageFit:
@@ -308,6 +256,15 @@ class ImageFit:
         return {"coordinates": q, "pelvis_rot_cam": R, "root_cam": t,
                 "scales": base_scales * g[self.body_group, None], "markers_rel": cam_rel[self.out_markers],
                 "joints_rel": cam_rel[self.n_markers :], "residual_px": resid}
+
+
+def _rodrigues(w: np.ndarray) -> np.ndarray:
+    th = float(np.linalg.norm(w))
+    if th < 1e-12:
+        return np.eye(3)
+    k = w / th
+    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    return np.eye(3) + np.sin(th) * kx + (1 - np.cos(th)) * kx @ kx
 
 
 def landmark_sigma() -> np.ndarray:

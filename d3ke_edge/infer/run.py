@@ -27,63 +27,19 @@ from ..skeleton.builtin import builtin_skeleton
 from ..video.crop import BoxSmoother, box_from_landmarks, cut_crop, frame_intrinsics, root_translation
 from ..video.models import fetch_models
 from ..video.reader import VideoError, VideoReader
-from ..video.tracker import PoseTracker, parse_person
-from .fit import FitConfig, FitError, ImageFit
+from ..video.tracker import PoseTracker
+from .config import FitConfig, InferConfig
+from .fit import FitError, ImageFit
 from .model import open_model
 from .overlay import OverlayWriter
 
-__all__ = ["InferConfig", "InferError", "InferResult", "run_infer", "STAGES"]
+__all__ = ["InferError", "InferResult", "run_infer", "STAGES"]
 
 STAGES = ("decode", "track", "crop", "model", "head", "fit", "overlay")  # timed per frame (ms)
 
 
 class InferError(ValueError):
     """Infer cannot go on (no person, a model for another skeleton); the message says what to do."""
-
-
-@dataclass(frozen=True)
-class InferConfig:
-    """What ``d3ke-edge infer`` does; validated on construction."""
-
-    video: Path
-    model: Path | None  # None: the package's default model (d3ke_edge/default_model)
-    out: Path
-    runtime: str | None = None  # litert | onnx | torchscript | coreml (export folder) | pytorch (checkpoint)
-    precision: str | None = None  # fp32 | int8 | fp16 (export folder)
-    head: str = "auto"  # auto | none | a causal head's name
-    hfov: float = 65.0  # degrees across the long side of the frame
-    person: str = "auto"
-    tiles: int = 0  # 0: auto (tiles only when the full frame finds nobody)
-    start: float = 0.0
-    end: float | None = None
-    every: int = 1
-    # BlazePose on every N-th processed frame, the box extrapolated in between (image models); None: 2 for image
-    # models without the fit, else 1 (a landmark model's input and the fit's targets are the landmarks)
-    landmark_every: int | None = None
-    refine: bool = True  # the fit to the image after the network (infer.fit)
-    fit: FitConfig = field(default_factory=FitConfig)
-    search_frames: int = 90  # no person in this many first frames: stop with an error
-    angles: tuple[str, ...] = ()  # overlay panel and plot; () = the large joints the model has
-    osim: Path | None = None  # the model's skeleton when it is not the built-in one
-    overlay: bool = True
-    threads: int = 1
-
-    def __post_init__(self) -> None:
-        if self.every < 1:
-            raise ValueError(f"every must be >= 1, got {self.every}")
-        if self.landmark_every is not None and self.landmark_every < 1:
-            raise ValueError(f"landmark_every must be >= 1, got {self.landmark_every}")
-        if self.refine and (self.landmark_every or 1) > 1:
-            raise ValueError(f"landmark_every {self.landmark_every} leaves frames without landmarks, and the fit to "
-                             "the image needs them on every frame: turn the fit off or leave landmark_every at 1")
-        if self.search_frames < 1:
-            raise ValueError(f"search_frames must be >= 1, got {self.search_frames}")
-        if self.tiles < 0:
-            raise ValueError(f"tiles must be >= 0 (0: auto), got {self.tiles}")
-        if self.head.strip() == "":
-            raise ValueError("head must be auto, none or a head's name")
-        parse_person(self.person)
-        frame_intrinsics(1, 1, self.hfov)  # range check
 
 
 @dataclass
@@ -314,7 +270,7 @@ def resolve_skeleton(metadata: dict, osim: Path | None):
     if skel.hash != want:
         where = "the built-in skeleton" if osim is None else f"'{osim}'"
         raise InferError(f"the model predicts skeleton '{metadata['skeleton_name']}' (hash {want}), not {where} "
-                         f"(hash {skel.hash}); give the model's own .osim with --osim")
+                         f"(hash {skel.hash}); give the model's own .osim (osim)")
     return skel
 
 
@@ -328,7 +284,7 @@ def panel_angles(metadata: dict, chosen: tuple[str, ...]) -> list[str]:
     if chosen:
         unknown = [a for a in chosen if a not in names]
         if unknown:
-            raise InferError(f"--angles: {', '.join(unknown)} not in the model's coordinates; it has: "
+            raise InferError(f"angles: {', '.join(unknown)} not in the model's coordinates; it has: "
                              f"{', '.join(names)}")
         return list(chosen)
     return [a for a in DEFAULT_ANGLES if a in names] or list(metadata["predicted_coordinates"][:8])

@@ -20,11 +20,12 @@ from ..skeleton.osim_write import write_osim
 from ..utils.atomic import atomic_write_text
 from ..video.landmarks import LANDMARK_NAMES
 from ..video.models import fetch_models
-from ..video.tracker import mirror_order, parse_person
+from ..video.tracker import mirror_order
 from .calibration import Camera, fit_to_video, load_calibration
+from .config import ReferenceConfig
 from .filter import fill_gaps, lowpass
-from .opensim_tools import NEUTRAL_WEIGHT, marker_names_for, run_ik, run_scale, write_landmarks
-from .people import associate, parse_selection, person_views, select_person, track_people
+from .opensim_tools import marker_names_for, run_ik, run_scale, write_landmarks
+from .people import associate, person_views, select_person, track_people
 from .refine import RefineConfig, refine_trajectories, segment_lengths
 from .report import angle_plot, markdown, people_markdown
 from .triangulate import (
@@ -38,77 +39,6 @@ from .triangulate import (
 from .views import ReferenceInputError, ViewLandmarks, check_views, track_view
 
 __all__ = ["ReferenceConfig", "Reference", "label_groups", "match_cameras", "up_rotation", "triangulate_views"]
-
-
-@dataclass(frozen=True)
-class ReferenceConfig:
-    videos: tuple[Path, ...]
-    calib: Path
-    out: Path
-    gate_px: float = 25.0  # a camera whose reprojection error is above this is left out of a point's triangulation
-    cutoff_hz: float = 6.0  # zero-lag low-pass of the trajectories (4th order: 2nd-order Butterworth both ways)
-    max_gap: int = 10  # frames: shorter gaps are interpolated before filtering
-    sync: bool = True  # estimate integer frame offsets between the cameras
-    max_offset: int = 6  # frames, either way
-    # who: ``all`` (everyone, people matched across views: one reference each), or one person tracked per view:
-    # ``largest``/INDEX/x,y for every view and ``NAME=SPEC`` entries for single views (by video stem)
-    person: tuple[str, ...] = ("all",)
-    # with ``all``: only the person this names among those matched across views (people.parse_selection: K or
-    # NAME=x,y); None: everyone
-    select: str | None = None
-    min_visibility: float = 0.3  # observations BlazePose rates less visible are not used
-    min_agreement: float = 0.35  # a view with fewer of its landmarks used by the triangulation tracks someone else
-    ik_neutral_weight: float = NEUTRAL_WEIGHT  # IK holds the coordinates landmarks leave free (NEUTRAL_PRIOR)
-    # the whole-trial refinement (refine.py): a 1-mm/frame^2 acceleration, or a 1-mm change of a rigid segment's
-    # length, costs as much as a 1-px reprojection error; 0 and 0: per-frame triangulation only
-    smooth_weight: float = 1.0
-    length_weight: float = 1.0
-
-    def __post_init__(self) -> None:
-        if len(self.videos) < 2:
-            raise ReferenceInputError(f"a reference needs at least two videos, got {len(self.videos)}")
-        for v in self.videos:
-            if not Path(v).is_file():
-                raise ReferenceInputError(f"video '{v}' does not exist")
-        if isinstance(self.person, str):
-            object.__setattr__(self, "person", (self.person,))
-        stems = [Path(v).stem for v in self.videos]
-        if "all" in self.person and self.person != ("all",):
-            raise ReferenceInputError(f"person 'all' (everyone) stands alone; got {list(self.person)}: give 'all', or "
-                                      "one person per view (largest, an index, x,y, NAME=SPEC)")
-        for entry in self.person if not self.everyone else ():
-            name, _, spec = entry.rpartition("=")
-            if name and name not in stems:
-                raise ReferenceInputError(f"--person '{entry}': no video is called '{name}' (the views are {stems})")
-            try:
-                parse_person(spec)
-            except ValueError as exc:
-                raise ReferenceInputError(f"--person '{entry}': {exc}") from None
-        if self.select is not None:
-            if not self.everyone:
-                raise ReferenceInputError(f"a selection among the matched people ('{self.select}') needs person "
-                                          f"'all', not {list(self.person)}")
-            try:
-                parse_selection(self.select, stems)
-            except ValueError as exc:
-                raise ReferenceInputError(str(exc)) from None
-        if not self.gate_px > 0 or not self.cutoff_hz > 0 or self.max_gap < 0 or self.max_offset < 0:
-            raise ReferenceInputError("gate_px and cutoff_hz must be positive, max_gap and max_offset >= 0")
-        if not (self.smooth_weight >= 0 and self.length_weight >= 0):
-            raise ReferenceInputError(f"the refinement's weights must be >= 0 (0: off), got smooth "
-                                      f"{self.smooth_weight}, length {self.length_weight}")
-        if not self.ik_neutral_weight >= 0:
-            raise ReferenceInputError(f"the IK prior's weight must be >= 0 (0: none), got {self.ik_neutral_weight}")
-
-    @property
-    def everyone(self) -> bool:
-        """Every person the views agree on, each their own reference (the default)."""
-        return self.person == ("all",)
-
-    def person_for(self, video: Path) -> str:
-        """The person spec for one view: its own ``NAME=`` entry, else the last entry for all views."""
-        specs = dict(entry.rpartition("=")[::2] for entry in self.person)  # name ('' = every view) -> spec
-        return specs.get(Path(video).stem, specs.get("", "largest"))
 
 
 @dataclass
@@ -272,8 +202,8 @@ def _check_agreement(cfg: ReferenceConfig, views: list[ViewLandmarks], tri, seen
         if median_px[0] > cfg.gate_px:  # one person seen twice is a few px off; another person tens
             raise ReferenceInputError(
                 f"the two views disagree (median reprojection {median_px[0]:.0f} px): they track different people "
-                "or the calibration's cameras are not these videos; point at the same person in each view with "
-                f"--person {views[0].name}=x,y --person {views[1].name}=x,y, and check the camera order")
+                "or the calibration's cameras are not these videos; point at the same person in each view (person "
+                f"{views[0].name}=x,y and person {views[1].name}=x,y), and check the camera order")
         return
     bad = [v for v in range(len(views)) if frac[v] < cfg.min_agreement]
     if bad and len(bad) < len(views):
@@ -281,8 +211,8 @@ def _check_agreement(cfg: ReferenceConfig, views: list[ViewLandmarks], tri, seen
                           f"{median_px[v]:.0f} px off)" for v in bad)
         raise ReferenceInputError(
             f"{names} {'does' if len(bad) == 1 else 'do'} not see what the other views see: the tracker probably "
-            "follows another person there (or the calibration's camera is another one); point at the person with --person "
-            f"{views[bad[0]].name}=x,y (pixels in its first frames) or --person {views[bad[0]].name}=INDEX (left to "
+            "follows another person there (or the calibration's camera is another one); point at the person (person "
+            f"{views[bad[0]].name}=x,y: pixels in its first frames, or person {views[bad[0]].name}=INDEX, left to "
             "right), and check the camera order")
     if bad:
         raise ReferenceInputError(

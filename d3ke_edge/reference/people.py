@@ -24,12 +24,13 @@ from ..video.landmarks import LANDMARK_NAMES
 from ..video.reader import VideoReader
 from ..video.tracker import AUTO_TILES, PoseTracker, mirror_order
 from .calibration import Camera
+from .config import parse_selection
 from .refine import segment_lengths
 from .triangulate import reprojection_errors, triangulate_all
 from .views import ViewLandmarks, close_in_step, frame_landmarks
 
 __all__ = ["Track", "ViewTracks", "track_people", "associate", "Person", "person_views", "frame_errors",
-           "parse_selection", "select_person", "ASSOCIATION_GATE_PX"]
+           "select_person", "ASSOCIATION_GATE_PX"]
 
 REDETECT_EVERY = 10  # frames between detector runs that look for people not yet followed
 SAME_PERSON_SIDES = 0.3  # two tracks whose hips are closer than this many ROI sides follow one person: one ends
@@ -376,26 +377,6 @@ def person_views(person: Person, views: list[ViewTracks]) -> tuple[list[int], li
     idx = person.views
     return idx, [ViewLandmarks(views[v].name, views[v].path, person.tracks[v].xy, person.tracks[v].visibility,
                                views[v].fps, views[v].size) for v in idx]
-
-
-def parse_selection(spec: str, view_names: list[str]) -> tuple[str | None, int | np.ndarray]:
-    """One person among those matched across views: ``K`` (``person<K>``, most observed first) or ``NAME=x,y`` (the
-    person at that pixel of view ``NAME``, a video's file name without extension) -> (view name or None, K or the
-    point). A bad value fails at once, naming the views."""
-    name, _, value = spec.strip().rpartition("=")
-    value = value.strip().removeprefix("person")
-    if not name and value.isdigit():
-        return None, int(value)
-    parts = value.split(",")
-    if name and len(parts) == 2:
-        if name not in view_names:
-            raise ValueError(f"selection '{spec}': no view is called '{name}' (the views are {view_names})")
-        try:
-            return name, np.array([float(v) for v in parts])
-        except ValueError:
-            pass
-    raise ValueError(f"selection '{spec}' is neither K (person<K>) nor NAME=x,y (a pixel in view NAME, one of "
-                     f"{view_names})")
 
 
 def select_person(people: list[Person], spec: str, view_names: list[str]) -> int:

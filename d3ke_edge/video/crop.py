@@ -99,7 +99,7 @@ def frame_intrinsics(width: int, height: int, hfov_deg: float) -> np.ndarray:
     """K (3x3) of an upright frame whose long side spans ``hfov_deg`` (a phone's main camera films about 65 deg
     across the long side of a 16:9 video), principal point at the centre, square pixels."""
     if not 10.0 <= hfov_deg <= 170.0:
-        raise ValueError(f"--hfov must be within 10..170 degrees, got {hfov_deg}")
+        raise ValueError(f"hfov must be within 10..170 degrees, got {hfov_deg}")
     f = (max(width, height) / 2) / math.tan(math.radians(hfov_deg) / 2)
     return np.array([[f, 0.0, width / 2], [0.0, f, height / 2], [0.0, 0.0, 1.0]])
 

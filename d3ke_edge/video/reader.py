@@ -44,9 +44,9 @@ class VideoReader:
         if self.path.is_dir():
             raise VideoError(f"'{self.path}' is a folder; give a video file (.mp4, .mov, .avi, ...)")
         if every < 1:
-            raise VideoError(f"--every must be >= 1, got {every}")
+            raise VideoError(f"every must be >= 1, got {every}")
         if start < 0 or (end is not None and end <= start):
-            raise VideoError(f"the range --start {start} --end {end} is empty; give 0 <= start < end (seconds)")
+            raise VideoError(f"the range start {start} .. end {end} is empty; give 0 <= start < end (seconds)")
         self.cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
         if not self.cap.isOpened():
             raise VideoError(f"'{self.path}' is not a video OpenCV/FFmpeg can open (is it a video file, and complete?)")

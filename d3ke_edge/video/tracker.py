@@ -38,7 +38,7 @@ def parse_person(person: str) -> str | int | np.ndarray:
             return np.array([float(v) for v in parts])
         except ValueError:
             pass
-    raise ValueError(f"--person must be auto, largest, an index or x,y; got '{person}'")
+    raise ValueError(f"person must be auto, largest, an index or x,y; got '{person}'")
 
 
 def _side(det: Detection) -> float:
