@@ -37,7 +37,7 @@ def test_the_step_head_equals_its_sequence_form_on_landmark_outputs(lift):
     folder, _ = lift
     bundle = load_bundle(folder / "train" / "checkpoint_best.pt")
     head = bundle.heads["gru_causal"]
-    x = bundle.model.space.join(*bundle.model.encode(bundle.model.example_input(20, seed=3))[:2])[None]
+    x = bundle.model.space.join(*bundle.model.encode(bundle.model.input_spec.example(20, seed=3))[:2])[None]
     with torch.no_grad():
         seq = head(x)[0]
         state, steps = head.init_state(1), []

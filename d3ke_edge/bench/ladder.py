@@ -90,7 +90,7 @@ def evaluation_ladder(reference: str | Path, model: str | Path | None = None, ou
     fps = float(trial.report["fps"])
     model_path = Path(model) if model is not None else default_model()
     m = open_model(model_path, head="auto")
-    if m.input_kind != "landmarks":
+    if m.input_spec.is_image:
         raise ValueError(f"'{model_path}' is an image model; the ladder feeds landmarks (a d3ke_lift_* model)")
     space = KinematicSpace(resolve_skeleton(m.metadata, None))
     markers, pelvis_world = _reference_motion(trial)

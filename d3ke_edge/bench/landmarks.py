@@ -116,16 +116,16 @@ class _Model:
         self.bundle = self.stream = None
         if path.suffix == ".pt":
             self.bundle = load_bundle(path)
-            if self.bundle.model.input_key != "landmarks":
+            if self.bundle.model.input_spec.is_image:
                 raise ValueError(f"'{path}' is an image model; this bench feeds landmarks (a d3ke_lift_* model)")
             self.space, self.world = self.bundle.model.space, self.bundle.model.world
             self.fps = float(self.bundle.ckpt["config"]["data"].get("fps", 30.0))
         else:
             self.stream = open_model(path, head="auto")
-            if self.stream.input_kind != "landmarks":
+            if self.stream.input_spec.is_image:
                 raise ValueError(f"'{path}' is an image model; this bench feeds landmarks (a d3ke_lift_* model)")
             self.space = KinematicSpace(resolve_skeleton(self.stream.metadata, None))
-            self.world, self.fps = self.stream.world_landmarks, float(self.stream.head_fps or 30.0)
+            self.world, self.fps = self.stream.input_spec.world, float(self.stream.head_fps or 30.0)
 
     def predict(self, x: torch.Tensor) -> dict[str, dict]:
         return predict_sequences(self.bundle, x) if self.bundle is not None else stream_predictions(self.stream, x)

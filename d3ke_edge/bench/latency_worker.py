@@ -26,6 +26,7 @@ import numpy as np
 
 from ..models import get_model
 from ..models.graphs import PerFrameGraph
+from ..models.inputs import InputSpec
 from ..runtime import load_runtime
 from ..train.checkpoint import load_checkpoint, model_from_checkpoint
 
@@ -79,10 +80,7 @@ def _torch_model(spec: dict) -> dict:
     device = torch.device(spec.get("device", "cpu"))
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[spec.get("dtype", "fp32")]
     graph = PerFrameGraph(model).eval().to(device)
-    if model.input_key == "landmarks":
-        x = model.example_input(spec.get("batch", 1)).to(device)
-    else:
-        x = torch.rand(spec.get("batch", 1), 3, spec["size"], spec["size"], device=device)
+    x = model.input_spec.at_size(spec["size"] or model.input_size).example(spec.get("batch", 1)).to(device)
     load_s = time.perf_counter() - t
 
     def run():
@@ -130,7 +128,7 @@ def _pipeline(spec: dict) -> dict:
     model = load_runtime(spec["path"], threads=spec["threads"])
     step = load_runtime(spec["step"], threads=spec["threads"]) if spec.get("step") else None
     size = int(model.metadata["model"]["input_size"])
-    if model.metadata["inputs"][0]["name"] != "image":
+    if not InputSpec.of_metadata(model.metadata["model"]).is_image:
         raise ValueError(f"'{spec['path']}' is a landmark model: its video path (BlazePose every frame, then the model) "
                          "is timed by d3ke-edge infer's speed table, not by this image-crop loop")
     cap = cv2.VideoCapture(spec["video"])

@@ -153,7 +153,7 @@ def _predictor(path: Path, key: str, head_name: str | None) -> Predictor:
     if head_name is not None:  # a retrained head is another model: its file is part of the cache key
         key += _file_hash(path.with_name(f"temporal_{head_name}.pt") if model.checkpoint else
                           path.with_name(f"step_{head_name}{path.suffix}"))
-    landmarks = _CropLandmarks(model.world_landmarks) if model.input_kind == "landmarks" else None
+    landmarks = None if model.input_spec.is_image else _CropLandmarks(model.input_spec.world)
 
     def run(sample: dict) -> dict:
         out = model.run((sample["image"] if landmarks is None else landmarks(sample)).numpy())

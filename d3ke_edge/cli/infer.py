@@ -13,10 +13,10 @@ from .common import config_default, console, err_console, fail, flagged, third_p
 
 _D = lambda name: config_default(InferConfig, name)  # noqa: E731 - the CLI's defaults are the config's
 
-def honesty(input_kind: str) -> str:
+def honesty(image_model: bool) -> str:
     """What a user should know before trusting the numbers, from the default model's card (its real-footage result,
     generated from the committed benchmark)."""
-    if input_kind == "image":
+    if image_model:
         return ("The image models are trained on synthetic renders and are far off a multi-camera reference on real "
                 "people (docs/reference.md) — read the overlay before trusting the numbers.")
     r = model_card()["real_footage"]
@@ -108,6 +108,6 @@ def _print_summary(res, files: dict) -> None:
                       "matches the training rate[/]")
     for name, path in files.items():
         console.print(f"  {name}: {path}", highlight=False)
-    from ..infer.model import input_kind
+    from ..models.inputs import InputSpec
 
-    console.print(f"[yellow]{honesty(input_kind(res.metadata))}[/]")
+    console.print(f"[yellow]{honesty(InputSpec.of_metadata(res.metadata).is_image)}[/]")

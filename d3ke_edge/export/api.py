@@ -92,8 +92,7 @@ def _data_config(bundle: Bundle):
     any machine, with or without the motion bank the model was trained on."""
     known = {f.name for f in dataclasses.fields(DataConfig)}
     raw = {k: tuple(v) if isinstance(v, list) else v for k, v in bundle.ckpt["config"]["data"].items() if k in known}
-    source = "landmarks" if bundle.model.input_key == "landmarks" else "synth"
-    return dataclasses.replace(DataConfig(**{**raw, "source": source, "root": None, "motion_bank": None,
+    return dataclasses.replace(DataConfig(**{**raw, "source": bundle.model.input_spec.data_source, "root": None, "motion_bank": None,
                                              "motion_bank_weight": 0.0}), val_sequences=8, sequence_seconds=1.0)
 
 
@@ -103,18 +102,19 @@ def calibration_frames(bundle: Bundle, cfg: ExportConfig, size: int) -> list[tup
     n_calib = cfg.quant.calib_frames
     calib_cfg = dataclasses.replace(data_cfg, val_sequences=max(8, math.ceil(n_calib / data_cfg.fps)))
     calib = validation_set(calib_cfg, size, cfg.seed, "calib", "cpu", bundle.model.space.skeleton,
-                           max_frames=n_calib)[bundle.model.input_key]
+                           max_frames=n_calib)[bundle.model.input_spec.name]
     return [(x[None],) for x in calib]
 
 
 def parity_data(bundle: Bundle, cfg: ExportConfig, size: int) -> ParityData:
     """Held-out parity frames and streaming sequences, rendered (seeded)."""
     data_cfg = _data_config(bundle)
-    key, skel = bundle.model.input_key, bundle.model.space.skeleton
+    spec, skel = bundle.model.input_spec, bundle.model.space.skeleton
+    key = spec.name
     test = validation_set(data_cfg, size, cfg.seed, "test", "cpu", skel)
     pick = torch.linspace(0, len(test[key]) - 1, min(cfg.parity_frames, len(test[key]))).long()
     ids = [f"test sequence {int(test['sequence'][i])} frame {int(test['frame'][i])}" for i in pick]
-    if key == "landmarks":
+    if not spec.is_image:
         synth = landmark_synth(data_cfg, cfg.seed, 3, cfg.stream_sequences, skeleton=skel, first=50_000, features=size)
         both = synth.sequences(list(range(cfg.stream_sequences)),
                                torch.Generator().manual_seed(sequence_seed(cfg.seed, 3, 900_005)))
@@ -184,8 +184,7 @@ def _jobs(bundle: Bundle, cfg: ExportConfig, stage: Path, data: ParityData, size
     space = bundle.model.space
     graph = PerFrameGraph(bundle.model).eval()
     model = bundle.model
-    example = (model.example_input(1, cfg.seed) if model.input_key == "landmarks" else
-               torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(cfg.seed)),)
+    example = (model.input_spec.at_size(size).example(1, cfg.seed),)
     with torch.no_grad():
         example_out = graph(*example)
     jobs = []
@@ -193,7 +192,7 @@ def _jobs(bundle: Bundle, cfg: ExportConfig, stage: Path, data: ParityData, size
         for precision in cfg.precisions:
             meta = per_frame_metadata(bundle.model, size, precision, target, example[0], example_out)
             path = stage / target / f"per_frame_{precision}{EXTENSIONS[target]}"
-            names = ([model.input_key], list(PER_FRAME_OUTPUTS))
+            names = ([model.input_spec.name], list(PER_FRAME_OUTPUTS))
             jobs.append(_Job(target, "per_frame", precision, path, graph, example, names, meta,
                              lambda r: per_frame_parity(graph, r, data, space)))
         for name, head in (bundle.heads if cfg.steps else {}).items():
@@ -238,7 +237,7 @@ def export(checkpoint: str | Path, cfg: ExportConfig = ExportConfig(),
     ok = False
     try:
         say(f"making {cfg.quant.calib_frames} calibration and {cfg.parity_frames} parity frames"
-            + (f" at {size} px" if bundle.model.input_key == "image" else " (projected landmarks)"))
+            + f" ({bundle.model.input_spec.at_size(size).describe()})")
         data = parity_data(bundle, cfg, size)
         quant = None
         if "int8" in cfg.precisions:

@@ -36,7 +36,7 @@ def per_frame_metadata(model: torch.nn.Module, size: int, precision: str, target
     meta = model.metadata()
     meta["input_size"] = size
     return {"format": FORMAT, "version": 1, "artefact": "per_frame", "target": target, "precision": precision,
-            "model": meta, "inputs": _io([model.input_key], [example]), "outputs": _io(PER_FRAME_OUTPUTS, outputs),
+            "model": meta, "inputs": _io([model.input_spec.name], [example]), "outputs": _io(PER_FRAME_OUTPUTS, outputs),
             "units": {"coordinates": "rad (rotational) / m (translational)", "joints_rel": "m, camera frame",
                       "markers_rel": "m, camera frame", "scales": "factor per body xyz"},
             "tools": tool_versions()}

@@ -14,21 +14,16 @@ import numpy as np
 import torch
 
 from ..models.graphs import DECODED_OUTPUTS, PerFrameGraph, StepGraph
+from ..models.inputs import InputSpec
 from ..runtime import load_runtime
 from ..train.checkpoint import CheckpointError, head_frame_rate, load_bundle, load_checkpoint, model_from_checkpoint
 
-__all__ = ["InferModelError", "StreamModel", "open_model", "input_kind", "RUNTIME_FOLDERS", "HEAD_PREFERENCE"]
+__all__ = ["InferModelError", "StreamModel", "open_model", "RUNTIME_FOLDERS", "HEAD_PREFERENCE"]
 
 # --runtime -> the export folder and file suffix that hold its artefacts
 RUNTIME_FOLDERS = {"litert": ("tflite", ".tflite"), "onnx": ("onnx", ".onnx"), "torchscript": ("torchscript", ".pt"),
                    "coreml": ("coreml", ".mlpackage")}
 HEAD_PREFERENCE = ("gru_causal", "tcn_causal", "transformer_causal")  # --head auto takes the first one present
-
-
-def input_kind(metadata: dict) -> str:
-    """``image`` or ``landmarks``: what a per-frame model takes, read from its metadata (landmark models carry an
-    ``input`` layout)."""
-    return "landmarks" if metadata.get("input", {}).get("name") == "landmarks" else "image"
 
 
 class InferModelError(ValueError):
@@ -38,7 +33,7 @@ class InferModelError(ValueError):
 @dataclass
 class StreamModel:
     """``step(x)`` -> decoded outputs of one frame (numpy, batch 1); ``reset()`` restarts the head's state. ``x`` is
-    what the per-frame model takes (``input_kind``): an RGB crop, or the landmark features."""
+    what the per-frame model takes (``input_spec``): an RGB crop, or the landmark features."""
 
     name: str
     runtime: str
@@ -57,14 +52,9 @@ class StreamModel:
         self.reset()
 
     @property
-    def input_kind(self) -> str:
-        """``image`` or ``landmarks`` (read from the model's metadata)."""
-        return input_kind(self.metadata)
-
-    @property
-    def world_landmarks(self) -> bool:
-        """Whether a landmark model also takes BlazePose's world landmarks (its metadata's input layout says)."""
-        return bool(self.metadata.get("input", {}).get("world", False))
+    def input_spec(self) -> InputSpec:
+        """What the per-frame model takes (read from its metadata)."""
+        return InputSpec.of_metadata(self.metadata)
 
     def reset(self) -> None:
         self._state = [s.copy() for s in self._state0]
@@ -163,8 +153,8 @@ def _artefact_model(path: Path, head: str, threads: int | None) -> StreamModel:
                               f"(per_frame_*{path.suffix}) — its step head is taken from beside it")
     size = int(meta["model"]["input_size"])
     shape = meta["inputs"][0]["shape"]
-    want = [1, size] if meta["inputs"][0]["name"] == "landmarks" else [1, 3, size, size]
-    if list(shape) != want:
+    want = list(InputSpec.of_metadata(meta["model"]).shape)
+    if list(shape) != want or meta["inputs"][0]["name"] != InputSpec.of_metadata(meta["model"]).name:
         raise InferModelError(f"'{path}' takes an input of shape {shape}, not {want} as its metadata says: the "
                               "artefact is damaged or not from this toolkit")
     steps = sorted(p.stem.removeprefix("step_") for p in path.parent.glob(f"step_*{path.suffix}"))

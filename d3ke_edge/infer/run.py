@@ -19,12 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.landmark_input import landmark_features
 from ..data.landmark_synth import landmark_skeleton
 from ..default_model import default_model
 from ..skeleton import load_osim
 from ..skeleton.builtin import builtin_skeleton
-from ..video.crop import BoxSmoother, box_from_landmarks, cut_crop, frame_intrinsics, root_translation
+from ..video.crop import BoxSmoother, box_from_landmarks, frame_intrinsics, root_translation
 from ..video.models import fetch_models
 from ..video.reader import VideoError, VideoReader
 from ..video.tracker import PoseTracker
@@ -116,11 +115,7 @@ class _Stream:
             self.gap = False
         self.seen += 1
         box = self.smoother.predict(fr.time) if self.between else self.smoother(box_from_landmarks(lm.xy), fr.time)
-        if self.model.input_kind == "landmarks":  # the box still places the root and the overlay
-            world = lm.world if self.model.world_landmarks else None
-            return landmark_features(lm.xy, lm.visibility, lm.presence, self.K, world)[None].numpy(), box
-        crop, box = cut_crop(fr.rgb, box, self.model.input_size)
-        return (crop.astype(np.float32) / 255.0).transpose(2, 0, 1)[None], box
+        return self.model.input_spec.from_frame(fr.rgb, box, lm, self.K)  # a landmark model's box places the root
 
     def refine(self, fr, lm, out: dict, root: np.ndarray) -> tuple[dict, np.ndarray, dict | None]:
         """The fit to the image after the head (when on) -> (outputs, root, the fit's own figures)."""
@@ -154,7 +149,7 @@ def _process(stream: _Stream, fr, overlay) -> None:
     t5 = time.perf_counter()
     network_q = out["coordinates"][0]
     out, root, fitted = stream.refine(fr, lm, out, root)
-    rec = _frame_record(fr, lm, box, frame_out[0], out, root, model.world_landmarks)
+    rec = _frame_record(fr, lm, box, frame_out[0], out, root, model.input_spec.world)
     if fitted is not None:  # what the network (and its head) said, before the fit moved it
         rec["network_coordinates"] = network_q
         rec["fit_residual_px"] = round(fitted["residual_px"], 2)
@@ -174,7 +169,7 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
     ``frame_filter(rgb, frame_index)``, if given, changes each decoded frame before anything sees it (the benchmarks'
     test-time conditions on real footage)."""
     model = open_model(cfg.model or default_model(), cfg.runtime, cfg.precision, cfg.head, cfg.threads)
-    landmarks_in = model.input_kind == "landmarks"
+    landmarks_in = not model.input_spec.is_image
     if landmarks_in and (cfg.landmark_every or 1) > 1:
         raise InferError(f"landmark_every {cfg.landmark_every}: the landmark model '{model.name}' takes BlazePose's "
                          "landmarks as its input, so it needs them on every frame; leave landmark_every at 1")

@@ -13,6 +13,7 @@ from torch import nn
 from ..skeleton.builtin import builtin_skeleton
 from ..skeleton.model import Skeleton
 from .backbones import build_backbone
+from .inputs import IMAGE, InputSpec
 from .kinematic_space import KinematicSpace
 from .registry import register_model
 
@@ -23,7 +24,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class D3KE(nn.Module):
-    input_key = "image"  # the batch key and exported input name
 
     def __init__(self, backbone: str, skeleton: Skeleton | None = None, input_size: int = 256,
                  backbone_weights: str | None = None):
@@ -35,6 +35,11 @@ class D3KE(nn.Module):
         self.feature_dim = channels
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    @property
+    def input_spec(self) -> InputSpec:
+        """An RGB crop of ``input_size`` px."""
+        return InputSpec(IMAGE, self.input_size)
 
     def encode(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(B, 3, H, W) in [0, 1] -> rot6d (B, 6), p (B, D-6) in (-1, 1), pooled features (B, C)."""
@@ -77,4 +82,4 @@ for _name, _backbone, _size in (
     ("d3ke_mnv3_small", "mobilenet_v3_small", 192),
     ("d3ke_effnet_b0", "efficientnet_b0", 224),
 ):
-    register_model(_name)(_builder(_backbone, _size))
+    register_model(_name, input=IMAGE)(_builder(_backbone, _size))

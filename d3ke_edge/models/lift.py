@@ -15,6 +15,7 @@ from torch import nn
 from ..data.landmark_input import FEATURES, FEATURES_WORLD, input_layout
 from ..skeleton.builtin import builtin_skeleton
 from ..skeleton.model import Skeleton
+from .inputs import LANDMARKS, InputSpec
 from .kinematic_space import KinematicSpace
 from .registry import register_model
 
@@ -31,7 +32,6 @@ class ResidualBlock(nn.Module):
 
 
 class D3KELift(nn.Module):
-    input_key = "landmarks"  # the batch key and exported input name
 
     def __init__(self, width: int = 512, blocks: int = 2, skeleton: Skeleton | None = None, world: bool = False,
                  input_size: int | None = None):
@@ -61,15 +61,10 @@ class D3KELift(nn.Module):
         out.update(rot6d=rot6d, params=p)
         return out
 
-    def example_input(self, batch: int = 1, seed: int = 0) -> torch.Tensor:
-        """A plausible input for tracing: random landmarks in the box, probabilities in 0..1, a centred camera."""
-        g = torch.Generator().manual_seed(seed)
-        x = torch.rand(batch, self.input_size, generator=g)
-        x[:, :66] = x[:, :66] * 2 - 1
-        x[:, FEATURES - 3 : FEATURES] = torch.tensor([0.0, 0.0, 0.6])
-        if self.world:
-            x[:, FEATURES:] = x[:, FEATURES:] * 2 - 1
-        return x
+    @property
+    def input_spec(self) -> InputSpec:
+        """BlazePose's landmarks as features (and its world landmarks, with ``world``)."""
+        return InputSpec(LANDMARKS, self.input_size, self.world)
 
     def config(self) -> dict:
         return {"width": self.width, "blocks": self.blocks, "world": self.world, "input_size": self.input_size}
@@ -87,4 +82,4 @@ def _builder(width: int, blocks: int):
 
 
 for _name, _width, _blocks in (("d3ke_lift_mlp", 512, 2), ("d3ke_lift_mlp_large", 1024, 4)):
-    register_model(_name)(_builder(_width, _blocks))
+    register_model(_name, input=LANDMARKS)(_builder(_width, _blocks))

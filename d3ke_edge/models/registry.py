@@ -10,13 +10,17 @@ import torch.nn as nn
 __all__ = ["register_model", "get_model", "list_models", "input_kind"]
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+_INPUTS: dict[str, str | None] = {}  # per-frame models: what they take (models.inputs: image | landmarks)
 
 
-def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+def register_model(name: str, input: str | None = None
+                   ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register a builder under ``name``; a per-frame model's builder also says what the model takes (``input``:
+    image or landmarks, as its ``InputSpec`` does)."""
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _BUILDERS:
             raise ValueError(f"model '{name}' is registered twice")
-        _BUILDERS[name] = fn
+        _BUILDERS[name], _INPUTS[name] = fn, input
         return fn
 
     return wrap
@@ -37,5 +41,9 @@ def get_model(name: str, **kwargs) -> nn.Module:
 
 
 def input_kind(name: str) -> str:
-    """What a per-frame model takes: ``image`` (an RGB crop) or ``landmarks`` (BlazePose's, ``d3ke_lift_*``)."""
-    return "landmarks" if name.startswith("d3ke_lift_") else "image"
+    """What a registered per-frame model takes: ``image`` (an RGB crop) or ``landmarks`` (BlazePose's), as its
+    builder registered it."""
+    if _INPUTS.get(name) is None:
+        raise ValueError(f"'{name}' is not a registered per-frame model; choose from "
+                         f"{[n for n, k in _INPUTS.items() if k]}")
+    return _INPUTS[name]

@@ -13,6 +13,7 @@ from pathlib import Path
 from ..data.conditions import CONDITIONS
 from ..data.landmark_input import FEATURES, FEATURES_WORLD
 from ..data.landmark_synth import LandmarkSynthConfig
+from ..models.inputs import LANDMARKS
 from ..models.registry import input_kind
 
 __all__ = ["ModelConfig", "DataConfig", "LossConfig", "OptimConfig", "TemporalConfig", "Experiment", "load_config"]
@@ -46,7 +47,7 @@ class ModelConfig:
     @property
     def landmarks(self) -> bool:
         """Whether this is a landmark model (BlazePose landmarks in) rather than an image model."""
-        return input_kind(self.name) == "landmarks"
+        return input_kind(self.name) == LANDMARKS
 
     def kwargs(self) -> dict:
         """The builder's arguments (what a checkpoint stores to rebuild the model)."""

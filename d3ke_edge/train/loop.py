@@ -42,7 +42,7 @@ def evaluate(model: torch.nn.Module, val: dict, batch: int = 64) -> dict[str, fl
     """Metrics over a fixed validation batch, in chunks."""
     was = model.training
     model.eval()
-    x = val[_inner(model).input_key]
+    x = val[_inner(model).input_spec.name]
     preds = [model(x[i : i + batch]) for i in range(0, len(x), batch)]
     model.train(was)
     pred = {k: torch.cat([p[k] for p in preds]) for k in preds[0]}
@@ -102,7 +102,7 @@ def train(exp: Experiment, resume: bool = False, on_step: Callable[[int, dict], 
     dev, rank, world = _setup(exp)
     cuda = dev.type == "cuda"
     model, opt, teacher, start, best = _model_and_optimiser(exp, dev, resume)
-    key, last = model.input_key, out / "checkpoint_last.pt"  # input: image | landmarks
+    key, last = model.input_spec.name, out / "checkpoint_last.pt"  # the batch key: image | landmarks
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     step_fn = torch.compile(net, mode=o.compile_mode) if o.compile else net
     # --- data: batches are a function of (seed, step), so resuming at `start` replays the same stream
@@ -176,7 +176,7 @@ def _model_and_optimiser(exp: Experiment, dev: torch.device, resume: bool) -> tu
     model = get_model(exp.model.name, **exp.model.kwargs(),
                       **({"backbone_weights": exp.model.backbone_weights} if exp.model.backbone_weights else {}))
     model.to(dev).train()
-    if o.channels_last and model.input_key == "image":
+    if o.channels_last and model.input_spec.is_image:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
     teacher = model_from_checkpoint(o.teacher).to(dev) if o.teacher else None

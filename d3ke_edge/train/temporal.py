@@ -47,7 +47,7 @@ def per_frame_outputs(model, exp: Experiment, n: int, kind: int, seconds: float)
     """Render ``n`` sequences and run the frozen per-frame model: x (n, T, D) and the labels (n, T, ...).
 
     Landmark models: the same motions' landmarks, one camera per sequence, the measured noise drawn along it."""
-    if model.input_key == "landmarks":
+    if not model.input_spec.is_image:
         synth = landmark_synth(exp.data, exp.optim.seed, kind, n, seconds, model.space.skeleton, first=10_000,
                                features=model.input_size)
         seqs = synth.sequences(list(range(n)), torch.Generator().manual_seed(sequence_seed(exp.optim.seed, kind, 900_002)))
