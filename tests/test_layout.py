@@ -62,6 +62,33 @@ def test_the_rooms_import_downward_only():
     assert not bad, bad
 
 
+def test_no_arrow_runs_back_up():
+    """The rooms (the package's folders) and who imports whom form floors: no two rooms import each other, however
+    indirectly."""
+    arrows: dict[str, set[str]] = {}
+    for name, (path, tree) in MODULES.items():
+        for _, module, names in _own_imports(name, path, tree):
+            targets = [f"{module}.{n}" for n in names] if module == "d3ke_edge" else [module]
+            for target in targets:
+                if _room(target) not in ("", _room(name), "__version__"):
+                    arrows.setdefault(_room(name), set()).add(_room(target))
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def cycle_from(room: str, path: list[str]) -> list[str] | None:
+        state[room] = 1
+        for nxt in sorted(arrows.get(room, ())):
+            if state.get(nxt) == 1:
+                return path + [room, nxt]
+            if nxt not in state and (found := cycle_from(nxt, path + [room])):
+                return found
+        state[room] = 2
+        return None
+
+    for room in sorted(arrows):
+        found = None if room in state else cycle_from(room, [])
+        assert found is None, " -> ".join(found)
+
+
 def test_the_package_imports_its_own_modules_at_the_top():
     """Outside cli/ (whose commands import what they run when run), an import of the package's own modules inside a
     function must say on its line why (which heavy dependency it avoids)."""

@@ -949,7 +949,7 @@ def test_two_people_passing_in_an_engine_scene_get_a_reference_each(blazepose, t
 
     from d3ke_edge.bench.agreement import AGREEMENT_COORDINATES, read_angles
     from d3ke_edge.cli import app
-    from d3ke_edge.data.multiview import passing_people, ring_cameras, write_scene
+    from d3ke_edge.reference.scene import passing_people, ring_cameras, write_scene
     from d3ke_edge.io.trc import read_trc
     from d3ke_edge.skeleton.builtin import builtin_skeleton
 

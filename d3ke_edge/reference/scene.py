@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..reference.calibration import Camera as CalibCamera
-from ..reference.calibration import write_toml
+from ..data.camera import Camera, look_at
+from ..data.synth import SynthConfig, SynthEngine
 from ..viz.overlay import write_video
-from .camera import Camera, look_at
-from .synth import SynthConfig, SynthEngine
+from .calibration import Camera as CalibCamera
+from .calibration import write_toml
 
 __all__ = ["ScenePerson", "ring_cameras", "render_scene", "write_scene", "passing_people"]
 
