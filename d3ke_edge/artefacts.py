@@ -13,7 +13,8 @@ import zipfile
 from pathlib import Path
 
 __all__ = ["TARGETS", "PRECISIONS", "EXTENSIONS", "METADATA_KEY", "TORCHSCRIPT_METADATA_FILE", "PARITY_FILE",
-           "PHONE_DEFAULT_FILE", "sidecar", "size_mb", "read_metadata"]
+           "PHONE_DEFAULT_FILE", "RUNTIME_FOLDERS", "HEAD_PREFERENCE", "sidecar", "size_mb", "read_metadata",
+           "pick_head"]
 
 TARGETS = ("tflite", "coreml", "torchscript", "onnx")
 # What each target implements. int8: static int8 backbone (TFLite, ONNX, TorchScript) or int8 weights (Core ML).
@@ -27,12 +28,29 @@ METADATA_KEY = "d3ke_metadata"
 TORCHSCRIPT_METADATA_FILE = "d3ke_metadata.json"
 PARITY_FILE = "parity.json"  # an export folder's checks, one row per artefact
 PHONE_DEFAULT_FILE = "phone_default.json"  # the artefact the benchmark report chose for the phone
+# a runtime's name -> the export folder and file suffix that hold its artefacts
+RUNTIME_FOLDERS = {"litert": ("tflite", ".tflite"), "onnx": ("onnx", ".onnx"), "torchscript": ("torchscript", ".pt"),
+                   "coreml": ("coreml", ".mlpackage")}
+HEAD_PREFERENCE = ("gru_causal", "tcn_causal", "transformer_causal")  # head "auto": the first one present
 
 
 def sidecar(artefact: str | Path) -> Path:
     """The readable copy of an artefact's metadata written beside it (``per_frame_fp32.tflite`` ->
     ``per_frame_fp32.json``)."""
     return Path(artefact).with_suffix(".json")
+
+
+def pick_head(head: str, available: list[str], where: str) -> str | None:
+    """Which causal head runs: ``none`` (None), ``auto`` (the first of ``HEAD_PREFERENCE`` in ``available``, else
+    None) or a name that must be in ``available`` (``where`` names the place for the error)."""
+    if head == "none":
+        return None
+    if head == "auto":
+        return next((h for h in HEAD_PREFERENCE if h in available), None)
+    if head not in available:
+        raise ValueError(f"no causal head '{head}' in {where}; it has: {', '.join(available) or 'none'} "
+                         "(or head none / auto)")
+    return head
 
 
 def size_mb(path: str | Path) -> float:

@@ -39,7 +39,7 @@ def test_the_demo_picks_the_export_s_artefacts_and_names_what_it_cannot_run(tmp_
     assert pick_models(export / "tflite", head="none").step is None
     with pytest.raises(DemoError, match="no per_frame_int8.tflite .* it has per_frame_fp32.tflite"):
         pick_models(export, precision="int8")
-    with pytest.raises(DemoError, match="no step model 'lstm'"):
+    with pytest.raises(DemoError, match="no causal head 'lstm'"):
         pick_models(export, head="lstm")
     with pytest.raises(DemoError, match="joint tree .* export it again"):
         pick_models(_fake_export(tmp_path / "old", joint_parents=False))

@@ -8,8 +8,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..artefacts import pick_head
 from ..infer.config import InferConfig
-from ..infer.model import HEAD_PREFERENCE
 from ..video import detector, landmarks, tracker
 from ..video.crop import BOX_PER_EXTENT, ENGINE_MARGIN, SILHOUETTE_PER_LANDMARKS
 
@@ -52,14 +52,11 @@ def pick_models(export: Path, precision: str = "fp32", head: str = "auto") -> De
         raise DemoError(f"'{per_frame}' was exported before its metadata held the skeleton's joint tree "
                         "(model.joint_parents); export it again with this version")
     steps = {p.stem.removeprefix("step_"): p for p in folder.glob("step_*.tflite")}
-    if head == "none":
-        step = None
-    elif head == "auto":
-        step = next((steps[h] for h in HEAD_PREFERENCE if h in steps), None)
-    elif head in steps:
-        step = steps[head]
-    else:
-        raise DemoError(f"no step model '{head}' in '{folder}'; it has: {', '.join(sorted(steps)) or 'none'}")
+    try:
+        name = pick_head(head, sorted(steps), f"'{folder}' (step_<head>.tflite)")
+    except ValueError as exc:
+        raise DemoError(str(exc)) from None
+    step = steps[name] if name else None
     if step is not None and _meta(step)["model"]["skeleton_hash"] != meta["model"]["skeleton_hash"]:
         raise DemoError(f"'{step.name}' is for another skeleton than '{per_frame.name}': not one export")
     return DemoModels(per_frame, step)

@@ -13,17 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..artefacts import HEAD_PREFERENCE, RUNTIME_FOLDERS, pick_head
 from ..models.graphs import DECODED_OUTPUTS, PerFrameGraph, StepGraph
 from ..models.inputs import InputSpec
 from ..runtime import load_runtime
 from ..train.checkpoint import CheckpointError, head_frame_rate, load_bundle, load_checkpoint, model_from_checkpoint
 
-__all__ = ["InferModelError", "StreamModel", "open_model", "RUNTIME_FOLDERS", "HEAD_PREFERENCE"]
-
-# --runtime -> the export folder and file suffix that hold its artefacts
-RUNTIME_FOLDERS = {"litert": ("tflite", ".tflite"), "onnx": ("onnx", ".onnx"), "torchscript": ("torchscript", ".pt"),
-                   "coreml": ("coreml", ".mlpackage")}
-HEAD_PREFERENCE = ("gru_causal", "tcn_causal", "transformer_causal")  # --head auto takes the first one present
+__all__ = ["InferModelError", "StreamModel", "open_model"]
 
 
 class InferModelError(ValueError):
@@ -135,14 +131,10 @@ def _offline_head(path: Path, head: str):
 
 
 def _pick_head(head: str, available: list[str], where: str) -> str | None:
-    if head == "none":
-        return None
-    if head == "auto":
-        return next((h for h in HEAD_PREFERENCE if h in available), None)
-    if head not in available:
-        raise InferModelError(f"no causal head '{head}' in {where}; it has: {', '.join(available) or 'none'} "
-                              "(or head none / auto)")
-    return head
+    try:
+        return pick_head(head, available, where)
+    except ValueError as exc:
+        raise InferModelError(str(exc)) from None
 
 
 def _artefact_model(path: Path, head: str, threads: int | None) -> StreamModel:
