@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..artefacts import HEAD_PREFERENCE, RUNTIME_FOLDERS, pick_head
+from ..artefacts import RUNTIME_FOLDERS, pick_head
 from ..models.graphs import DECODED_OUTPUTS, PerFrameGraph, StepGraph
 from ..models.inputs import InputSpec
 from ..runtime import load_runtime
