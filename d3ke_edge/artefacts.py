@@ -14,7 +14,7 @@ from pathlib import Path
 
 __all__ = ["TARGETS", "PRECISIONS", "EXTENSIONS", "METADATA_KEY", "TORCHSCRIPT_METADATA_FILE", "PARITY_FILE",
            "PHONE_DEFAULT_FILE", "RUNTIME_FOLDERS", "HEAD_PREFERENCE", "sidecar", "size_mb", "read_metadata",
-           "pick_head"]
+           "pick_head", "by_type"]
 
 TARGETS = ("tflite", "coreml", "torchscript", "onnx")
 # What each target implements. int8: static int8 backbone (TFLite, ONNX, TorchScript) or int8 weights (Core ML).
@@ -106,14 +106,20 @@ def _coreml(path: Path) -> dict:
 _READERS = {".tflite": _tflite, ".onnx": _onnx, ".pt": _torchscript, ".mlpackage": _coreml}
 
 
+def by_type(path: Path, table: dict):
+    """``table``'s entry for an existing artefact's file type (its suffix); a missing file or an unknown type is
+    named."""
+    if not path.exists():
+        raise FileNotFoundError(f"artefact '{path}' does not exist")
+    if path.suffix not in table:
+        raise ValueError(f"'{path}': unknown artefact type '{path.suffix}'; expected one of {sorted(table)}")
+    return table[path.suffix]
+
+
 def read_metadata(path: str | Path) -> dict:
     """The metadata embedded in an artefact, read without loading it into its runtime."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"artefact '{path}' does not exist")
-    reader = _READERS.get(path.suffix)
-    if reader is None:
-        raise ValueError(f"'{path}': unknown artefact type '{path.suffix}'; expected one of {sorted(_READERS)}")
+    reader = by_type(path, _READERS)
     try:
         return reader(path)
     except (zipfile.BadZipFile, json.JSONDecodeError) as exc:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..artefacts import METADATA_KEY, TORCHSCRIPT_METADATA_FILE, read_metadata
+from ..artefacts import METADATA_KEY, TORCHSCRIPT_METADATA_FILE, by_type, read_metadata
 from .mil_executor import MilProgram
 
 __all__ = ["KERNELS", "Runner", "load_runtime", "read_metadata", "run_stream"]
@@ -162,11 +162,7 @@ _RUNNERS = {".tflite": TFLiteRunner, ".onnx": OnnxRunner, ".pt": TorchScriptRunn
 def load_runtime(path: str | Path, threads: int | None = None, kernels: str | None = None) -> Runner:
     """The runner for an exported artefact (by extension); ``kernels``: one of ``KERNELS[extension]``."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"artefact '{path}' does not exist")
-    cls = _RUNNERS.get(path.suffix)
-    if cls is None:
-        raise ValueError(f"'{path}': unknown artefact type '{path.suffix}'; expected one of {sorted(_RUNNERS)}")
+    cls = by_type(path, _RUNNERS)
     kernels = kernels or KERNELS[path.suffix][0]
     if kernels not in KERNELS[path.suffix]:
         raise ValueError(f"kernels '{kernels}' are not available for {path.suffix} artefacts; choose from "
