@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..infer.model import open_model
 from ..models import get_model
 from ..models.graphs import PerFrameGraph
-from ..models.inputs import InputSpec
 from ..runtime import load_runtime
 from ..train.checkpoint import load_checkpoint, model_from_checkpoint
 
@@ -125,17 +125,16 @@ def _pipeline(spec: dict) -> dict:
     """Decode, crop, model and step head per frame; returns per-stage times (the frame loop itself)."""
     import cv2
 
-    model = load_runtime(spec["path"], threads=spec["threads"])
-    step = load_runtime(spec["step"], threads=spec["threads"]) if spec.get("step") else None
-    size = int(model.metadata["model"]["input_size"])
-    if not InputSpec.of_metadata(model.metadata["model"]).is_image:
+    head = Path(spec["step"]).stem.removeprefix("step_") if spec.get("step") else "none"
+    model = open_model(spec["path"], head=head, threads=spec["threads"])  # the stream model infer runs
+    size = model.input_size
+    if not model.input_spec.is_image:
         raise ValueError(f"'{spec['path']}' is a landmark model: its video path (BlazePose every frame, then the model) "
                          "is timed by d3ke-edge infer's speed table, not by this image-crop loop")
     cap = cv2.VideoCapture(spec["video"])
     if not cap.isOpened():
         raise ValueError(f"cannot open video '{spec['video']}'")
     stages: dict[str, list[float]] = {"decode": [], "crop": [], "model": [], "step": [], "total": []}
-    state = [np.zeros(tuple(s["shape"]), np.float32) for s in step.metadata["state"]] if step else []
     frames = 0
     while frames < spec["iters"] + spec["warmup"]:
         t0 = time.perf_counter()
@@ -152,11 +151,9 @@ def _pipeline(spec: dict) -> dict:
         crop = cv2.resize(frame[y : y + side, x : x + side], (size, size), interpolation=cv2.INTER_AREA)
         image = (cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
         t2 = time.perf_counter()
-        out = model.run(image)
+        out = model.run_frame(image)
         t3 = time.perf_counter()
-        if step is not None:
-            res = step.run(out[0], *state)
-            state = res[len(res) - len(state) :]
+        model.run_head(out)  # the step head, its state carried (the per-frame outputs when there is none)
         t4 = time.perf_counter()
         if frames >= spec["warmup"]:
             for k, v in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
