@@ -224,7 +224,7 @@ def test_bad_inputs_are_named_and_leave_no_files(quickstart_out, blazepose, infe
         ((clip, "--model", export / "tflite" / "step_gru_causal.tflite"), "is a step artefact"),
         ((clip, "--model", export, "--head", "lstm"), "no causal head 'lstm'"),
         ((clip, "--model", quickstart_out / "train" / "checkpoint_best.pt", "--runtime", "litert"), "export it first"),
-        ((clip, "--model", export, "--runtime", "tensorrt"), "unknown --runtime"),
+        ((clip, "--model", export, "--runtime", "tensorrt"), "--runtime 'tensorrt' is unknown"),
         ((clip, "--model", export, "--osim", zoo_osim), "the model predicts skeleton"),
         ((clip, "--model", export, "--person", "tallest"), "--person must be"),
         ((clip, "--model", export, "--angles", "knee_angle_x"), "knee_angle_x not in the model's coordinates"),

@@ -182,7 +182,7 @@ def _export_artefact(folder: Path, runtime: str | None, precision: str | None) -
             return chosen
     runtime = runtime or "litert"
     if runtime not in RUNTIME_FOLDERS:
-        raise InferModelError(f"unknown runtime '{runtime}' for an export folder; choose from "
+        raise InferModelError(f"runtime '{runtime}' is unknown for an export folder; choose from "
                               f"{', '.join(RUNTIME_FOLDERS)} (or pytorch with a checkpoint)")
     sub, ext = RUNTIME_FOLDERS[runtime]
     path = folder / sub / f"per_frame_{precision or 'fp32'}{ext}"
