@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from d3ke_edge.artefacts import TARGETS
+from d3ke_edge.artefacts import TARGETS, read_metadata
 from d3ke_edge.export.api import ExportConfig, ExportError, check_artefact, export, parity_data
 from d3ke_edge.export.parity import per_frame_parity
 from d3ke_edge.export.tolerance import FP32_TOLERANCES
@@ -157,6 +157,8 @@ def test_metadata_is_embedded_and_read_back_by_each_runtime(exported, transforme
         assert [s["shape"] for s in kv["state"]] == [[1, 4, 7, 4]] * 4 + [[1, 7]]
         sidecar = json.loads((out / target / "per_frame_fp32.json").read_text())
         assert sidecar["parity"]["pass"] and sidecar["tools"]["torch"]
+        for artefact in sorted((out / target).glob(f"*{ext}")):  # the contract reads it without its runtime
+            assert read_metadata(artefact) == load_runtime(artefact).metadata, artefact.name
         # the artefact runs on a real frame and gives the model's outputs
         image = np.random.default_rng(0).random((1, 3, 64, 64), dtype=np.float32)
         with torch.no_grad():
