@@ -113,13 +113,14 @@ class ImageFit:
         w_vis = np.where(visibility >= cfg.min_visibility, np.clip(visibility, 0, 1), 0.0)
         sigma = np.repeat(self.sigma * max(float(np.ptp(xy, 0).max()), 1.0), 2)  # (66,) px
         iters = cfg.iterations * (3 if self._prev is None else 1)
+        g_prior = self._scale_prior()  # what earlier frames said about the scales: fixed within this frame
         for it in range(iters + cfg.rigid_iterations):
             rigid = it < cfg.rigid_iterations
             base, d_pts, u, dPdx, P = self._linearise(q, g, base_scales, R, t, K, rigid)
             H, grad = self._normal_equations(u, dPdx, P, xy, sigma, w_vis, world)
             data_H = self._priors(H, grad, q, R, t, net, smooth)  # all but the scale prior: what this frame knows
-            H[-self.n_groups :, -self.n_groups :] += self._scale_prior()
-            grad[-self.n_groups :] += self._scale_prior() @ (g - g_mean)
+            H[-self.n_groups :, -self.n_groups :] += g_prior
+            grad[-self.n_groups :] += g_prior @ (g - g_mean)
             q, R, t, g, step = self._update(H, grad, q, R, t, g, rigid)
         # what this frame told about the scales (the Schur complement), kept with a forgetting factor: its noise
         # is correlated from frame to frame, so the past is not counted as independent evidence forever

@@ -129,8 +129,9 @@ class _Stream:
         return out, root, fitted
 
 
-def _process(stream: _Stream, fr, overlay) -> None:
-    """One decoded frame through the whole path into ``stream.res`` (its record, its stage times)."""
+def _process(stream: _Stream, fr, overlay) -> bool:
+    """One decoded frame through the whole path into ``stream.res`` (its record, its stage times) -> whether it
+    held the person (its stages were timed)."""
     res, model = stream.res, stream.model
     t1 = time.perf_counter()
     lm = stream.track(fr)
@@ -139,7 +140,7 @@ def _process(stream: _Stream, fr, overlay) -> None:
         res.frames.append({"frame": fr.index, "time": round(fr.time, 6), "status": "no_person"})
         if overlay is not None:
             overlay.write(fr.rgb, None)
-        return
+        return False
     x, box = stream.model_input(fr, lm)
     t3 = time.perf_counter()
     frame_out = model.run_frame(x)
@@ -160,6 +161,7 @@ def _process(stream: _Stream, fr, overlay) -> None:
     t7 = time.perf_counter()
     for k, v in zip(STAGES[1:], (t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6)):
         res.stage_ms[k].append(v * 1e3)
+    return True
 
 
 def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
@@ -206,9 +208,7 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
             if frame_filter is not None:
                 fr.rgb = frame_filter(fr.rgb, fr.index)
             decode_ms = (time.perf_counter() - t0) * 1e3
-            n = len(res.stage_ms["track"])
-            _process(stream, fr, overlay)
-            if len(res.stage_ms["track"]) > n:  # a frame with a person: all its stages were timed
+            if _process(stream, fr, overlay):
                 res.stage_ms["decode"].append(decode_ms)
             if advance:
                 advance(1)
