@@ -4,6 +4,7 @@ of the body's yaw sector; sequences share one camera and carry correlated noise.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -132,6 +133,31 @@ def test_sequences_share_a_camera_and_batches_replay_from_their_seed():
     assert torch.isfinite(seqs["landmarks"]).all()
 
 
+def test_a_sequence_s_camera_keeps_a_travelling_subject_in_front_and_in_frame():
+    """A subject who runs 12 m in a second (a sprint clip of the bank) is filmed from afar: every frame's root in
+    front of the camera and inside its frame, the landmarks a person's size; a subject who stands still is seen as
+    closely as the single-frame cameras see people (2-6 m)."""
+    cfg = LandmarkSynthConfig(sequences=8, seconds=1.0, noise="none")
+    bank = PoseBank.build(cfg, list(range(8)))
+    still = LandmarkSynth(bank, cfg).sequences(list(range(8)), torch.Generator().manual_seed(5))
+    run = torch.zeros_like(bank.pelvis_origin)
+    run[:, 0] = bank.frame.float() / cfg.fps * 12.0  # 12 m/s along x
+    moved = dataclasses.replace(bank, pelvis_origin=bank.pelvis_origin + run, joints=bank.joints + run[:, None],
+                                markers=bank.markers + run[:, None], landmarks=bank.landmarks + run[:, None])
+    seqs = LandmarkSynth(moved, cfg).sequences(list(range(8)), torch.Generator().manual_seed(5))
+    for s in (still, seqs):
+        hips = s["landmarks_2d"][..., [23, 24], :].mean(-2)  # (n, T, 2) px
+        size = s["K"][..., :2, 2] * 2  # frame width, height
+        assert ((hips > 0) & (hips < size)).all()
+        side = (s["landmarks_2d"].amax(-2) - s["landmarks_2d"].amin(-2)).amax(-1)
+        assert side.min() > 20 and side.max() < 2 * size.amax()
+    # the root's depth from the box: a person's height in px ~ f * 1.7 m / depth
+    depth = seqs["K"][..., 0, 0] * 1.7 / (seqs["landmarks_2d"][..., 1].amax(-1) - seqs["landmarks_2d"][..., 1].amin(-1))
+    assert depth.amin() > 1.0 and depth.amax(1).amin() > 6.0  # 12 m of path: seen from at least ~6 m
+    near = still["K"][..., 0, 0] * 1.7 / (still["landmarks_2d"][..., 1].amax(-1) - still["landmarks_2d"][..., 1].amin(-1))
+    assert near.median() < 6.0
+
+
 def test_pose_spread_moves_limbs_within_their_ranges_and_leaves_the_root():
     from d3ke_edge.data.landmark_synth import spread_pose
     from d3ke_edge.data.motion import generate_motion
@@ -170,3 +196,4 @@ def test_landmark_placement_moves_each_subjects_landmarks_by_a_constant_on_their
         assert float(length.std(0).max()) < 1e-5
     with pytest.raises(ValueError, match="placement_m"):
         LandmarkSynthConfig(placement_m=0.5)
+

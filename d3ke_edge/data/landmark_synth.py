@@ -6,7 +6,9 @@ A pose bank is a function of (config, seed); the cameras and noise of a batch ar
 seeded by the caller (the training stream seeds it by step), so a resumed run replays its batches. Cameras follow
 ``data.camera.sample_camera``'s distribution (frame sizes, HFOV 50-75 deg, 2-6 m, height 0.3-2.2 m, roll +-5 deg,
 yaw all around or ``yaw_range_deg``), vectorised; the aim wanders off the person by up to half the half-field of view
-so the camera features cover people anywhere in the frame.
+so the camera features cover people anywhere in the frame. A whole sequence shares one camera that keeps every
+root position of it in front and inside the frame (``LandmarkSynth.cameras`` with a path): a clip that travels
+12 m is seen from afar rather than run through.
 """
 
 from __future__ import annotations
@@ -239,6 +241,19 @@ def _look_at(pos: torch.Tensor, target: torch.Tensor, roll: torch.Tensor) -> tor
     return roll_m @ rot
 
 
+def _keep_in_view(path: torch.Tensor, pos: torch.Tensor, R: torch.Tensor, tan_half_w: torch.Tensor,
+                  aspect: torch.Tensor, near: float = 1.5, inside: float = 0.8) -> torch.Tensor:
+    """Camera positions (N, 3) moved back along their optical axes (rows 2 of R, (N, 3, 3)) until every point of
+    ``path`` (N, T, 3) is ``near`` metres in front and within ``inside`` of the half-frame (half-width tangent
+    ``tan_half_w`` (N,), height/width ``aspect`` (N,)). Backing away along the axis leaves x and y in the camera
+    unchanged, so the distance needed is exact; a camera already far enough does not move."""
+    p = (path - pos[:, None]) @ R.transpose(1, 2)
+    tx, ty = (tan_half_w * inside)[:, None], (tan_half_w * aspect * inside)[:, None]
+    need = torch.maximum(torch.maximum(p[..., 0].abs() / tx, p[..., 1].abs() / ty), torch.full_like(tx, near))
+    back = (need - p[..., 2]).amax(1).clamp_min(0.0)
+    return pos - back[:, None] * R[:, 2]
+
+
 class Corruptor:
     """Projected landmarks -> BlazePose-like ones, per the config's noise (measured rows, or none) and swap scale."""
 
@@ -301,8 +316,11 @@ class LandmarkSynth:
         self.sizes = torch.tensor(FRAME_SIZES, dtype=torch.float32)
 
     # --- cameras ---------------------------------------------------------------------------------------------------
-    def cameras(self, idx: torch.Tensor, gen: torch.Generator):
-        """Random cameras for bank frames ``idx`` (N,): K (N, 3, 3), R (N, 3, 3), position (N, 3)."""
+    def cameras(self, idx: torch.Tensor, gen: torch.Generator, path: torch.Tensor | None = None):
+        """Random cameras for bank frames ``idx`` (N,): K (N, 3, 3), R (N, 3, 3), position (N, 3). With ``path``
+        (N, T, 3: the root positions a camera must watch, a whole sequence's) each looks at the middle of its path
+        and stands back far enough that every one of them is in front of it and inside its frame (a sprint of 12 m
+        is filmed from afar, not run through)."""
         b, n = self.bank, len(idx)
         u = lambda lo, hi: lo + (hi - lo) * torch.rand(n, generator=gen)  # noqa: E731
         wh = self.sizes[torch.randint(len(self.sizes), (n,), generator=gen)]
@@ -314,7 +332,7 @@ class LandmarkSynth:
             yaw = torch.deg2rad(u(*self.cfg.yaw_range_deg))
         dist, cam_h, roll = u(2.0, 6.0), u(0.3, 2.2), torch.deg2rad(u(-5.0, 5.0))
         seq = b.sequence[idx]
-        centre = b.pelvis_origin[idx]
+        centre = b.pelvis_origin[idx] if path is None else (path.amin(1) + path.amax(1)) / 2
         target = torch.stack([centre[:, 0], 0.9 * b.height[seq] / 1.75, centre[:, 2]], -1)
         pos = torch.stack([target[:, 0] + dist * torch.cos(yaw), cam_h, target[:, 2] + dist * torch.sin(yaw)], -1)
         # aim off the person: up to half the half-field of view sideways and half the vertical one up/down
@@ -324,6 +342,8 @@ class LandmarkSynth:
         shift = torch.stack([u(-0.5, 0.5) * half_w, u(-0.5, 0.5) * half_h], -1)
         aim = target + shift[:, :1] * R0[:, 0] + shift[:, 1:] * R0[:, 1]
         R = _look_at(pos, aim, roll)
+        if path is not None:
+            pos = _keep_in_view(path, pos, R, torch.tan(hfov / 2), wh[:, 1] / wh[:, 0])
         K = torch.zeros(n, 3, 3)
         K[:, 0, 0] = K[:, 1, 1] = f
         K[:, 0, 2], K[:, 1, 2], K[:, 2, 2] = wh[:, 0] / 2, wh[:, 1] / 2, 1.0
@@ -366,7 +386,7 @@ class LandmarkSynth:
             raise ValueError(f"sequences have {int(lengths.min())} frames, fewer than the {T} asked for")
         idx = (starts[which][:, None] + torch.arange(T)).T.reshape(-1)  # time-major: (T * n,)
         n = len(which)
-        K, R, pos = self.cameras(idx[:n], gen)
+        K, R, pos = self.cameras(idx[:n], gen, b.pelvis_origin[idx].reshape(T, n, 3).transpose(0, 1))
         outs, state = [], self.corruptor.ar_noise()
         for t in range(T):
             outs.append(self._views(idx[t * n : (t + 1) * n], K, R, pos, gen, state))
