@@ -197,36 +197,3 @@ def test_landmark_placement_moves_each_subjects_landmarks_by_a_constant_on_their
     with pytest.raises(ValueError, match="placement_m"):
         LandmarkSynthConfig(placement_m=0.5)
 
-
-def test_arm_mix_takes_both_arms_from_another_motion_and_leaves_the_rest():
-    """``arm_mix``: the chosen sequences' arm coordinates (shoulders and all below, both sides) come from another
-    motion, smooth and within their ranges; legs, trunk and root stay the motion's own; 0 leaves the bank as it was;
-    training's validation stream never mixes."""
-    from d3ke_edge.data.landmark_synth import arm_coordinates
-    from d3ke_edge.train.config import DataConfig
-    from d3ke_edge.train.data import landmark_synth
-
-    skel, _ = landmark_skeleton()
-    arms = arm_coordinates(skel)
-    assert [skel.coordinate_names[i] for i in arms] == [
-        f"{c}_{s}" for s in "rl" for c in ("arm_flex", "arm_add", "arm_rot", "elbow_flex", "pro_sup", "wrist_flex",
-                                           "wrist_dev")]
-    seeds = list(range(20, 28))
-    plain = PoseBank.build(LandmarkSynthConfig(sequences=8, seconds=1.0), seeds)
-    assert torch.equal(PoseBank.build(LandmarkSynthConfig(sequences=8, seconds=1.0, arm_mix=0.0), seeds).coordinates,
-                       plain.coordinates)
-    mixed = PoseBank.build(LandmarkSynthConfig(sequences=8, seconds=1.0, arm_mix=1.0), seeds)
-    rest = [i for i in range(len(skel.coordinate_names)) if i not in arms]
-    assert torch.equal(mixed.coordinates[:, rest], plain.coordinates[:, rest])
-    changed = [bool((mixed.coordinates[mixed.sequence == s][:, arms]
-                     != plain.coordinates[plain.sequence == s][:, arms]).any()) for s in range(8)]
-    assert sum(changed) >= 6  # a donor of the same family can repeat a resting arm
-    q = mixed.coordinates.double().numpy()
-    lo, hi = skel.ranges[arms, 0], skel.ranges[arms, 1]
-    assert (q[:, arms] >= lo - 1e-6).all() and (q[:, arms] <= hi + 1e-6).all()
-    for s in range(8):  # a donor's window is a motion: no jumps within a sequence
-        assert np.degrees(np.abs(np.diff(q[mixed.sequence.numpy() == s][:, arms], axis=0))).max() < 20.0
-    with pytest.raises(ValueError, match="arm_mix"):
-        LandmarkSynthConfig(arm_mix=1.5)
-    cfg = DataConfig(source="landmarks", landmark_arm_mix=1.0, sequence_seconds=1.0)
-    assert landmark_synth(cfg, 0, 1, 2).cfg.arm_mix == 1.0 and landmark_synth(cfg, 0, 2, 2).cfg.arm_mix == 0.0

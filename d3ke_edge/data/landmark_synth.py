@@ -23,7 +23,6 @@ import torch
 from ..skeleton.builtin import builtin_skeleton
 from ..skeleton.fk import ForwardKinematics
 from ..skeleton.markersets import landmark_markers, load_named_marker_set
-from ..skeleton.mirror import side_partner
 from ..skeleton.model import GROUND, Skeleton
 from ..video.landmarks import LANDMARK_NAMES
 from ..video.tracker import mirror_order
@@ -36,7 +35,7 @@ from .subjects import sample_subject
 from .synth import FAMILY_NAMES, MOTION_FILE_FAMILY
 
 __all__ = ["LandmarkSynthConfig", "PoseBank", "Corruptor", "LandmarkSynth", "landmark_skeleton", "bank_clips",
-           "recorded_motion", "arm_coordinates"]
+           "recorded_motion"]
 
 
 @dataclass(frozen=True)
@@ -65,11 +64,6 @@ class LandmarkSynthConfig:
     motion_bank: str | None = None
     motion_bank_weight: float = 0.0
     motion_bank_split: str = "train"
-    # This fraction of the sequences take both arms' coordinates from another motion (a window of another recorded
-    # clip when the bank is drawn from, else another family's motion): every limb moves as recorded, the
-    # combination is new (a lunge with an arm raised and bent over the head is in no single clip), so the model
-    # reads each arm from its own landmarks rather than from what the legs are doing.
-    arm_mix: float = 0.0
 
     def __post_init__(self) -> None:
         if self.sequences < 1 or self.seconds <= 0 or self.fps <= 0:
@@ -90,8 +84,6 @@ class LandmarkSynthConfig:
         if not 0.0 <= self.motion_bank_weight <= 1.0:
             raise ValueError(f"motion_bank_weight is a fraction of the sequences: within 0..1, got "
                              f"{self.motion_bank_weight}")
-        if not 0.0 <= self.arm_mix <= 1.0:
-            raise ValueError(f"arm_mix is a fraction of the sequences: within 0..1, got {self.arm_mix}")
         if self.motion_bank_weight > 0 and not self.motion_bank:
             raise ValueError("motion_bank_weight > 0 needs motion_bank: a folder made by d3ke-edge motions import")
         if self.motion_bank and not (Path(self.motion_bank) / "manifest.json").is_file():
@@ -120,47 +112,6 @@ def spread_pose(skel: Skeleton, q: np.ndarray, spread_deg: float, fps: float, rn
     offset = rng.uniform(-1, 1, n) + 0.5 * np.sin(2 * np.pi * t / rng.uniform(1.0, 3.0, n) + rng.uniform(0, 6.3, n))
     out = q.copy()
     out[:, cols] = np.clip(q[:, cols] + np.radians(spread_deg) * offset, skel.ranges[cols, 0], skel.ranges[cols, 1])
-    return out
-
-
-ARM_RANGE_DONORS = 0.5  # of the mixed sequences, this fraction move their arms anywhere in the joints' ranges
-
-
-def arm_coordinates(skel: Skeleton) -> list[int]:
-    """The coordinates of both arms: every joint below a joint that hangs a sided body (``_r``/``_l``) on the
-    trunk (a body that is neither the root's nor sided) — the shoulders and all below them."""
-    root = next(j for j in skel.joints if j.parent == GROUND)
-    sided = {b for b in skel.body_names if side_partner(b, skel.body_names) != b}
-    below = {j.child for j in skel.joints if j.parent not in sided and j.parent not in (GROUND, root.child)
-             and j.child in sided}
-    grew = True
-    while grew:
-        more = {j.child for j in skel.joints if j.parent in below} - below
-        below |= more
-        grew = bool(more)
-    names = [c for j in skel.joints if j.child in below for c in j.coordinates]
-    return [skel.coordinate_names.index(c) for c in names]
-
-
-def _mix_arms(skel: Skeleton, q: np.ndarray, cfg: LandmarkSynthConfig, clips: list, families, scales: np.ndarray,
-              fk: ForwardKinematics, rng: np.random.Generator) -> np.ndarray:
-    """``q`` (T, n) with both arms' coordinates from another motion, for ``cfg.arm_mix`` of the sequences."""
-    if rng.random() >= cfg.arm_mix:
-        return q
-    arms = arm_coordinates(skel)
-    out = q.copy()
-    if rng.random() < ARM_RANGE_DONORS:  # anywhere in the joints' ranges, moving smoothly
-        lo, hi = skel.ranges[arms, 0], skel.ranges[arms, 1]
-        t = np.arange(len(q))[:, None] / cfg.fps
-        centre = rng.uniform(lo, hi)
-        wave = np.sin(2 * np.pi * t / rng.uniform(1.0, 3.0, len(arms)) + rng.uniform(0, 2 * np.pi, len(arms)))
-        out[:, arms] = np.clip(centre + rng.uniform(0.0, 0.25, len(arms)) * (hi - lo) * wave, lo, hi)
-        return out
-    if clips:
-        donor = recorded_motion(skel, clips[rng.integers(len(clips))], rng, cfg.seconds, cfg.fps, scales, fk)
-    else:
-        donor = generate_motion(skel, families[rng.integers(len(families))], rng, cfg.seconds, cfg.fps, scales, fk)
-    out[:, arms] = donor[: len(q), arms]
     return out
 
 
@@ -248,9 +199,6 @@ class PoseBank:
                 family = families[rng.integers(len(families))]
                 q = generate_motion(skel, family, rng, cfg.seconds, cfg.fps, subject.scales, fk64)
                 fams.append(FAMILY_NAMES.index(family))
-            if cfg.arm_mix:  # its own stream: a bank without it is unchanged
-                q = _mix_arms(skel, q, cfg, clips, families, subject.scales, fk64,
-                              np.random.default_rng([seed, 2_000_003]))
             qs.append(spread_pose(skel, q, cfg.pose_spread_deg, cfg.fps, rng) if cfg.pose_spread_deg else q)
             scales.append(subject.scales)
             heights.append(subject.height_m)

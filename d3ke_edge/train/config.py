@@ -83,7 +83,6 @@ class DataConfig:
     landmark_swaps: float = 1.0  # x the measured left/right swap rates (0: none)
     landmark_pose_spread_deg: float = 0.0  # smooth random offsets on the motions' coordinates (LandmarkSynthConfig)
     landmark_placement_m: float = 0.0  # per-subject offsets of the landmarks on their bodies (LandmarkSynthConfig)
-    landmark_arm_mix: float = 0.0  # training sequences whose arms come from another motion (LandmarkSynthConfig)
     # recorded motion (d3ke-edge motions import): this fraction of the pose bank's sequences from the bank's clips
     # (training: its train split; validation: its val split), the rest from the families
     motion_bank: str | None = None
@@ -105,8 +104,7 @@ class DataConfig:
             LandmarkSynthConfig(self.bank_sequences, self.sequence_seconds, self.fps, self.families,
                                 self.yaw_range_deg, self.landmark_noise, self.landmark_swaps,
                                 self.landmark_pose_spread_deg, placement_m=self.landmark_placement_m,
-                                motion_bank=self.motion_bank, motion_bank_weight=self.motion_bank_weight,
-                                arm_mix=self.landmark_arm_mix)  # validates
+                                motion_bank=self.motion_bank, motion_bank_weight=self.motion_bank_weight)  # validates
         elif self.motion_bank_weight:
             raise ValueError("data.motion_bank feeds the landmark data (data.source: landmarks); the image engine "
                              "takes recorded motion as a .mot per sequence")

@@ -101,8 +101,7 @@ def landmark_synth(cfg: DataConfig, seed: int, kind: int, sequences: int, second
                    skeleton=None, first: int = 0, features: int = FEATURES):
     """The landmark data of a training data config: a pose bank of ``sequences`` motions of stream ``kind`` (1 train,
     2 val, 3 test, 4 calib; their own seeds, from index ``first``) and its sampler, making the model's input
-    ``features`` (135, or 234 with the world landmarks). Arms mixed between motions (``landmark_arm_mix``) are a
-    training augmentation: the validation and test streams see motions as recorded."""
+    ``features`` (135, or 234 with the world landmarks)."""
     if features not in (FEATURES, FEATURES_WORLD):
         raise ValueError(f"landmark models take {FEATURES} or {FEATURES_WORLD} features, not {features}")
     split = {1: "train", 2: "val"}.get(kind, "test")  # calibration data (4) is held out like a test set
@@ -110,7 +109,7 @@ def landmark_synth(cfg: DataConfig, seed: int, kind: int, sequences: int, second
                                cfg.landmark_noise, cfg.landmark_swaps, cfg.landmark_pose_spread_deg,
                                world=features == FEATURES_WORLD, placement_m=cfg.landmark_placement_m,
                                motion_bank=cfg.motion_bank, motion_bank_weight=cfg.motion_bank_weight,
-                               motion_bank_split=split, arm_mix=cfg.landmark_arm_mix if kind == 1 else 0.0)
+                               motion_bank_split=split)
     bank = PoseBank.build(lcfg, [sequence_seed(seed, kind, first + i) for i in range(sequences)], skeleton)
     return LandmarkSynth(bank, lcfg)
 
