@@ -151,11 +151,12 @@ def test_a_sequence_s_camera_keeps_a_travelling_subject_in_front_and_in_frame():
         assert ((hips > 0) & (hips < size)).all()
         side = (s["landmarks_2d"].amax(-2) - s["landmarks_2d"].amin(-2)).amax(-1)
         assert side.min() > 20 and side.max() < 2 * size.amax()
-    # the root's depth from the box: a person's height in px ~ f * 1.7 m / depth
-    depth = seqs["K"][..., 0, 0] * 1.7 / (seqs["landmarks_2d"][..., 1].amax(-1) - seqs["landmarks_2d"][..., 1].amin(-1))
-    assert depth.amin() > 1.0 and depth.amax(1).amin() > 6.0  # 12 m of path: seen from at least ~6 m
-    near = still["K"][..., 0, 0] * 1.7 / (still["landmarks_2d"][..., 1].amax(-1) - still["landmarks_2d"][..., 1].amin(-1))
-    assert near.median() < 6.0
+    def depth(s: dict) -> torch.Tensor:  # a person's height in px ~ f * 1.7 m / depth
+        y = s["landmarks_2d"][..., 1]
+        return s["K"][..., 0, 0] * 1.7 / (y.amax(-1) - y.amin(-1))
+
+    assert depth(seqs).amin() > 1.0 and depth(seqs).amax(1).amin() > 6.0  # 12 m of path: seen from at least ~6 m
+    assert depth(still).median() < 6.0
 
 
 def test_pose_spread_moves_limbs_within_their_ranges_and_leaves_the_root():
@@ -196,4 +197,3 @@ def test_landmark_placement_moves_each_subjects_landmarks_by_a_constant_on_their
         assert float(length.std(0).max()) < 1e-5
     with pytest.raises(ValueError, match="placement_m"):
         LandmarkSynthConfig(placement_m=0.5)
-
