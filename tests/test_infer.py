@@ -202,6 +202,58 @@ def test_left_right_swaps_of_a_side_view_are_fixed(blazepose):
     assert flips[False] >= 15 and flips[True] <= 8, flips
 
 
+def test_the_side_guard_flags_only_turns_no_person_makes():
+    """The guard's arithmetic: no suspicion on a stretch's first frame or at a fast real turn (600 deg/s), suspicion
+    at a flip (150 deg in 1/60 s), the mirrored labelling taken only when it turns the body less than half as far."""
+    from d3ke_edge.infer.sides import SideGuard, turn_deg
+
+    def yaw(deg):
+        c, s = np.cos(np.radians(deg)), np.sin(np.radians(deg))
+        return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
+
+    assert turn_deg(yaw(10), yaw(-140)) == pytest.approx(150.0, abs=1e-6)
+    guard = SideGuard(900.0)
+    assert not guard.suspect(yaw(150), 0.0)  # nothing to compare with
+    guard.accept(yaw(0), 0.0)
+    assert not guard.suspect(yaw(10), 1 / 60)  # 600 deg/s: a fast turn, not a flip
+    assert guard.suspect(yaw(150), 1 / 60)  # 9000 deg/s
+    assert guard.prefer(yaw(150), yaw(5)) and not guard.prefer(yaw(150), yaw(80))
+    guard.reset()
+    assert not guard.suspect(yaw(150), 2 / 60)
+    with pytest.raises(ValueError, match="max_turn_deg_s"):
+        SideGuard(0.0)
+    from d3ke_edge.infer.config import InferConfig
+
+    with pytest.raises(ValueError, match="max_turn_deg_s"):
+        InferConfig(video=Path("v.mp4"), model=None, out=Path("o"), max_turn_deg_s=-1.0)
+
+
+def test_a_whole_body_side_flip_is_caught_by_the_turn_rate(blazepose, tmp_path):
+    """Pose2Sim cam02: the subject faces the camera throughout (right hip left of the left hip in the picture), but
+    from frame 58 BlazePose labels every landmark the wrong way round (a person facing away) and the frame-to-frame
+    check keeps that labelling. The default model's pelvis then turns 60-120 deg in a frame; with the guard the
+    labels are mirrored back there (measured: frames 58, 59, 69-72 relabelled, then the tracker carries it) and
+    every frame has the facing-the-camera order; without it the last 40 frames face away."""
+    video = SHARED / "pose2sim" / "videos" / "cam02.mp4"
+    if not video.is_file():
+        pytest.skip(f"{video} is absent (../shared)")
+    from d3ke_edge.infer.config import InferConfig
+    from d3ke_edge.infer.run import run_infer
+
+    facing = {}
+    for turn in (900.0, 0.0):
+        res = run_infer(InferConfig(video=video, model=None, out=tmp_path / f"t{turn:g}", overlay=False,
+                                    max_turn_deg_s=turn), say=lambda m: None)
+        lm = np.array([f["landmarks"] for f in res.tracked])
+        facing[turn] = lm[:, 24, 0] < lm[:, 23, 0]  # right hip left of the left one: facing the camera
+        if turn:
+            assert 56 <= res.track["relabelled"][0] <= 60, res.track["relabelled"]
+        else:
+            assert res.track["relabelled"] == []
+    assert len(facing[900.0]) >= 95 and facing[900.0].all()
+    assert facing[0.0][:55].all() and (~facing[0.0][60:]).mean() >= 0.9
+
+
 def _cli(*args):
     from typer.testing import CliRunner
 

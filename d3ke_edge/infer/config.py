@@ -76,6 +76,9 @@ class InferConfig:
     # models without the fit, else 1 (a landmark model's input and the fit's targets are the landmarks)
     landmark_every: int | None = None
     refine: bool = True  # the fit to the image after the network (infer.fit)
+    # a landmark model's pelvis turning faster than this (deg/s) is taken for BlazePose flipping every landmark's
+    # side: the frame runs again mirrored (infer.sides); 0: off
+    max_turn_deg_s: float = 900.0
     fit: FitConfig = field(default_factory=FitConfig)
     search_frames: int = 90  # no person in this many first frames: stop with an error
     angles: tuple[str, ...] = ()  # overlay panel and plot; () = the large joints the model has
@@ -93,6 +96,8 @@ class InferConfig:
                              "the image needs them on every frame: turn the fit off or leave landmark_every at 1")
         if self.search_frames < 1:
             raise ValueError(f"search_frames must be >= 1, got {self.search_frames}")
+        if not (np.isfinite(self.max_turn_deg_s) and self.max_turn_deg_s >= 0):
+            raise ValueError(f"max_turn_deg_s must be >= 0 (0: off), got {self.max_turn_deg_s}")
         if self.tiles < 0:
             raise ValueError(f"tiles must be >= 0 (0: auto), got {self.tiles}")
         if self.head.strip() == "":

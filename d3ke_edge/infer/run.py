@@ -26,11 +26,12 @@ from ..skeleton.builtin import builtin_skeleton
 from ..video.crop import BoxSmoother, box_from_landmarks, frame_intrinsics, root_translation
 from ..video.models import fetch_models
 from ..video.reader import VideoError, VideoReader
-from ..video.tracker import PoseTracker
+from ..video.tracker import PoseTracker, mirrored
 from .config import FitConfig, InferConfig
 from .fit import FitError, ImageFit
 from .model import open_model
 from .overlay import OverlayWriter
+from .sides import SideGuard
 
 __all__ = ["InferError", "InferResult", "run_infer", "STAGES"]
 
@@ -91,6 +92,9 @@ class _Stream:
         self.cfg, self.model, self.tracker, self.fit, self.K = cfg, model, tracker, fit, K
         self.landmark_every, self.res = landmark_every, res
         self.smoother, self.gap, self.seen = BoxSmoother(), True, 0
+        # only a landmark model takes the labels as they come; an image model's input has no sides to flip
+        self.sides = (SideGuard(cfg.max_turn_deg_s) if cfg.max_turn_deg_s > 0 and not model.input_spec.is_image
+                      else None)
 
     def track(self, fr):
         """BlazePose on this frame (None between landmark runs, or nobody found: ``self.between`` says which)."""
@@ -112,10 +116,35 @@ class _Stream:
             self.smoother.reset()
             if self.fit is not None:
                 self.fit.reset()
+            if self.sides is not None:
+                self.sides.reset()
             self.gap = False
         self.seen += 1
         box = self.smoother.predict(fr.time) if self.between else self.smoother(box_from_landmarks(lm.xy), fr.time)
         return self.model.input_spec.from_frame(fr.rgb, box, lm, self.K)  # a landmark model's box places the root
+
+    def sides_checked(self, fr, lm, box: np.ndarray, before: list | None, frame_out: list, out: dict) -> tuple:
+        """When the head's pelvis turns faster than a person can since the last frame, the frame is run again from
+        the head's state ``before`` with the labels mirrored (``infer.sides``) and the labelling that turns the body
+        less is kept (and handed to the tracker) -> (lm, per-frame outputs, head outputs)."""
+        sides, model = self.sides, self.model
+        if sides is None:
+            return lm, frame_out, out
+        rot = out["pelvis_rot_cam"][0]
+        if lm is not None and sides.suspect(rot, fr.time):
+            after = model.save_state()
+            model.load_state(before)
+            lm_m = mirrored(lm)
+            x_m = model.input_spec.from_frame(fr.rgb, box, lm_m, self.K)[0]
+            frame_m = model.run_frame(x_m)
+            out_m = model.run_head(frame_m)
+            if sides.prefer(rot, out_m["pelvis_rot_cam"][0]):
+                self.tracker.relabel(lm_m)
+                lm, frame_out, out, rot = lm_m, frame_m, out_m, out_m["pelvis_rot_cam"][0]
+            else:
+                model.load_state(after)
+        sides.accept(rot, fr.time)
+        return lm, frame_out, out
 
     def refine(self, fr, lm, out: dict, root: np.ndarray) -> tuple[dict, np.ndarray, dict | None]:
         """The fit to the image after the head (when on) -> (outputs, root, the fit's own figures)."""
@@ -143,9 +172,11 @@ def _process(stream: _Stream, fr, overlay) -> bool:
         return False
     x, box = stream.model_input(fr, lm)
     t3 = time.perf_counter()
+    before = model.save_state() if stream.sides is not None else None
     frame_out = model.run_frame(x)
     t4 = time.perf_counter()
     out = model.run_head(frame_out)
+    lm, frame_out, out = stream.sides_checked(fr, lm, box, before, frame_out, out)  # rare reruns: "head"
     root = root_translation(box, stream.K, np.concatenate([out["joints_rel"][0], out["markers_rel"][0]]))
     t5 = time.perf_counter()
     network_q = out["coordinates"][0]
@@ -241,7 +272,7 @@ def _finish(res: InferResult, reader: VideoReader, tracker: PoseTracker) -> None
     res.corrupt = reader.corrupt
     s = tracker.stats
     res.track = {"frames": s.frames, "tracked": s.tracked, "detector_calls": s.detector_calls, "lost": s.lost,
-                 "swaps": s.swaps}
+                 "swaps": s.swaps, "relabelled": s.relabelled}
     for i in reader.corrupt:
         res.frames.append({"frame": i, "time": round(i / reader.fps, 6), "status": "corrupt"})
     res.frames.sort(key=lambda f: f["time"])

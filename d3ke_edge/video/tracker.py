@@ -5,6 +5,9 @@ Identity: the person is chosen once (``--person``); after a loss, the re-detecti
 seen is taken (within ``REACQUIRE_SIDES`` ROI sides), not the largest again, so a second person does not take over.
 Left/right: BlazePose can swap the sides of a person seen from the side for a frame or more; each frame's labelling
 is compared with the previous one and swapped back when the mirrored labelling is much closer (``TrackStats.swaps``).
+It can also take a person facing the camera for one facing away and keep that labelling for seconds; a 2D comparison
+cannot see that flip when it starts with the limbs overlapping, so the caller that can (``infer``: the body's turn
+rate) hands the corrected labelling back through ``relabel``, and the frame-to-frame comparison keeps it from then on.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import numpy as np
 from .detector import Detection, PoseDetector, roi_from_detection
 from .landmarks import LANDMARK_NAMES, LandmarkModel, Landmarks
 
-__all__ = ["PoseTracker", "TrackStats", "choose_person", "mirror_order", "parse_person"]
+__all__ = ["PoseTracker", "TrackStats", "choose_person", "mirror_order", "mirrored", "parse_person"]
 
 AUTO_TILES = 4  # tiles along the long side when the full-frame detector finds nobody (small people, wide frames)
 REACQUIRE_SIDES = 1.0  # a lost person is re-found within this many ROI sides of their last hip centre
@@ -68,6 +71,12 @@ def mirror_order() -> np.ndarray:
 
 
 _MIRROR = mirror_order()
+
+
+def mirrored(lm: Landmarks) -> Landmarks:
+    """The same detection with its left and right labels swapped (every per-landmark array)."""
+    m = _MIRROR
+    return replace(lm, xy=lm.xy[m], z=lm.z[m], visibility=lm.visibility[m], presence=lm.presence[m], world=lm.world[m])
 SWAP_LIMBS = np.array([i for i, n in enumerate(LANDMARK_NAMES)
                        if n.split("_")[-1] in ("elbow", "wrist", "knee", "ankle", "heel", "index")])
 
@@ -79,6 +88,7 @@ class TrackStats:
     detector_calls: int = 0
     lost: list[int] = field(default_factory=list)  # frames where the pose flag dropped (re-detection)
     swaps: list[int] = field(default_factory=list)  # frames whose left/right labels were swapped back
+    relabelled: list[int] = field(default_factory=list)  # frames whose labels the caller swapped (``relabel``)
 
 
 class PoseTracker:
@@ -117,13 +127,17 @@ class PoseTracker:
         if not self.fix_swaps or self.last is None:
             return result
         keep = np.linalg.norm(result.xy[SWAP_LIMBS] - self.last.xy[SWAP_LIMBS], axis=-1).sum()
-        mirrored = np.linalg.norm(result.xy[_MIRROR][SWAP_LIMBS] - self.last.xy[SWAP_LIMBS], axis=-1).sum()
-        if mirrored >= SWAP_RATIO * keep:
+        swap = np.linalg.norm(result.xy[_MIRROR][SWAP_LIMBS] - self.last.xy[SWAP_LIMBS], axis=-1).sum()
+        if swap >= SWAP_RATIO * keep:
             return result
         self.stats.swaps.append(self.stats.frames - 1)
-        m = _MIRROR
-        return replace(result, xy=result.xy[m], z=result.z[m], visibility=result.visibility[m],
-                       presence=result.presence[m], world=result.world[m])
+        return mirrored(result)
+
+    def relabel(self, lm: Landmarks) -> None:
+        """The caller found this frame's labels the wrong way round and took ``lm`` (``mirrored`` of what ``track``
+        returned) instead: later frames are compared with it, so the corrected labelling carries on."""
+        self.last = lm
+        self.stats.relabelled.append(self.stats.frames - 1)
 
     def track(self, frame_rgb: np.ndarray) -> Landmarks | None:
         self.stats.frames += 1
