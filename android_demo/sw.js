@@ -5,7 +5,8 @@
 const params = new URL(self.location).searchParams;
 const CACHE = `d3ke-edge-${params.get('v') || '1'}`;
 const SHELL = ['./', 'index.html', 'app.css', 'manifest.webmanifest', 'src/app.js', 'src/blazepose.js',
-               'src/kinematics.js', 'src/models.js', 'src/mot.js', 'icons/icon-192.png', 'icons/icon-512.png'];
+               'src/kinematics.js', 'src/models.js', 'src/mot.js', 'src/sides.js', 'icons/icon-192.png',
+               'icons/icon-512.png'];
 
 self.addEventListener('install', (e) => {
   e.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));

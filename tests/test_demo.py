@@ -148,3 +148,62 @@ def test_the_downloaded_mot_reads_back_in_opensim_and_the_screens_were_drawn(dem
     if "offline" in summary:  # installed: after one visit the service worker serves everything, models included
         assert summary["offline"]["controlled"] and summary["offline"]["error"] is None
         assert summary["offline"]["frames"] > 3
+
+
+def test_the_page_s_side_guard_decides_as_infer_s(tmp_path):
+    """android_demo/src/sides.js against infer.sides on 200 random frame pairs (rotations from small turns to flips,
+    30 and 60 fps): the same turn angles (1e-6 deg), the same suspect / prefer decisions and the same hold of an
+    unresolved frame; the page reads the limit, ratio and minimum flip from config.json, which carries infer's."""
+    import shutil
+    import subprocess
+
+    from conftest import ROOT
+    from scipy.spatial.transform import Rotation
+
+    from d3ke_edge.demo.config import KEEP_RATIO, MIN_FLIP_DEG, InferConfig
+    from d3ke_edge.infer.sides import SideGuard, turn_deg
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("needs node (apt-get install nodejs) to run the page's module")
+    rng = np.random.default_rng(0)
+    cases = []
+    for k in range(200):
+        r0 = Rotation.random(random_state=rng.integers(1 << 30)).as_matrix()
+        turn = rng.choice([rng.uniform(0, 15), rng.uniform(15, 60), rng.uniform(120, 180)])
+        axis = rng.normal(size=3)
+        r1 = Rotation.from_rotvec(np.radians(turn) * axis / np.linalg.norm(axis)).as_matrix() @ r0
+        r1m = Rotation.from_rotvec(np.radians(rng.uniform(0, 180)) * axis / np.linalg.norm(axis)).as_matrix() @ r0
+        cases.append({"r0": r0.ravel().tolist(), "r1": r1.ravel().tolist(), "r1m": r1m.ravel().tolist(),
+                      "dt": float(rng.choice([1 / 30, 1 / 60]))})
+    script = tmp_path / "guard.mjs"
+    script.write_text(
+        f"import {{SideGuard, turnDeg}} from {json.dumps((ROOT / 'android_demo' / 'src' / 'sides.js').as_uri())};\n"
+        f"const cases = JSON.parse(process.argv[2]);\n"
+        f"const out = cases.map((c) => {{\n"
+        f"  const g = new SideGuard({InferConfig.max_turn_deg_s}, {KEEP_RATIO}, {MIN_FLIP_DEG});\n"
+        f"  const first = g.suspect(c.r1, 0);\n"
+        f"  g.accept(c.r0, 0);\n"
+        f"  const r = {{turn: turnDeg(c.r0, c.r1), first, suspect: g.suspect(c.r1, c.dt)}};\n"
+        f"  r.prefer = g.prefer(c.r1, c.r1m);\n"
+        f"  g.accept(c.r1, c.dt, false);\n"  # held: the next frame is still compared with r0
+        f"  r.held = g.suspect(c.r1m, 2 * c.dt);\n"
+        f"  return r;\n"
+        f"}});\n"
+        f"console.log(JSON.stringify(out));\n")
+    run = subprocess.run([node, str(script), json.dumps(cases)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    page = json.loads(run.stdout)
+    suspects = prefers = 0
+    for c, p in zip(cases, page):
+        r0, r1, r1m = (np.array(c[k]).reshape(3, 3) for k in ("r0", "r1", "r1m"))
+        guard = SideGuard(InferConfig.max_turn_deg_s)
+        assert p["first"] is False and guard.suspect(r1, 0.0) is False
+        guard.accept(r0, 0.0)
+        assert p["turn"] == pytest.approx(turn_deg(r0, r1), abs=1e-6)
+        assert p["suspect"] == guard.suspect(r1, c["dt"]) and p["prefer"] == guard.prefer(r1, r1m)
+        guard.accept(r1, c["dt"], resolved=False)
+        assert p["held"] == guard.suspect(r1m, 2 * c["dt"])
+        suspects += p["suspect"]
+        prefers += p["prefer"]
+    assert 50 <= suspects <= 150 and prefers >= 10  # both decisions were exercised

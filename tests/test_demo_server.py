@@ -60,6 +60,25 @@ def test_config_json_carries_the_python_constants_and_the_metadata(tmp_path):
     assert cfg["crop"]["engine_margin"] == pytest.approx(np.mean(ENGINE_MARGIN))
     assert cfg["crop"]["box_per_extent"] == BOX_PER_EXTENT
     assert cfg["per_frame"]["meta"]["model"]["joint_parents"] == [-1, 0] and cfg["step"]["url"] == "models/export/b.tflite"
+    from d3ke_edge.infer.config import InferConfig
+    from d3ke_edge.infer.sides import KEEP_RATIO, MIN_FLIP_DEG
+
+    assert cfg["sides"] == {"max_turn_deg_s": InferConfig.max_turn_deg_s, "keep_ratio": KEEP_RATIO,
+                            "min_flip_deg": MIN_FLIP_DEG}
+
+
+def test_every_module_of_the_app_is_served_and_cached_for_offline_use():
+    """The server's file list and the service worker's offline shell name the same files, and every module under
+    android_demo/src is in both (a module missing from either is a 404 or an app that breaks offline)."""
+    import re
+
+    from d3ke_edge.demo.server import APP_DIR, APP_FILES
+
+    shell = re.search(r"const SHELL = \[(.*?)\];", (APP_DIR / "sw.js").read_text(), re.S).group(1)
+    cached = set(re.findall(r"'([^']+)'", shell)) - {"./"}
+    assert cached == set(APP_FILES) - {"sw.js"}
+    modules = {f"src/{f.name}" for f in (APP_DIR / "src").glob("*.js")}
+    assert modules <= set(APP_FILES) and "src/sides.js" in modules
 
 
 def test_the_server_serves_only_its_files_with_isolation_headers_over_its_own_https(tmp_path, demo_node_modules):

@@ -204,7 +204,8 @@ def test_left_right_swaps_of_a_side_view_are_fixed(blazepose):
 
 def test_the_side_guard_flags_only_turns_no_person_makes():
     """The guard's arithmetic: no suspicion on a stretch's first frame or at a fast real turn (600 deg/s), suspicion
-    at a flip (150 deg in 1/60 s), the mirrored labelling taken only when it turns the body less than half as far."""
+    at a flip (150 deg in 1/60 s); the mirrored labelling taken only when the given one turns the body 90 deg or more
+    and the mirrored one less than half as far; a suspect frame mirroring did not resolve is not the reference, once."""
     from d3ke_edge.infer.sides import SideGuard, turn_deg
 
     def yaw(deg):
@@ -218,8 +219,14 @@ def test_the_side_guard_flags_only_turns_no_person_makes():
     assert not guard.suspect(yaw(10), 1 / 60)  # 600 deg/s: a fast turn, not a flip
     assert guard.suspect(yaw(150), 1 / 60)  # 9000 deg/s
     assert guard.prefer(yaw(150), yaw(5)) and not guard.prefer(yaw(150), yaw(80))
+    assert guard.suspect(yaw(60), 1 / 60) and not guard.prefer(yaw(60), yaw(5))  # fast, but no flip: too small
+    guard.accept(yaw(75), 1 / 60, resolved=False)  # in between, neither labelling continuous: held once
+    assert guard.suspect(yaw(170), 2 / 60) and guard.prefer(yaw(170), yaw(10))  # compared with the frame before
+    guard.accept(yaw(80), 2 / 60, resolved=False)
+    guard.accept(yaw(85), 3 / 60, resolved=False)  # not twice in a row: this one is the reference now
+    assert not guard.suspect(yaw(88), 4 / 60)
     guard.reset()
-    assert not guard.suspect(yaw(150), 2 / 60)
+    assert not guard.suspect(yaw(150), 5 / 60)
     with pytest.raises(ValueError, match="max_turn_deg_s"):
         SideGuard(0.0)
     from d3ke_edge.infer.config import InferConfig
@@ -231,9 +238,9 @@ def test_the_side_guard_flags_only_turns_no_person_makes():
 def test_a_whole_body_side_flip_is_caught_by_the_turn_rate(blazepose, tmp_path):
     """Pose2Sim cam02: the subject faces the camera throughout (right hip left of the left hip in the picture), but
     from frame 58 BlazePose labels every landmark the wrong way round (a person facing away) and the frame-to-frame
-    check keeps that labelling. The default model's pelvis then turns 60-120 deg in a frame; with the guard the
-    labels are mirrored back there (measured: frames 58, 59, 69-72 relabelled, then the tracker carries it) and
-    every frame has the facing-the-camera order; without it the last 40 frames face away."""
+    check keeps that labelling. The default model's per-frame pelvis then turns 118-176 deg in a frame; with the
+    guard the labels are mirrored back there (measured: frames 58, 59, 69-72 relabelled, then the tracker carries
+    it) and every frame has the facing-the-camera order; without it the last 40 frames face away."""
     video = SHARED / "pose2sim" / "videos" / "cam02.mp4"
     if not video.is_file():
         pytest.skip(f"{video} is absent (../shared)")
@@ -252,6 +259,31 @@ def test_a_whole_body_side_flip_is_caught_by_the_turn_rate(blazepose, tmp_path):
             assert res.track["relabelled"] == []
     assert len(facing[900.0]) >= 95 and facing[900.0].all()
     assert facing[0.0][:55].all() and (~facing[0.0][60:]).mean() >= 0.9
+
+
+def test_the_side_guard_leaves_a_somersault_alone_and_fixes_its_flip(blazepose, tmp_path):
+    """Sports2D (30 fps): the man stands on a box facing the camera, walks side-on, somersaults off it and lands.
+    BlazePose flips his labels for frames 69-105 while he faces the camera; the guard relabels frame 69 only (then
+    the tracker carries it) — not the side-on steps, the somersault or the landing, whose per-frame turns (30-84 deg
+    a frame) are no flip. Every frame outside 69-105 keeps the labels it had without the guard."""
+    video = SHARED / "sports2d" / "demo.mp4"
+    if not video.is_file():
+        pytest.skip(f"{video} is absent (../shared)")
+    from d3ke_edge.infer.config import InferConfig
+    from d3ke_edge.infer.run import run_infer
+
+    labels, relabelled = {}, {}
+    for turn in (900.0, 0.0):
+        res = run_infer(InferConfig(video=video, model=None, out=tmp_path / f"t{turn:g}", overlay=False,
+                                    max_turn_deg_s=turn), say=lambda m: None)
+        labels[turn] = {f["frame"]: np.array(f["landmarks"])[:, :2] for f in res.tracked}
+        relabelled[turn] = res.track["relabelled"]
+    assert relabelled[0.0] == [] and len(relabelled[900.0]) == 1 and 66 <= relabelled[900.0][0] <= 72
+    changed = [k for k in labels[0.0] if not np.allclose(labels[0.0][k], labels[900.0][k])]
+    first = relabelled[900.0][0]
+    assert changed == list(range(first, first + len(changed))) and 30 <= len(changed) <= 45
+    for k in changed:  # facing the camera: his right hip left of his left one with the guard, the other way without
+        assert labels[900.0][k][24, 0] < labels[900.0][k][23, 0] and labels[0.0][k][24, 0] > labels[0.0][k][23, 0]
 
 
 def _cli(*args):

@@ -1,10 +1,11 @@
 // The phone demo: camera -> BlazePose -> the exported model -> its causal step model (state carried) -> OpenSim
 // joint angles, drawn over the video and plotted live, recorded as a .mot. Everything model-specific comes from
 // /config.json (written by `d3ke-edge demo serve` from the export's own metadata and the Python constants).
-import {PoseTracker} from './blazepose.js';
+import {PoseTracker, mirroredLandmarks} from './blazepose.js';
 import {BoxSmoother, boxFromLandmarks, cutCrop, frameIntrinsics, landmarkFeatures, project, rootTranslation} from './kinematics.js';
 import {Model, initLiteRt, loadBlazePose} from './models.js';
 import {motText} from './mot.js';
+import {SideGuard} from './sides.js';
 
 const params = new URLSearchParams(location.search);
 const TEST = params.has('test');  // the Chromium test: keep a per-frame log of every stage
@@ -12,7 +13,7 @@ const $ = (id) => document.getElementById(id);
 const STAGES = ['track', 'model', 'head', 'draw'];
 
 const app = {
-  cfg: null, tracker: null, frameModel: null, stepModel: null, state: [], smoother: new BoxSmoother(),
+  cfg: null, tracker: null, frameModel: null, stepModel: null, state: [], smoother: new BoxSmoother(), sides: null,
   facing: params.get('facing') || 'environment', stream: null, running: false, gap: true,
   recording: false, rows: [], t0: null, frames: 0, log: [], history: [], timing: {}, lastFps: [],
   chosen: [], K: null, error: null, done: false,
@@ -28,6 +29,7 @@ function zeros(shape) { return new Float32Array(shape.reduce((a, b) => a * b, 1)
 
 function resetState() {
   app.state = app.stepModel ? app.cfg.step.meta.state.map((s) => zeros(s.shape)) : [];
+  app.sides?.reset();
 }
 
 async function load() {
@@ -42,6 +44,10 @@ async function load() {
   app.bp = bp;
   app.frameModel = await Model.load(cfg.per_frame.url, cfg.per_frame.meta.outputs.map((o) => o.name), threads);
   if (cfg.step) app.stepModel = await Model.load(cfg.step.url, cfg.step.meta.outputs.map((o) => o.name), threads);
+  // a landmark model takes BlazePose's labels as they come: guard it against whole-body side flips (infer's rule)
+  if (cfg.sides && cfg.per_frame.meta.inputs[0].name === 'landmarks') {
+    app.sides = new SideGuard(cfg.sides.max_turn_deg_s, cfg.sides.keep_ratio, cfg.sides.min_flip_deg);
+  }
   resetState();
   const meta = cfg.per_frame.meta.model;
   const chosen = cfg.angles.filter((a) => meta.coordinate_names.includes(a));
@@ -126,7 +132,7 @@ async function processFrame(time) {
   if (record && app.log.length < app.cfg.test_images) record.image = $('grab').toDataURL('image/png');
   app.frames++;
   let t = performance.now();
-  const lm = await app.tracker.track(frame, record);
+  let lm = await app.tracker.track(frame, record);
   timed('track', t);
   let out = null, root = null, box = null;
   if (lm === null) {
@@ -141,9 +147,23 @@ async function processFrame(time) {
     const meta = app.cfg.per_frame.meta;
     box = app.smoother.filter(boxFromLandmarks(lm.xy, app.cfg.crop), time);
     // a landmark model takes BlazePose's landmarks; an image model the engine-style crop around them
-    const x = meta.inputs[0].name === 'landmarks' ? landmarkFeatures(lm, app.K, meta.model.input)
-                                                  : cutCrop(frame, box, meta.model.input_size);
-    const frameOut = await app.frameModel.run([x]);
+    let x = meta.inputs[0].name === 'landmarks' ? landmarkFeatures(lm, app.K, meta.model.input)
+                                                : cutCrop(frame, box, meta.model.input_size);
+    let frameOut = await app.frameModel.run([x]);
+    if (app.sides) {  // the body turning faster than a person can: BlazePose flipped every side; run it mirrored
+      let resolved = true;
+      if (app.sides.suspect(frameOut.pelvis_rot_cam, time)) {
+        const lmM = mirroredLandmarks(lm, app.cfg.blazepose.mirror_order);
+        const xM = landmarkFeatures(lmM, app.K, meta.model.input);
+        const frameM = await app.frameModel.run([xM]);
+        resolved = app.sides.prefer(frameOut.pelvis_rot_cam, frameM.pelvis_rot_cam);
+        if (resolved) {
+          app.tracker.relabel(lmM);
+          [lm, x, frameOut] = [lmM, xM, frameM];
+        }
+      }
+      app.sides.accept(frameOut.pelvis_rot_cam, time, resolved);
+    }
     timed('model', t);
     t = performance.now();
     out = frameOut;

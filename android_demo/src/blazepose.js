@@ -163,6 +163,12 @@ export function decodeLandmarks(points, flag, world, roi, cfg) {
   return {xy, visibility: vis, presence: pres, world: wl, poseScore: flag, roi, aux};
 }
 
+/** The same detection with its left and right labels swapped (``mirror``: config's mirror_order). */
+export function mirroredLandmarks(res, mirror) {
+  return {...res, xy: mirror.map((j) => res.xy[j]), visibility: mirror.map((j) => res.visibility[j]),
+          presence: mirror.map((j) => res.presence[j]), world: mirror.map((j) => res.world[j]), swapped: true};
+}
+
 /** Follows one person: detect, then each frame's landmarks give the next ROI; swaps undone as tracker.py does. */
 export class PoseTracker {
   constructor(runtime, cfg) {
@@ -171,7 +177,7 @@ export class PoseTracker {
     this.anchors = poseAnchors(cfg);
     this.roi = null;
     this.last = null;
-    this.stats = {frames: 0, tracked: 0, detectorCalls: 0, swaps: 0};
+    this.stats = {frames: 0, tracked: 0, detectorCalls: 0, swaps: 0, relabelled: 0};
     this.mirror = cfg.mirror_order;
     this.limbs = cfg.swap_limbs;
   }
@@ -212,9 +218,14 @@ export class PoseTracker {
     }
     if (mirrored >= this.cfg.swap_ratio * keep) return res;
     this.stats.swaps++;
-    const m = this.mirror;
-    return {...res, xy: m.map((j) => res.xy[j]), visibility: m.map((j) => res.visibility[j]),
-            presence: m.map((j) => res.presence[j]), world: m.map((j) => res.world[j]), swapped: true};
+    return mirroredLandmarks(res, this.mirror);
+  }
+
+  /** The caller found this frame's labels the wrong way round and took ``lm`` (mirrored) instead: later frames are
+   * compared with it, so the corrected labelling carries on (tracker.py's relabel). */
+  relabel(lm) {
+    this.last = lm;
+    this.stats.relabelled++;
   }
 
   /** Landmarks of the followed person in this frame, or null. ``log`` (optional) collects what was computed. */

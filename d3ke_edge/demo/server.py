@@ -22,7 +22,8 @@ __all__ = ["APP_DIR", "DemoServer", "ensure_npm", "build_routes"]
 
 APP_DIR = Path(__file__).resolve().parents[2] / "android_demo"
 APP_FILES = ("index.html", "app.css", "manifest.webmanifest", "sw.js", "src/app.js", "src/blazepose.js",
-             "src/kinematics.js", "src/models.js", "src/mot.js", "icons/icon-192.png", "icons/icon-512.png")
+             "src/kinematics.js", "src/models.js", "src/mot.js", "src/sides.js", "icons/icon-192.png",
+             "icons/icon-512.png")
 VENDOR = {"@litertjs/core": ("dist", "wasm"), "@litertjs/wasm-utils": ("dist",)}
 TYPES = {".html": "text/html", ".css": "text/css", ".js": "text/javascript", ".wasm": "application/wasm",
          ".tflite": "application/octet-stream",

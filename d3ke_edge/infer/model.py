@@ -55,14 +55,6 @@ class StreamModel:
     def reset(self) -> None:
         self._state = [s.copy() for s in self._state0]
 
-    def save_state(self) -> list[np.ndarray]:
-        """A copy of the head's state (a runtime may reuse its output buffers), for ``load_state``."""
-        return [s.copy() for s in self._state]
-
-    def load_state(self, state: list[np.ndarray]) -> None:
-        """Go back to a state ``save_state`` returned (a frame run again another way)."""
-        self._state = [s.copy() for s in state]
-
     def run_frame(self, x: np.ndarray) -> list[np.ndarray]:
         """The per-frame model on ``x``: an image (1, 3, S, S) float32 RGB in [0, 1], or landmark features (1, 135 or 234);
         returns params, then the decoded outputs."""

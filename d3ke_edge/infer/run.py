@@ -21,6 +21,7 @@ import numpy as np
 
 from ..data.landmark_synth import landmark_skeleton
 from ..default_model import default_model
+from ..models.graphs import DECODED_OUTPUTS
 from ..skeleton import load_osim
 from ..skeleton.builtin import builtin_skeleton
 from ..video.crop import BoxSmoother, box_from_landmarks, frame_intrinsics, root_translation
@@ -36,6 +37,7 @@ from .sides import SideGuard
 __all__ = ["InferError", "InferResult", "run_infer", "STAGES"]
 
 STAGES = ("decode", "track", "crop", "model", "head", "fit", "overlay")  # timed per frame (ms)
+PELVIS = 1 + DECODED_OUTPUTS.index("pelvis_rot_cam")  # its place in the per-frame model's outputs (params first)
 
 
 class InferError(ValueError):
@@ -123,28 +125,25 @@ class _Stream:
         box = self.smoother.predict(fr.time) if self.between else self.smoother(box_from_landmarks(lm.xy), fr.time)
         return self.model.input_spec.from_frame(fr.rgb, box, lm, self.K)  # a landmark model's box places the root
 
-    def sides_checked(self, fr, lm, box: np.ndarray, before: list | None, frame_out: list, out: dict) -> tuple:
-        """When the head's pelvis turns faster than a person can since the last frame, the frame is run again from
-        the head's state ``before`` with the labels mirrored (``infer.sides``) and the labelling that turns the body
-        less is kept (and handed to the tracker) -> (lm, per-frame outputs, head outputs)."""
+    def sides_checked(self, fr, lm, box: np.ndarray, frame_out: list) -> tuple:
+        """When the per-frame model's pelvis turns faster than a person can since the last frame, the frame is run
+        again with the labels mirrored (``infer.sides``); the labelling that turns the body less is kept (and handed
+        to the tracker) -> (lm, per-frame outputs). The per-frame model, not the head: it follows the labels at once,
+        where the head's state spreads a flip over frames that each turn less."""
         sides, model = self.sides, self.model
-        if sides is None:
-            return lm, frame_out, out
-        rot = out["pelvis_rot_cam"][0]
-        if lm is not None and sides.suspect(rot, fr.time):
-            after = model.save_state()
-            model.load_state(before)
+        if sides is None or lm is None:
+            return lm, frame_out
+        rot = frame_out[PELVIS][0]
+        resolved = True
+        if sides.suspect(rot, fr.time):
             lm_m = mirrored(lm)
-            x_m = model.input_spec.from_frame(fr.rgb, box, lm_m, self.K)[0]
-            frame_m = model.run_frame(x_m)
-            out_m = model.run_head(frame_m)
-            if sides.prefer(rot, out_m["pelvis_rot_cam"][0]):
+            frame_m = model.run_frame(model.input_spec.from_frame(fr.rgb, box, lm_m, self.K)[0])
+            resolved = sides.prefer(rot, frame_m[PELVIS][0])
+            if resolved:
                 self.tracker.relabel(lm_m)
-                lm, frame_out, out, rot = lm_m, frame_m, out_m, out_m["pelvis_rot_cam"][0]
-            else:
-                model.load_state(after)
-        sides.accept(rot, fr.time)
-        return lm, frame_out, out
+                lm, frame_out, rot = lm_m, frame_m, frame_m[PELVIS][0]
+        sides.accept(rot, fr.time, resolved)
+        return lm, frame_out
 
     def refine(self, fr, lm, out: dict, root: np.ndarray) -> tuple[dict, np.ndarray, dict | None]:
         """The fit to the image after the head (when on) -> (outputs, root, the fit's own figures)."""
@@ -172,11 +171,10 @@ def _process(stream: _Stream, fr, overlay) -> bool:
         return False
     x, box = stream.model_input(fr, lm)
     t3 = time.perf_counter()
-    before = model.save_state() if stream.sides is not None else None
     frame_out = model.run_frame(x)
+    lm, frame_out = stream.sides_checked(fr, lm, box, frame_out)  # a frame run again when the body flips
     t4 = time.perf_counter()
     out = model.run_head(frame_out)
-    lm, frame_out, out = stream.sides_checked(fr, lm, box, before, frame_out, out)  # rare reruns: "head"
     root = root_translation(box, stream.K, np.concatenate([out["joints_rel"][0], out["markers_rel"][0]]))
     t5 = time.perf_counter()
     network_q = out["coordinates"][0]

@@ -1,20 +1,27 @@
 """Whole-body left/right label flips, caught by how fast the body would have to turn.
 
 BlazePose can take a person facing the camera for one facing away and keep that labelling for seconds (the shared
-trial's cam02: frames 58-97 of 98, every landmark's side the wrong way round). The tracker's frame-to-frame check
-cannot see such a flip when it starts with the limbs overlapping in the picture. A landmark model believes the labels,
-so at the flip its pelvis turns by 60-180 deg between two frames; a person turns at most a few hundred deg/s outside
-of a pirouette. When the network's pelvis would turn faster than ``max_turn_deg_s``, the frame is run again with the
-labels mirrored, and the mirrored labelling is kept when it turns less than half as far (``SideGuard.prefer``).
+trial's cam02: frames 58-97 of 98; Sports2D: frames 69-105, every landmark's side the wrong way round). The tracker's
+frame-to-frame check cannot see such a flip when it starts with the limbs overlapping in the picture. A landmark model
+believes the labels, so at the flip its per-frame pelvis turns by 118-176 deg between two frames (measured on both
+clips; the mirrored labelling then turns it 10-39); a person turns at most a few hundred deg/s outside of a pirouette.
+When the per-frame model's pelvis would turn faster than ``max_turn_deg_s``, the frame is run again with the labels
+mirrored, and the mirrored labelling is kept when the given one turns the body by ``MIN_FLIP_DEG`` or more and the
+mirrored one less than ``KEEP_RATIO`` as far (``SideGuard.prefer``; Sports2D's side views and somersault turn it
+30-84 deg a frame, no flip). A flip can take two frames, the first read in between (the person side-on); such a frame
+does not become the reference, so the next one is compared with the frame before it (once: a body that keeps turning
+fast is turning). The price: a spin faster than ~1800 deg/s filmed at 30 frames/s can be taken for a flip
+(``--max-turn 0`` turns the guard off).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SideGuard", "turn_deg"]
+__all__ = ["KEEP_RATIO", "MIN_FLIP_DEG", "SideGuard", "turn_deg"]
 
 KEEP_RATIO = 0.5  # the mirrored labelling must turn the body less than half as far to be taken
+MIN_FLIP_DEG = 90.0  # and the given one must turn it at least this far: a flip reverses the facing
 
 
 def turn_deg(r0: np.ndarray, r1: np.ndarray) -> float:
@@ -25,8 +32,7 @@ def turn_deg(r0: np.ndarray, r1: np.ndarray) -> float:
 
 class SideGuard:
     """Remembers the last frame's pelvis rotation (camera frame) and time; ``suspect`` says when a frame turns the
-    body faster than ``max_turn_deg_s``, ``prefer`` which of two labellings turns it less (the mirrored one only when
-    it turns less than ``KEEP_RATIO`` as far)."""
+    body faster than ``max_turn_deg_s``, ``prefer`` whether the mirrored labelling is the continuous one."""
 
     def __init__(self, max_turn_deg_s: float):
         if not (np.isfinite(max_turn_deg_s) and max_turn_deg_s > 0):
@@ -37,6 +43,7 @@ class SideGuard:
     def reset(self) -> None:
         """A new stretch: nothing to compare the next frame with."""
         self._last: tuple[np.ndarray, float] | None = None
+        self._held = False
 
     def _turn(self, rot: np.ndarray) -> float:
         return turn_deg(self._last[0], rot) if self._last is not None else 0.0
@@ -50,10 +57,16 @@ class SideGuard:
         return self._turn(rot) / dt > self.max_turn_deg_s
 
     def prefer(self, rot: np.ndarray, rot_mirrored: np.ndarray) -> bool:
-        """True when the mirrored labelling's rotation turns the body less than ``KEEP_RATIO`` as far as the given
-        one's."""
-        return self._turn(rot_mirrored) < KEEP_RATIO * self._turn(rot)
+        """True when the given labelling's rotation turns the body by ``MIN_FLIP_DEG`` or more and the mirrored one's
+        less than ``KEEP_RATIO`` as far."""
+        turn = self._turn(rot)
+        return turn >= MIN_FLIP_DEG and self._turn(rot_mirrored) < KEEP_RATIO * turn
 
-    def accept(self, rot: np.ndarray, time: float) -> None:
-        """The rotation this frame went on with."""
+    def accept(self, rot: np.ndarray, time: float, resolved: bool = True) -> None:
+        """The rotation this frame went on with; ``resolved`` False (suspect, and mirroring did not make it
+        continuous): it does not become the reference, once in a row."""
+        if not resolved and not self._held:
+            self._held = True
+            return
+        self._held = False
         self._last = (np.asarray(rot, np.float64).reshape(3, 3), float(time))
