@@ -1,10 +1,10 @@
 // Whole-body left/right label flips, caught by how fast the body would have to turn: d3ke_edge/infer/sides.py in
-// JavaScript, its limit and ratio read from config.json (infer's defaults). A landmark model believes BlazePose's
+// JavaScript, its limit, ratio and minimum flip read from config.json (infer's). A landmark model believes BlazePose's
 // labels, so when BlazePose starts reading a person facing the camera as facing away the per-frame model's pelvis
-// turns by 60-180 deg between two frames; such a frame is run again with the labels mirrored (app.js) and the
-// mirrored labelling is kept when the given one turns the body by ``minFlipDeg`` or more and it less than
-// ``keepRatio`` as far. A suspect frame that mirroring
-// did not resolve does not become the reference, once in a row (a flip can take two frames).
+// turns by 118-176 deg between two frames; such a frame is run again with the labels mirrored (app.js) and the
+// mirrored labelling is kept when the given one turns the body by ``minFlipDeg`` or more and the mirrored one less
+// than ``keepRatio`` as far. A suspect frame that mirroring did not resolve does not become the reference, once in a
+// row (a flip can take two frames).
 
 /** The angle (deg) of the rotation between two row-major 3x3 rotation matrices (9 numbers each). */
 export function turnDeg(r0, r1) {

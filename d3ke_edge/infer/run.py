@@ -1,7 +1,8 @@
 """``run_infer``: a video in, OpenSim kinematics out — causal and frame by frame, as the phone runs it.
 
 Per frame: decode (upright, its own timestamp) -> BlazePose tracking -> the engine-style crop (smoothed box) -> the
-per-frame model -> the step head (state carried; reset after a gap) -> the root's position from the box and the
+per-frame model (a landmark model's run again with the labels mirrored when BlazePose flips every side: ``infer.sides``)
+-> the step head (state carried; reset after a gap) -> the root's position from the box and the
 predicted body -> the fit to the image (``infer.fit``: the pose, root and the subject's proportions moved so our
 BlazePose markers land on the landmarks; causal, on by default). After the last frame the root joint's coordinates are solved in a camera-aligned ground frame and
 the files are written (``infer.outputs``); the overlay is written while the video is read. Everything goes to a
