@@ -61,10 +61,10 @@ def test_config_json_carries_the_python_constants_and_the_metadata(tmp_path):
     assert cfg["crop"]["box_per_extent"] == BOX_PER_EXTENT
     assert cfg["per_frame"]["meta"]["model"]["joint_parents"] == [-1, 0] and cfg["step"]["url"] == "models/export/b.tflite"
     from d3ke_edge.infer.config import InferConfig
-    from d3ke_edge.infer.sides import KEEP_RATIO, MIN_FLIP_DEG
+    from d3ke_edge.infer.sides import HOLD_S, KEEP_RATIO, MIN_FLIP_DEG
 
     assert cfg["sides"] == {"max_turn_deg_s": InferConfig.max_turn_deg_s, "keep_ratio": KEEP_RATIO,
-                            "min_flip_deg": MIN_FLIP_DEG}
+                            "min_flip_deg": MIN_FLIP_DEG, "hold_s": HOLD_S}
 
 
 def test_every_module_of_the_app_is_served_and_cached_for_offline_use():
@@ -74,7 +74,7 @@ def test_every_module_of_the_app_is_served_and_cached_for_offline_use():
 
     from d3ke_edge.demo.server import APP_DIR, APP_FILES
 
-    shell = re.search(r"const SHELL = \[(.*?)\];", (APP_DIR / "sw.js").read_text(), re.S).group(1)
+    shell = re.search(r"const SHELL = \[(.*?)\];", (APP_DIR / "sw.js").read_text(), re.DOTALL).group(1)
     cached = set(re.findall(r"'([^']+)'", shell)) - {"./"}
     assert cached == set(APP_FILES) - {"sw.js"}
     modules = {f"src/{f.name}" for f in (APP_DIR / "src").glob("*.js")}

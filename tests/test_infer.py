@@ -205,7 +205,8 @@ def test_left_right_swaps_of_a_side_view_are_fixed(blazepose):
 def test_the_side_guard_flags_only_turns_no_person_makes():
     """The guard's arithmetic: no suspicion on a stretch's first frame or at a fast real turn (600 deg/s), suspicion
     at a flip (150 deg in 1/60 s); the mirrored labelling taken only when the given one turns the body 90 deg or more
-    and the mirrored one less than half as far; a suspect frame mirroring did not resolve is not the reference, once."""
+    and the mirrored one less than half as far; suspect frames mirroring did not resolve are not the reference for
+    0.1 s."""
     from d3ke_edge.infer.sides import SideGuard, turn_deg
 
     def yaw(deg):
@@ -220,11 +221,11 @@ def test_the_side_guard_flags_only_turns_no_person_makes():
     assert guard.suspect(yaw(150), 1 / 60)  # 9000 deg/s
     assert guard.prefer(yaw(150), yaw(5)) and not guard.prefer(yaw(150), yaw(80))
     assert guard.suspect(yaw(60), 1 / 60) and not guard.prefer(yaw(60), yaw(5))  # fast, but no flip: too small
-    guard.accept(yaw(75), 1 / 60, resolved=False)  # in between, neither labelling continuous: held once
-    assert guard.suspect(yaw(170), 2 / 60) and guard.prefer(yaw(170), yaw(10))  # compared with the frame before
+    guard.accept(yaw(75), 1 / 60, resolved=False)  # in between, neither labelling continuous: held
     guard.accept(yaw(80), 2 / 60, resolved=False)
-    guard.accept(yaw(85), 3 / 60, resolved=False)  # not twice in a row: this one is the reference now
-    assert not guard.suspect(yaw(88), 4 / 60)
+    assert guard.suspect(yaw(170), 3 / 60) and guard.prefer(yaw(170), yaw(10))  # compared with the frame before
+    guard.accept(yaw(85), 6 / 60, resolved=False)  # 0.1 s after the reference: a body still turning is turning
+    assert not guard.suspect(yaw(88), 7 / 60)
     guard.reset()
     assert not guard.suspect(yaw(150), 5 / 60)
     with pytest.raises(ValueError, match="max_turn_deg_s"):

@@ -46,7 +46,8 @@ async function load() {
   if (cfg.step) app.stepModel = await Model.load(cfg.step.url, cfg.step.meta.outputs.map((o) => o.name), threads);
   // a landmark model takes BlazePose's labels as they come: guard it against whole-body side flips (infer's rule)
   if (cfg.sides && cfg.per_frame.meta.inputs[0].name === 'landmarks') {
-    app.sides = new SideGuard(cfg.sides.max_turn_deg_s, cfg.sides.keep_ratio, cfg.sides.min_flip_deg);
+    const g = cfg.sides;
+    app.sides = new SideGuard(g.max_turn_deg_s, g.keep_ratio, g.min_flip_deg, g.hold_s);
   }
   resetState();
   const meta = cfg.per_frame.meta.model;
@@ -159,8 +160,11 @@ async function processFrame(time) {
         resolved = app.sides.prefer(frameOut.pelvis_rot_cam, frameM.pelvis_rot_cam);
         if (resolved) {
           app.tracker.relabel(lmM);
-          [lm, x, frameOut] = [lmM, xM, frameM];
+          [lm, x, frameOut] = [{...lmM, relabelled: true}, xM, frameM];
         }
+      }
+      if (record) {
+        record.sides = {reference: app.sides.last && {...app.sides.last}, resolved, relabelled: !!lm.relabelled};
       }
       app.sides.accept(frameOut.pelvis_rot_cam, time, resolved);
     }

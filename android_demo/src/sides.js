@@ -1,10 +1,10 @@
 // Whole-body left/right label flips, caught by how fast the body would have to turn: d3ke_edge/infer/sides.py in
-// JavaScript, its limit, ratio and minimum flip read from config.json (infer's). A landmark model believes BlazePose's
-// labels, so when BlazePose starts reading a person facing the camera as facing away the per-frame model's pelvis
-// turns by 118-176 deg between two frames; such a frame is run again with the labels mirrored (app.js) and the
-// mirrored labelling is kept when the given one turns the body by ``minFlipDeg`` or more and the mirrored one less
-// than ``keepRatio`` as far. A suspect frame that mirroring did not resolve does not become the reference, once in a
-// row (a flip can take two frames).
+// JavaScript, its limit, ratio, minimum flip and hold read from config.json (infer's). A landmark model believes
+// BlazePose's labels, so when BlazePose starts reading a person facing the camera as facing away the per-frame model's
+// pelvis turns by 118-176 deg between two frames; such a frame is run again with the labels mirrored (app.js) and the
+// mirrored labelling is kept when the given one turns the body by ``minFlipDeg`` or more and the mirrored one by less
+// than ``keepRatio`` x ``minFlipDeg``. Suspect frames that mirroring did not resolve do not become the reference while
+// it is younger than ``holdS`` (a flip can take a few frames).
 
 /** The angle (deg) of the rotation between two row-major 3x3 rotation matrices (9 numbers each). */
 export function turnDeg(r0, r1) {
@@ -14,19 +14,17 @@ export function turnDeg(r0, r1) {
 }
 
 export class SideGuard {
-  constructor(maxTurnDegS, keepRatio, minFlipDeg) {
+  constructor(maxTurnDegS, keepRatio, minFlipDeg, holdS) {
     if (!(maxTurnDegS > 0)) throw new Error(`max_turn_deg_s must be a positive number, got ${maxTurnDegS}`);
     this.maxTurn = maxTurnDegS;
     this.keepRatio = keepRatio;
     this.minFlip = minFlipDeg;
+    this.holdS = holdS;
     this.reset();
   }
 
   /** A new stretch: nothing to compare the next frame with. */
-  reset() {
-    this.last = null;
-    this.held = false;
-  }
+  reset() { this.last = null; }
 
   turn(rot) { return this.last === null ? 0 : turnDeg(this.last.rot, rot); }
 
@@ -36,21 +34,16 @@ export class SideGuard {
     return this.turn(rot) / Math.max(time - this.last.time, 1e-3) > this.maxTurn;
   }
 
-  /** True when the given labelling turns the body by minFlip deg or more and the mirrored one less than keepRatio as
-   * far. */
+  /** True when the given labelling turns the body by minFlip deg or more and the mirrored one by less than
+   * keepRatio x minFlip. */
   prefer(rot, rotMirrored) {
-    const turn = this.turn(rot);
-    return turn >= this.minFlip && this.turn(rotMirrored) < this.keepRatio * turn;
+    return this.turn(rot) >= this.minFlip && this.turn(rotMirrored) < this.keepRatio * this.minFlip;
   }
 
-  /** The rotation this frame went on with; resolved false (suspect, mirroring did not help): not the reference,
-   * once in a row. */
+  /** The rotation this frame went on with; resolved false (suspect, mirroring did not help): not the reference
+   * while the reference is younger than holdS. */
   accept(rot, time, resolved = true) {
-    if (!resolved && !this.held) {
-      this.held = true;
-      return;
-    }
-    this.held = false;
+    if (!resolved && this.last !== null && time - this.last.time < this.holdS) return;
     this.last = {rot: Array.from(rot), time};
   }
 }

@@ -38,16 +38,17 @@ def browser_binary(chromium: str) -> str:
 
 def drive_page(models: DemoModels, blazepose: dict[str, Path], clip: Path, out: Path, chromium: str,
                frames: int, images: int, viewports: list[list[int]], latency_runs: int, offline: bool = False,
-               timeout: int = 600) -> tuple[dict, dict, subprocess.CompletedProcess]:
-    """Serve ``models`` on localhost, play ``clip`` into the page for ``frames`` logged frames (``images`` of them
-    with their pictures), screenshot each viewport, time each model ``latency_runs`` times, and (``offline``) reload
-    it with the network off. Returns drive.mjs's summary, the page's log (``{}`` when it failed) and the run."""
+               timeout: int = 600, clip_frames: int = 40) -> tuple[dict, dict, subprocess.CompletedProcess]:
+    """Serve ``models`` on localhost, play ``clip``'s first ``clip_frames`` (looping) into the page for ``frames``
+    logged frames (``images`` of them with their pictures), screenshot each viewport, time each model
+    ``latency_runs`` times, and (``offline``) reload it with the network off. Returns drive.mjs's summary, the page's
+    log (``{}`` when it failed) and the run."""
     out.mkdir(parents=True, exist_ok=True)
     routes = build_routes(models, {k: blazepose[k] for k in ("pose_detection.tflite", "pose_landmark_full.tflite")},
                           test_frames=frames, test_images=images)
     server = DemoServer(routes, "127.0.0.1", 0).start()
     try:
-        args = {"url": server.url, "y4m": str(write_y4m(clip, out / "clip.y4m")), "out": str(out),
+        args = {"url": server.url, "y4m": str(write_y4m(clip, out / "clip.y4m", clip_frames)), "out": str(out),
                 "chromium": browser_binary(chromium), "viewports": viewports, "latency_runs": latency_runs,
                 "offline": offline, "offline_probe": f"{server.url}models/export/{models.per_frame.name}"}
         run = subprocess.run(["node", "test/drive.mjs", json.dumps(args)], cwd=APP_DIR, capture_output=True,

@@ -7,20 +7,21 @@ believes the labels, so at the flip its per-frame pelvis turns by 118-176 deg be
 clips; the mirrored labelling then turns it 10-39); a person turns at most a few hundred deg/s outside of a pirouette.
 When the per-frame model's pelvis would turn faster than ``max_turn_deg_s``, the frame is run again with the labels
 mirrored, and the mirrored labelling is kept when the given one turns the body by ``MIN_FLIP_DEG`` or more and the
-mirrored one less than ``KEEP_RATIO`` as far (``SideGuard.prefer``; Sports2D's side views and somersault turn it
-30-84 deg a frame, no flip). A flip can take two frames, the first read in between (the person side-on); such a frame
-does not become the reference, so the next one is compared with the frame before it (once: a body that keeps turning
-fast is turning). The price: a spin faster than ~1800 deg/s filmed at 30 frames/s can be taken for a flip
-(``--max-turn 0`` turns the guard off).
+mirrored one by less than half that (``SideGuard.prefer``; Sports2D's side views and somersault turn it 30-84 deg a
+frame, no flip). A flip can take a few frames read in between (the person side-on); such frames do not become the
+reference, so the next ones are compared with the last frame before them (for ``HOLD_S``: a body that keeps turning
+fast for longer is turning). The price: a spin faster than ~1350 deg/s can be taken for a flip (``--max-turn 0`` turns
+the guard off).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["KEEP_RATIO", "MIN_FLIP_DEG", "SideGuard", "turn_deg"]
+__all__ = ["HOLD_S", "KEEP_RATIO", "MIN_FLIP_DEG", "SideGuard", "turn_deg"]
 
-KEEP_RATIO = 0.5  # the mirrored labelling must turn the body less than half as far to be taken
+KEEP_RATIO = 0.5  # the mirrored labelling must turn the body less than this x MIN_FLIP_DEG to be taken
+HOLD_S = 0.1  # how long suspect frames neither labelling explains may stay out of the reference
 MIN_FLIP_DEG = 90.0  # and the given one must turn it at least this far: a flip reverses the facing
 
 
@@ -43,7 +44,6 @@ class SideGuard:
     def reset(self) -> None:
         """A new stretch: nothing to compare the next frame with."""
         self._last: tuple[np.ndarray, float] | None = None
-        self._held = False
 
     def _turn(self, rot: np.ndarray) -> float:
         return turn_deg(self._last[0], rot) if self._last is not None else 0.0
@@ -58,15 +58,13 @@ class SideGuard:
 
     def prefer(self, rot: np.ndarray, rot_mirrored: np.ndarray) -> bool:
         """True when the given labelling's rotation turns the body by ``MIN_FLIP_DEG`` or more and the mirrored one's
-        less than ``KEEP_RATIO`` as far."""
-        turn = self._turn(rot)
-        return turn >= MIN_FLIP_DEG and self._turn(rot_mirrored) < KEEP_RATIO * turn
+        by less than ``KEEP_RATIO`` x ``MIN_FLIP_DEG`` (a side-on frame can turn both labellings far, one of them
+        less than half as far as the other: that is no evidence)."""
+        return self._turn(rot) >= MIN_FLIP_DEG and self._turn(rot_mirrored) < KEEP_RATIO * MIN_FLIP_DEG
 
     def accept(self, rot: np.ndarray, time: float, resolved: bool = True) -> None:
         """The rotation this frame went on with; ``resolved`` False (suspect, and mirroring did not make it
-        continuous): it does not become the reference, once in a row."""
-        if not resolved and not self._held:
-            self._held = True
+        continuous): it does not become the reference while the reference is younger than ``HOLD_S``."""
+        if not resolved and self._last is not None and time - self._last[1] < HOLD_S:
             return
-        self._held = False
         self._last = (np.asarray(rot, np.float64).reshape(3, 3), float(time))
