@@ -44,7 +44,7 @@ def infer(
     osim: Annotated[Optional[Path], typer.Option("--osim", help="The model's .osim when it is not the built-in skeleton.")] = None,
     search_frames: Annotated[int, typer.Option("--search-frames", help="Stop with an error when nobody is found in this many first frames.")] = _D("search_frames"),
     no_overlay: Annotated[bool, typer.Option("--no-overlay", help="Skip overlay.mp4 (faster).")] = False,
-    max_turn: Annotated[float, typer.Option("--max-turn", help="Deg/s: a landmark model's pelvis turning faster than this is taken for BlazePose flipping every landmark's side (a person facing the camera read as facing away); the frame's model runs again with the labels mirrored, kept when the given labelling turned the body 90 deg or more and the mirrored one less than 45. 0 = off.")] = _D("max_turn_deg_s"),
+    max_turn_deg_s: Annotated[float, typer.Option("--max-turn-deg-s", help="Deg/s: a landmark model's pelvis turning faster than this is taken for BlazePose flipping every landmark's side (a person facing the camera read as facing away); the frame's model runs again with the labels mirrored, kept when the given labelling turned the body 90 deg or more and the mirrored one less than 45. 0 = off.")] = _D("max_turn_deg_s"),
     refine: Annotated[bool, typer.Option("--refine/--no-refine", help="Fit the skeleton to BlazePose's landmarks after the network (projected markers onto the landmarks, pulled toward the network's pose and the previous frame; causal). Needs the landmarks on every frame.")] = _D("refine"),
 ) -> None:
     """Run BlazePose tracking, the engine-style crop, the model and its causal step head over a video, frame by
@@ -61,7 +61,7 @@ def infer(
         cfg = InferConfig(video=video, model=model, out=out, runtime=runtime, precision=precision, head=head,
                           hfov=hfov, person=person, tiles=tiles, start=start, end=end, every=every, landmark_every=landmark_every,
                           search_frames=search_frames, osim=osim, overlay=not no_overlay, refine=refine,
-                          max_turn_deg_s=max_turn,
+                          max_turn_deg_s=max_turn_deg_s,
                           angles=tuple(a.strip() for a in angles.split(",") if a.strip()) if angles else ())
     except ValueError as exc:
         fail(flagged(str(exc), InferConfig))

@@ -10,9 +10,9 @@ mirrored, and the mirrored labelling is kept when the given one turns the body b
 mirrored one by less than half that (``SideGuard.prefer``; Sports2D's side views and somersault turn it 30-84 deg a
 frame, no flip). A flip can take a few frames read in between (the person side-on); such frames do not become the
 reference, so the next ones are compared with the last frame before them (for ``HOLD_S``: a body that keeps turning
-fast for longer is turning). The price: a spin faster than ~1350 deg/s can be taken for a flip (``--max-turn 0`` turns
-the guard off). The limit: continuity tells that the labelling changed, not which one is right, so a stretch that
-starts flipped stays flipped.
+fast for longer is turning). The price: a spin faster than ~1350 deg/s can be taken for a flip
+(``--max-turn-deg-s 0`` turns the guard off). The limit: continuity tells that the labelling changed, not which one is
+right, so a stretch that starts flipped stays flipped.
 """
 
 from __future__ import annotations
