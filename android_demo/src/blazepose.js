@@ -163,10 +163,11 @@ export function decodeLandmarks(points, flag, world, roi, cfg) {
   return {xy, visibility: vis, presence: pres, world: wl, poseScore: flag, roi, aux};
 }
 
-/** The same detection with its left and right labels swapped (``mirror``: config's mirror_order). */
+/** The same detection with its left and right labels swapped (``mirror``: config's mirror_order); ``swapped``
+ * says whether the result is BlazePose's own labelling mirrored (a relabel can mirror an unswapped frame back). */
 export function mirroredLandmarks(res, mirror) {
   return {...res, xy: mirror.map((j) => res.xy[j]), visibility: mirror.map((j) => res.visibility[j]),
-          presence: mirror.map((j) => res.presence[j]), world: mirror.map((j) => res.world[j]), swapped: true};
+          presence: mirror.map((j) => res.presence[j]), world: mirror.map((j) => res.world[j]), swapped: !res.swapped};
 }
 
 /** Follows one person: detect, then each frame's landmarks give the next ROI; swaps undone as tracker.py does. */

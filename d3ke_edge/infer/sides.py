@@ -21,9 +21,9 @@ import numpy as np
 
 __all__ = ["HOLD_S", "KEEP_RATIO", "MIN_FLIP_DEG", "SideGuard", "turn_deg"]
 
-KEEP_RATIO = 0.5  # the mirrored labelling must turn the body less than this x MIN_FLIP_DEG to be taken
+MIN_FLIP_DEG = 90.0  # the given labelling must turn the body at least this far: a flip reverses the facing
+KEEP_RATIO = 0.5  # and the mirrored one less than this x MIN_FLIP_DEG, to be taken
 HOLD_S = 0.1  # how long suspect frames neither labelling explains may stay out of the reference
-MIN_FLIP_DEG = 90.0  # and the given one must turn it at least this far: a flip reverses the facing
 
 
 def turn_deg(r0: np.ndarray, r1: np.ndarray) -> float:

@@ -71,14 +71,14 @@ def mirror_order() -> np.ndarray:
 
 
 _MIRROR = mirror_order()
+SWAP_LIMBS = np.array([i for i, n in enumerate(LANDMARK_NAMES)
+                       if n.split("_")[-1] in ("elbow", "wrist", "knee", "ankle", "heel", "index")])
 
 
 def mirrored(lm: Landmarks) -> Landmarks:
     """The same detection with its left and right labels swapped (every per-landmark array)."""
     m = _MIRROR
     return replace(lm, xy=lm.xy[m], z=lm.z[m], visibility=lm.visibility[m], presence=lm.presence[m], world=lm.world[m])
-SWAP_LIMBS = np.array([i for i, n in enumerate(LANDMARK_NAMES)
-                       if n.split("_")[-1] in ("elbow", "wrist", "knee", "ankle", "heel", "index")])
 
 
 @dataclass
