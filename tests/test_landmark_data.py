@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,9 @@ from d3ke_edge.data.landmark_input import FEATURES, FEATURES_WORLD, landmark_fea
 from d3ke_edge.data.landmark_noise import YAW_SECTORS, LandmarkNoise, facing_yaw, yaw_sector
 from d3ke_edge.data.landmark_synth import LandmarkSynth, LandmarkSynthConfig, PoseBank, landmark_skeleton
 from d3ke_edge.data.synth import SynthConfig, SynthEngine
+from d3ke_edge.train.config import DataConfig, load_config
+from d3ke_edge.train.data import StepBatches
+from d3ke_edge.train.loop import data_processes
 
 
 def test_projected_landmarks_and_labels_equal_the_engine_s():
@@ -197,3 +201,28 @@ def test_landmark_placement_moves_each_subjects_landmarks_by_a_constant_on_their
         assert float(length.std(0).max()) < 1e-5
     with pytest.raises(ValueError, match="placement_m"):
         LandmarkSynthConfig(placement_m=0.5)
+
+
+@pytest.mark.parametrize("start", [0, 3])
+def test_data_processes_make_each_step_once_and_in_order(start):
+    """Two data processes give the steps one process gives, once each and in order, with the same batches (each
+    process made every step before: a two-worker run trained on each batch twice). A resumed run starts mid-way."""
+    cfg = DataConfig(source="landmarks", bank_sequences=3, sequence_seconds=0.5, val_sequences=1)
+
+    def run(workers: int) -> list:
+        stream = StepBatches(cfg, FEATURES, 4, 0, start, 8)
+        return list(torch.utils.data.DataLoader(stream, batch_size=None, num_workers=workers))
+
+    one, two = run(0), run(2)
+    assert [s for s, _ in two] == [s for s, _ in one] == list(range(start, 8))
+    assert all(torch.equal(a[k], b[k]) for (_, a), (_, b) in zip(one, two) for k in a)
+
+
+def test_landmark_data_uses_its_data_processes_on_a_gpu_too():
+    """The GPU recipes' landmark data is made on the CPU: their data processes run beside a CUDA run (they were
+    dropped whenever the training device was not the CPU); only the renderer on the GPU stays in the training
+    process."""
+    assert data_processes(DataConfig(source="landmarks", workers=6), "cuda") == 6
+    assert data_processes(DataConfig(source="synth", workers=6), "cuda") == 0
+    assert data_processes(DataConfig(source="synth", workers=2), "cpu") == 2
+    assert data_processes(load_config(Path(__file__).resolve().parents[1] / "train" / "lift_bank_gpu.yaml").data, "cuda") == 6

@@ -66,7 +66,7 @@ class DataConfig:
     sequences_per_step: float = 0.5  # fresh sequences rendered per step (synth)
     render_device: str = "auto"  # auto: the training device
     render_batch: int = 1  # sequences rendered per renderer call (synth): later steps' sequences are drawn ahead
-    workers: int = 1  # data processes (0: render in the training process)
+    workers: int = 1  # data processes (0: made in the training process; the GPU renderer always is)
     val_sequences: int = 8
     backgrounds: str | None = None
     families: tuple[str, ...] | None = None  # synth motion families (None: all)

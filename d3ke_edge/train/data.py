@@ -148,7 +148,8 @@ def _dataset(cfg: DataConfig, split: str, skeleton=None):
 
 
 class StepBatches(IterableDataset):
-    """Yields ``(step, batch)`` for steps ``start .. stop-1``; use ``DataLoader(self, batch_size=None)``."""
+    """Yields ``(step, batch)`` for steps ``start .. stop-1``, each once and in order, with any number of data
+    processes; use ``DataLoader(self, batch_size=None, num_workers=N)``."""
 
     def __init__(self, cfg: DataConfig, size: int, batch: int, seed: int, start: int, stop: int,
                  device: str = "cpu", skeleton=None):
@@ -163,13 +164,18 @@ class StepBatches(IterableDataset):
         return _DatasetSource(_dataset(self.cfg, "train", self.skeleton), self.batch, self.seed)
 
     def __iter__(self):
-        if torch.utils.data.get_worker_info() is not None:
+        first, every = self.start, 1
+        info = torch.utils.data.get_worker_info()
+        if info is not None:
             torch.set_num_threads(1)  # the training process keeps the other cores
+            # each data process makes every n-th step (a batch is a function of the step, so any process can make
+            # any); the loader takes one batch from each in turn, so the steps arrive in order, each once
+            first, every = self.start + info.id, info.num_workers
         source = self._source()
         mirror = None
         if "hflip" in self.cfg.augment:
             mirror = derive_mirror(self.skeleton or builtin_skeleton())
-        for step in range(self.start, self.stop):
+        for step in range(first, self.stop, every):
             batch = source(step)
             if self.cfg.augment:  # the benchmark's kernels, seeded by (seed, step): a resumed run sees the same
 

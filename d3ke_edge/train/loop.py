@@ -21,11 +21,11 @@ from ..data.motion_bank import load_manifest
 from ..models.registry import get_model
 from ..utils.atomic import atomic_write_text
 from .checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint, set_rng_state
-from .config import Experiment, OptimConfig
+from .config import DataConfig, Experiment, OptimConfig
 from .data import StepBatches, validation_set
 from .losses import d3ke_loss, mean_pose_metrics, metrics
 
-__all__ = ["train", "lr_at", "evaluate"]
+__all__ = ["train", "lr_at", "evaluate", "data_processes"]
 
 
 def lr_at(step: int, o: OptimConfig) -> float:
@@ -96,6 +96,13 @@ def _setup(exp: Experiment) -> tuple[torch.device, int, int]:
     return dev, rank, world
 
 
+def data_processes(data: DataConfig, render_dev: str) -> int:
+    """How many data processes make the batches: ``data.workers`` for data made on the CPU (landmarks, shards,
+    readers, the renderer when told to render there); none for the renderer on the GPU, which runs in the training
+    process (CUDA does not start in forked workers)."""
+    return data.workers if render_dev == "cpu" or data.source != "synth" else 0
+
+
 def train(exp: Experiment, resume: bool = False, on_step: Callable[[int, dict], object] | None = None) -> dict:
     """Train a per-frame model; returns the run summary (also written to OUT/summary.json)."""
     o, out = exp.optim, Path(exp.out)
@@ -107,7 +114,7 @@ def train(exp: Experiment, resume: bool = False, on_step: Callable[[int, dict], 
     step_fn = torch.compile(net, mode=o.compile_mode) if o.compile else net
     # --- data: batches are a function of (seed, step), so resuming at `start` replays the same stream
     render_dev = str(dev) if exp.data.render_device == "auto" else exp.data.render_device
-    workers = exp.data.workers if render_dev == "cpu" else 0
+    workers = data_processes(exp.data, render_dev)
     stream = StepBatches(exp.data, exp.model.input_size, o.batch, o.seed * 1000 + rank, start, o.steps, render_dev,
                          model.space.skeleton)
     loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=workers)
