@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from d3ke_edge.data.camera import project
 from d3ke_edge.data.landmark_input import FEATURES, FEATURES_WORLD, landmark_features, world_normalise
 from d3ke_edge.data.landmark_noise import YAW_SECTORS, LandmarkNoise, facing_yaw, yaw_sector
 from d3ke_edge.data.landmark_synth import LandmarkSynth, LandmarkSynthConfig, PoseBank, landmark_skeleton
 from d3ke_edge.data.synth import SynthConfig, SynthEngine
-from d3ke_edge.train.config import DataConfig, load_config
+from d3ke_edge.train.config import DataConfig
 from d3ke_edge.train.data import StepBatches
 from d3ke_edge.train.loop import data_processes
 
@@ -225,4 +226,5 @@ def test_landmark_data_uses_its_data_processes_on_a_gpu_too():
     assert data_processes(DataConfig(source="landmarks", workers=6), "cuda") == 6
     assert data_processes(DataConfig(source="synth", workers=6), "cuda") == 0
     assert data_processes(DataConfig(source="synth", workers=2), "cpu") == 2
-    assert data_processes(load_config(Path(__file__).resolve().parents[1] / "train" / "lift_bank_gpu.yaml").data, "cuda") == 6
+    recipe = yaml.safe_load((Path(__file__).resolve().parents[1] / "train" / "lift_bank_gpu.yaml").read_text())["data"]
+    assert data_processes(DataConfig(source=recipe["source"], workers=recipe["workers"]), "cuda") == 6

@@ -185,3 +185,39 @@ def test_end_to_end_trains_backbone_and_head_jointly(tmp_path):
     assert len(moved) > 10  # the backbone was updated by the joint loss
     assert any(not torch.equal(v, torch.zeros_like(v)) for k, v in ck["head"].items() if k.startswith("out."))
     assert model.space.dim == head.dim
+
+
+def test_the_gpu_check_script_returns_a_model_that_loads(tmp_path):
+    """benchmarks/gpu_lift_bank.py (the device check of the landmark GPU recipe), its smoke sizes on the CPU, on the
+    recipe without its motion bank (absent in a fresh clone): the report holds the three parts; the returned files
+    fit what the device machine sends back (<= 8, each <= 16 MB, 64 MB in all) and the parts, joined, are the run's
+    best model without its optimiser state — the same outputs."""
+    import json
+
+    import numpy as np
+    import yaml
+
+    from d3ke_edge.infer.model import open_model
+
+    root = Path(__file__).resolve().parents[1]
+    recipe = yaml.safe_load((root / "train" / "lift_bank_gpu.yaml").read_text())
+    recipe["data"].pop("motion_bank")
+    recipe["data"]["motion_bank_weight"] = 0.0
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    out, run = tmp_path / "out", tmp_path / "run"
+    subprocess.run([sys.executable, str(root / "benchmarks" / "gpu_lift_bank.py"), "--out", str(out), "--run", str(run),
+                    "--recipe", str(tmp_path / "recipe.yaml"), "--smoke"], check=True, capture_output=True, cwd=root)
+    report = json.loads((out / "gpu_lift_bank.json").read_text())
+    assert report["step"]["steps_per_s"] > 0 and report["data"]["batches_per_s_per_process"] > 0
+    assert report["train"]["steps"] >= 20 and report["train"]["recipe_steps"] == recipe["optim"]["steps"]
+    files = sorted(out.iterdir())
+    assert len(files) <= 8 and max(f.stat().st_size for f in files) <= 16 * 2**20
+    assert sum(f.stat().st_size for f in files) <= 64 * 2**20
+    parts = sorted(out.glob("checkpoint_best.pt.part*"))
+    assert [p.name for p in parts] == report["checkpoint_parts"]
+    (tmp_path / "joined.pt").write_bytes(b"".join(p.read_bytes() for p in parts))
+    assert "optimizer" not in load_checkpoint(tmp_path / "joined.pt")
+    x = np.random.default_rng(0).normal(size=(1, 135)).astype(np.float32)
+    a = open_model(tmp_path / "joined.pt", head="none").run_frame(x)
+    b = open_model(run / "checkpoint_best.pt", head="none").run_frame(x)
+    assert all(np.array_equal(u, v) for u, v in zip(a, b))
