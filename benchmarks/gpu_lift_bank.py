@@ -24,7 +24,8 @@ without its optimiser state (what export and infer read), cut into DIR/checkpoin
         --out DIR2
     d3ke-edge bench reference --reference REF --model runs/lift_bank_gpu/checkpoint_best.pt --out DIR3
 
-against the shipped default's figures (benchmarks/results/motions/held_out_by_source, .../reference/default_model).
+against the shipped default's figures (benchmarks/results/motions/held_out_by_source, .../reference/default_model);
+judge it there, not by the validation figure this script prints (docs/gpu.md).
 On the device machine: carry runs/motion_bank, give the run a timeout_s of --budget-s + 3 minutes (the bank's build,
 four validations and the parts come on top of the training).
 
