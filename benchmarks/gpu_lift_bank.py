@@ -112,7 +112,7 @@ def data_rate(exp: Experiment, batches: int) -> dict:
 
 
 def run_train(exp: Experiment, budget_s: float, rate: float, build_s: float) -> dict:
-    """The recipe cut to ``budget_s`` at ``rate`` steps/s (the bank's build and four validations taken off)."""
+    """The recipe cut to ``budget_s`` at ``rate`` steps/s, the bank's build (``build_s``) taken off."""
     o, recipe_steps = exp.optim, exp.optim.steps
     steps = max(20, int((budget_s - build_s) * rate))
     if steps < o.steps:
