@@ -308,3 +308,41 @@ def test_retargeting_sources_that_cannot_work_are_refused_with_the_reason(skel, 
         assert "has 2 values, its dof need 3" in why["01_broken.amc"]
         good = next(c for c in m["clips"] if c["path"] == "01_good.amc")
         assert good["refused"] is None and good["fit_error_mm"] < 20.0, good
+
+
+def test_a_bank_is_rebuilt_from_its_manifest_or_refused_saying_what_differs(skel, lab, tmp_path):
+    """``--reproduce MANIFEST``: the folder a bank was made from, grown since by a trial and a subject, gives back
+    that bank (same hash: only the files it imported are read, with its settings); a changed trial, a missing one or
+    a renamed folder is refused with what differs, and nothing is written."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from d3ke_edge.cli import app
+
+    src = tmp_path / "lab"
+    shutil.copytree(lab, src)
+    made = import_bank([src], tmp_path / "bank", skel, BankConfig(fps=50.0), say=lambda s: None)
+    _trial(skel, src / "S1" / "walk9.mot", seconds=2.0)  # added since: it would take a split of S1's
+    _trial(skel, src / "S3" / "new.mot")
+    run = CliRunner()
+    res = run.invoke(app, ["motions", "import", str(src), "--out", str(tmp_path / "again"), "--reproduce",
+                           str(tmp_path / "bank")])
+    assert res.exit_code == 0, res.output
+    again = load_manifest(tmp_path / "again")
+    assert again["bank_hash"] == made["bank_hash"] and again["config"]["fps"] == 50.0
+    assert {c["path"] for c in again["clips"]} == {c["path"] for c in made["clips"] if not c["refused"]}
+    changed = _trial(skel, src / "S1" / "walk1.mot", seconds=1.5)  # a trial re-exported since
+    for args, text in (([str(src)], "their values differ"),
+                       ([str(src / "S1")], "not under the sources given (first: S1/walk0.mot)"),
+                       ([str(lab)], None)):
+        res = run.invoke(app, ["motions", "import", *args, "--out", str(tmp_path / "bad"), "--reproduce",
+                               str(tmp_path / "bank" / "manifest.json")])
+        if text is None:  # the original folder under another name: every clip's name differs
+            assert res.exit_code == 2 and "not found" in res.output and "under the name it had" in res.output
+            continue
+        assert res.exit_code == 2 and text in res.output.replace("\n", " "), res.output
+    assert changed.is_file() and not (tmp_path / "bad").exists() and not list(tmp_path.glob(".bank-*"))
+    res = run.invoke(app, ["motions", "import", str(src), "--out", str(tmp_path / "bad"), "--reproduce",
+                           str(src / "LICENSE.txt")])
+    assert res.exit_code == 2 and "cannot read a manifest" in res.output

@@ -368,23 +368,13 @@ def _is_motion(path: Path) -> bool:
     return suffix in (*MOTION_SUFFIXES, *RETARGET_SUFFIXES)
 
 
-def import_bank(sources: list[Path], out: Path, skel: Skeleton, cfg: BankConfig = BankConfig(),
-                say=print) -> dict:
-    """Every motion file under ``sources`` into the bank ``out`` (replaced as a whole, never half-written): clips and
-    ``manifest.json|md``. Returns the manifest. A source with no motion file, or nothing importable at all, is a
-    ``BankError`` and writes nothing."""
-    found = []
-    for src in sources:
-        root, files = _files(Path(src))
-        if not files:
-            raise BankError(f"'{src}' holds no motion file ({', '.join((*MOTION_SUFFIXES, *RETARGET_SUFFIXES))}, "
-                            "DeepMimic clips)")
-        found += [(root, f) for f in files]
-    mirror = derive_mirror(skel, strict_markers=False) if cfg.mirror else None
+def _read_all(found: list[tuple[Path, Path]], skel: Skeleton, cfg: BankConfig,
+              say) -> tuple[list[ClipRecord], dict[str, np.ndarray]]:
+    """Every file read (.mot by name; the retargeted ones one fit per folder) -> the records, the clips by id."""
     records, clips = [], {}
     groups: dict[tuple[str, Path], list[tuple[Path, Path]]] = {}  # retargeted clips by folder (one skeleton): one fit
     for root, f in found:
-        kind = {".txt": "deepmimic", ".json": "deepmimic", ".amc": "acclaim", ".c3d": "c3d"}.get(f.suffix.lower())
+        kind = _retarget_kind(f)
         if kind is not None:
             groups.setdefault((kind, f.parent), []).append((root, f))
             continue
@@ -401,6 +391,37 @@ def import_bank(sources: list[Path], out: Path, skel: Skeleton, cfg: BankConfig 
             records.append(rec)
             if q is not None:
                 clips[rec.id] = q
+    return records, clips
+
+
+def import_bank(sources: list[Path], out: Path, skel: Skeleton, cfg: BankConfig = BankConfig(),
+                say=print, like: dict | None = None) -> dict:
+    """Every motion file under ``sources`` into the bank ``out`` (replaced as a whole, never half-written): clips and
+    ``manifest.json|md``. Returns the manifest. A source with no motion file, or nothing importable at all, is a
+    ``BankError`` and writes nothing.
+
+    ``like``: the manifest of a bank to rebuild (a model's data manifest) — only the files it imported are read, with
+    its config (``cfg`` is not used), and the result must be that bank (its hash), else a ``BankError`` that says
+    what differs, and nothing is written."""
+    if like is not None:
+        cfg = BankConfig(**like["config"])
+    found = []
+    for src in sources:
+        root, files = _files(Path(src))
+        if not files:
+            raise BankError(f"'{src}' holds no motion file ({', '.join((*MOTION_SUFFIXES, *RETARGET_SUFFIXES))}, "
+                            "DeepMimic clips)")
+        found += [(root, f) for f in files]
+    if like is not None:
+        found = _as_in(found, like)
+    mirror = derive_mirror(skel, strict_markers=False) if cfg.mirror else None
+    records, clips = _read_all(found, skel, cfg, say)
+    if like is not None:  # what the bank being rebuilt refused stays out (a retargeting folder is read whole)
+        refused = {c["path"]: c["refused"] for c in like["clips"] if c["refused"]}
+        for rec in records:
+            if rec.path in refused and not rec.refused:
+                rec.refused = f"refused in the bank being rebuilt: {refused[rec.path]}"
+                clips.pop(rec.id, None)
     _assign_splits(records, cfg)
     for rec in records:
         say(f"{rec.path}: " + (f"refused ({rec.refused})" if rec.refused else
@@ -428,6 +449,8 @@ def import_bank(sources: list[Path], out: Path, skel: Skeleton, cfg: BankConfig 
                                     coordinates=names)
                 digest.update(f"{name}:{split}".encode())  # the data and which split it trains or tests
                 digest.update(values.tobytes())
+        if like is not None:
+            _check_same(like, records, digest.hexdigest())
         manifest = _manifest(records, cfg, skel, digest.hexdigest())
         atomic_write_text(stage / "manifest.json", json.dumps(manifest, indent=2) + "\n")
         atomic_write_text(stage / "manifest.md", _markdown(manifest))
@@ -438,6 +461,46 @@ def import_bank(sources: list[Path], out: Path, skel: Skeleton, cfg: BankConfig 
         if stage.exists():
             shutil.rmtree(stage, ignore_errors=True)
     return manifest
+
+
+def _retarget_kind(f: Path) -> str | None:
+    """The reader of a file that is retargeted (one fit per folder), None for a .mot/.sto read by name."""
+    return {".txt": "deepmimic", ".json": "deepmimic", ".amc": "acclaim", ".c3d": "c3d"}.get(f.suffix.lower())
+
+
+def _as_in(found: list[tuple[Path, Path]], like: dict) -> list[tuple[Path, Path]]:
+    """The files to read to rebuild a manifest's bank, among those found (by their path under the source): the ones
+    it imported (all must be there), and the others of their retargeting folders (one fit per folder: the folder's
+    other clips shaped it)."""
+    listed = {c["path"]: c for c in like["clips"]}
+    want = {path for path, c in listed.items() if not c["refused"]}
+    rel = {(root, f): str(f.relative_to(root)) for root, f in found}
+    missing = sorted(want - set(rel.values()))
+    if missing:
+        raise BankError(f"{len(missing)} of the {len(want)} files the bank {like['bank_hash'][:16]} was made from are "
+                        f"not under the sources given (first: {missing[0]}); give the folder it was made from")
+    fitted = {(_retarget_kind(f), f.parent) for (root, f), r in rel.items() if r in want and _retarget_kind(f)}
+    return [(root, f) for (root, f), r in rel.items()
+            if r in want or (r in listed and (_retarget_kind(f), f.parent) in fitted)]
+
+
+def _check_same(like: dict, records: list[ClipRecord], digest: str) -> None:
+    """The rebuilt bank is the manifest's, or a ``BankError`` naming what differs."""
+    if digest == like["bank_hash"]:
+        return
+    want = {c["id"]: c for c in like["clips"] if not c["refused"]}
+    got = {r.id: r for r in records}
+    lost = sorted(i for i in want if i not in got or got[i].refused)
+    if lost:
+        first = lost[0]
+        what = (f"{len(lost)} of its clips are refused now (first {first}: {got[first].refused})" if first in got else
+                f"{len(lost)} of its clips are not found (first {first}; a clip's name begins with its source "
+                "folder's: give the folder under the name it had)")
+    else:
+        moved = [i for i in want if want[i]["split"] != got[i].split]
+        what = (f"{len(moved)} clips fall in another split (first {moved[0]})" if moved else
+                "the same clips, their values differ (the source files or the importer changed)")
+    raise BankError(f"the rebuilt bank is not {like['bank_hash'][:16]} (got {digest[:16]}): {what}; nothing written")
 
 
 def _manifest(records: list[ClipRecord], cfg: BankConfig, skel: Skeleton, digest: str) -> dict:
