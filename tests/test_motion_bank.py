@@ -346,3 +346,9 @@ def test_a_bank_is_rebuilt_from_its_manifest_or_refused_saying_what_differs(skel
     res = run.invoke(app, ["motions", "import", str(src), "--out", str(tmp_path / "bad"), "--reproduce",
                            str(src / "LICENSE.txt")])
     assert res.exit_code == 2 and "cannot read a manifest" in res.output
+    other = {**made, "config": {**made["config"], "smoothing": 3}}  # a setting this version does not have
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    res = run.invoke(app, ["motions", "import", str(src), "--out", str(tmp_path / "bad"), "--reproduce",
+                           str(tmp_path / "other.json")])
+    assert res.exit_code == 2 and "settings are not ones this version reads" in res.output.replace("\n", " ")
+    assert not (tmp_path / "bad").exists()

@@ -19,7 +19,7 @@ def import_(
     fps: Annotated[float, typer.Option("--fps", help="Every clip is resampled to this rate.")] = 60.0,
     osim: Annotated[Optional[Path], typer.Option("--osim", help="The skeleton the bank is for (default: the built-in one).")] = None,
     no_mirror: Annotated[bool, typer.Option("--no-mirror", help="Do not store mirrored copies.")] = False,
-    reproduce: Annotated[Optional[Path], typer.Option("--reproduce", help="Rebuild the bank this manifest describes (a manifest.json or a bank folder; e.g. a model's bank_manifest.json): only the files it imported, with its settings (--fps and --no-mirror are not used); refused unless the result is that bank (its hash).")] = None,
+    reproduce: Annotated[Optional[Path], typer.Option("--reproduce", help="Rebuild the bank this manifest describes (a manifest.json or a bank folder; e.g. a model's bank_manifest.json): only the files it imported (and the rest of their retargeting folders), with its settings (--fps and --no-mirror are not used); refused unless the result is that bank (its hash).")] = None,
 ) -> None:
     """Recorded motion into a bank in the skeleton's coordinates: read by name or retargeted, ranges checked (clamped,
     replaced or refused by rule), resampled, mirrored, split by trial into train/val/test; a manifest with each

@@ -400,11 +400,15 @@ def import_bank(sources: list[Path], out: Path, skel: Skeleton, cfg: BankConfig 
     ``manifest.json|md``. Returns the manifest. A source with no motion file, or nothing importable at all, is a
     ``BankError`` and writes nothing.
 
-    ``like``: the manifest of a bank to rebuild (a model's data manifest) — only the files it imported are read, with
-    its config (``cfg`` is not used), and the result must be that bank (its hash), else a ``BankError`` that says
-    what differs, and nothing is written."""
+    ``like``: the manifest of a bank to rebuild (a model's data manifest) — only the files it imported are read (and
+    the rest of their retargeting folders), with its config (``cfg`` is not used), and the result must be that bank
+    (its hash), else a ``BankError`` that says what differs, and nothing is written."""
     if like is not None:
-        cfg = BankConfig(**like["config"])
+        try:
+            cfg = BankConfig(**like["config"])
+        except (TypeError, ValueError) as exc:
+            raise BankError(f"the manifest's settings are not ones this version reads ({exc}); rebuild it with the "
+                            "version that made it") from exc
     found = []
     for src in sources:
         root, files = _files(Path(src))
