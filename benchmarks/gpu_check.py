@@ -49,7 +49,8 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def _median_ms(fn, dev, reps: int) -> float:
+def median_ms(fn, dev, reps: int) -> float:
+    """``fn``'s median wall time (ms) over ``reps`` calls after three warm-up calls, the device synchronised."""
     for _ in range(3):
         fn()
     times = []
@@ -77,7 +78,7 @@ def latency(dev: torch.device, smoke: bool) -> list[dict]:
                     with torch.no_grad(), ctx:
                         model(x)
 
-                ms = _median_ms(fn, dev, 3 if smoke else 30)
+                ms = median_ms(fn, dev, 3 if smoke else 30)
                 rows.append({"model": name, "size": size, "batch": batch, "precision": prec,
                              "ms_per_call": round(ms, 3), "frames_per_s": round(batch / ms * 1e3, 1)})
                 print(rows[-1], flush=True)
@@ -167,7 +168,7 @@ def step_rate(exp: Experiment, dev: torch.device, smoke: bool, compile_mode: str
     one()
     _sync(dev)
     first_s = time.perf_counter() - t
-    ms = _median_ms(one, dev, 3 if smoke else 30)
+    ms = median_ms(one, dev, 3 if smoke else 30)
     return {"compile": compile_mode or "eager", "first_step_s": round(first_s, 1), "ms_per_step": round(ms, 2),
             "frames_per_s": round(exp.optim.batch / ms * 1e3, 1)}
 

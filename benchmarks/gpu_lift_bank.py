@@ -45,23 +45,19 @@ import time
 from pathlib import Path
 
 import torch
+from gpu_check import median_ms  # the sibling check's timing and training report
+from gpu_check import run_train as timed_train
 
 from d3ke_edge.models.registry import get_model
 from d3ke_edge.train.checkpoint import load_checkpoint, save_checkpoint
 from d3ke_edge.train.config import Experiment, load_config
 from d3ke_edge.train.data import landmark_synth, sequence_seed
-from d3ke_edge.train.loop import train
 from d3ke_edge.train.losses import d3ke_loss
 from d3ke_edge.utils.atomic import atomic_write_text
 
 T0 = time.perf_counter()
 PART_BYTES = 15 * 2**20  # under the device machine's 16 MB per returned file
 PROBE_SEQUENCES = 64  # the small bank the data rate is measured on
-
-
-def _sync(dev: torch.device) -> None:
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def step_rate(exp: Experiment, dev: torch.device, reps: int) -> dict:
@@ -79,14 +75,7 @@ def step_rate(exp: Experiment, dev: torch.device, reps: int) -> dict:
         loss.backward()
         opt.step()
 
-    for _ in range(3):
-        one()
-    _sync(dev)
-    t = time.perf_counter()
-    for _ in range(reps):
-        one()
-    _sync(dev)
-    ms = (time.perf_counter() - t) / reps * 1e3
+    ms = median_ms(one, dev, reps)
     return {"model": exp.model.name, "parameters": sum(p.numel() for p in model.parameters()),
             "batch": exp.optim.batch, "ms_per_step": round(ms, 3), "steps_per_s": round(1e3 / ms, 1)}
 
@@ -118,19 +107,9 @@ def run_train(exp: Experiment, budget_s: float, rate: float, build_s: float) -> 
     if steps < o.steps:
         o = dataclasses.replace(o, steps=steps, val_every=max(1, steps // 4), ckpt_every=max(1, steps // 4),
                                 log_every=max(1, min(o.log_every, steps // 20)))
-    exp = dataclasses.replace(exp, optim=o)
-    stamps: list[tuple[int, float]] = []
-    summary = train(exp, on_step=lambda step, info: stamps.append((step, time.perf_counter())))
-    third = len(stamps) // 3
-    (s0, t0), (s1, t1) = stamps[third], stamps[-1]
-    best = summary["best"]
-    return {"steps": o.steps, "recipe_steps": recipe_steps, "batch": o.batch,
-            "train_seconds": round(summary["train_seconds"], 1),
-            "steps_per_s_steady": round((s1 - s0) / max(1e-9, t1 - t0), 1),
-            "val_angle_mae_deg": round(best.get("angle_mae_deg", float("nan")), 3),
-            "val_pelvis_rot_err_deg": round(best.get("pelvis_rot_err_deg", float("nan")), 2),
-            "mean_pose_angle_mae_deg": round(summary["mean_pose"]["angle_mae_deg"], 3),
-            "history": summary["history"]}
+    report = timed_train(dataclasses.replace(exp, optim=o), f"{budget_s:.0f} s schedule")
+    return {**report, "recipe_steps": recipe_steps,
+            "steps_per_s_steady": round(report["frames_per_s_steady"] / o.batch, 1)}
 
 
 def model_parts(checkpoint: Path, out: Path) -> list[str]:
