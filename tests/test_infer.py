@@ -205,8 +205,7 @@ def test_left_right_swaps_of_a_side_view_are_fixed(blazepose):
 def test_the_side_guard_flags_only_turns_no_person_makes():
     """The guard's arithmetic: no suspicion on a stretch's first frame or at a fast real turn (600 deg/s), suspicion
     at a flip (150 deg in 1/60 s); the mirrored labelling taken only when the given one turns the body 90 deg or more
-    and the mirrored one less than half as far; suspect frames mirroring did not resolve are not the reference for
-    0.1 s."""
+    and the mirrored one less than 45 deg; suspect frames mirroring did not resolve are not the reference for 0.1 s."""
     from d3ke_edge.infer.sides import SideGuard, turn_deg
 
     def yaw(deg):

@@ -129,8 +129,9 @@ class _Stream:
     def sides_checked(self, fr, lm, box: np.ndarray, frame_out: list) -> tuple:
         """When the per-frame model's pelvis turns faster than a person can since the last frame, the frame is run
         again with the labels mirrored (``infer.sides``); the mirrored labelling, when it is the continuous one
-        (``SideGuard.prefer``), is kept and handed to the tracker -> (lm, per-frame outputs). The per-frame model, not the head: it follows the labels at once,
-        where the head's state spreads a flip over frames that each turn less."""
+        (``SideGuard.prefer``), is kept and handed to the tracker -> (lm, per-frame outputs). The per-frame model, not
+        the head: it follows the labels at once, where the head's state spreads a flip over frames that each turn
+        less."""
         sides, model = self.sides, self.model
         if sides is None or lm is None:
             return lm, frame_out
