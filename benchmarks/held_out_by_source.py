@@ -3,7 +3,7 @@ DeepMimic, CMU, ...): ``bench landmarks`` on every test-split clip of the manife
 with the measured noise, per frame, with the model's head and after infer's fit.
 
     python benchmarks/held_out_by_source.py --bank runs/motion_bank [--model M] [--sequences 4]
-        [--out benchmarks/results/motions/held_out_by_source]
+        [--fit-config FIT.yaml] [--out benchmarks/results/motions/held_out_by_source]
 
 The model defaults to the package's own (d3ke_edge/default_model). Writes held_out.json and held_out.md.
 """
@@ -18,6 +18,7 @@ import numpy as np
 
 from d3ke_edge.bench.landmarks import bench_landmarks
 from d3ke_edge.data.motion_bank import load_manifest
+from d3ke_edge.infer.config import describe_fit, load_fit_config
 from d3ke_edge.utils.atomic import atomic_write_text
 
 
@@ -29,13 +30,16 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=None)
     ap.add_argument("--sequences", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--fit-config", type=Path, default=None, help="the fit's settings (YAML; default: infer's)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/motions/held_out_by_source"))
     a = ap.parse_args()
+    fit_config = load_fit_config(a.fit_config) if a.fit_config else None
     manifest = load_manifest(a.bank)
     test = [c for c in manifest["clips"] if c["split"] == "test" and not c["refused"]]
     rows = {}
     for c in test:
-        r = bench_landmarks(a.model, [a.motions / c["path"]], a.sequences, a.seconds, say=lambda s: None)
+        r = bench_landmarks(a.model, [a.motions / c["path"]], a.sequences, a.seconds, say=lambda s: None,
+                            fit_config=fit_config)
         errs = next(iter(r["motions"].values()))["errors"]
         rows[c["path"]] = {"source": c["source"], **{k: v["angle_mae_deg"] for k, v in errs.items()}}
         print(c["path"], {k: round(v, 2) for k, v in rows[c["path"]].items() if k != "source"}, flush=True)
@@ -45,13 +49,14 @@ def main() -> None:
     overall = {k: float(np.mean([r[k] for r in rows.values()])) for k in cols}
     result = {"bank_hash": manifest["bank_hash"], "model": str(a.model or "d3ke_edge/default_model"),
               "sequences": a.sequences, "seconds": a.seconds, "noise": "measured", "clips": rows,
+              "fit_config": r["fit_config"],
               "by_source": by_source, "mean": overall}
     a.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(a.out / "held_out.json", json.dumps(result, indent=2) + "\n")
     lines = [f"# Held-out recorded motion per source (`{result['model']}`)", "",
              f"The bank's test split ({len(rows)} clips, bank {manifest['bank_hash'][:12]}...), {a.sequences} windows "
              f"of {a.seconds:g} s per clip, each its own subject and seeded camera, BlazePose's measured noise. "
-             "Mean angle MAE (deg) over the model's rotational coordinates.", "",
+             "Mean angle MAE (deg) over the model's rotational coordinates. " + describe_fit(result["fit_config"]), "",
              "| source | clips | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
     for s, v in by_source.items():
         n = sum(r["source"] == s for r in rows.values())

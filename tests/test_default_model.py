@@ -102,9 +102,10 @@ def test_the_default_model_s_recipe_trains_from_the_shared_bank(tmp_path):
     assert np.isfinite(ckpt["best"]["angle_mae_deg"]) and (tmp_path / "run" / "temporal_gru_causal.pt").is_file()
 
 
-def test_bench_landmarks_runs_the_shipped_model_by_default(tmp_path):
+def test_bench_landmarks_runs_the_shipped_model_by_default(tmp_path, monkeypatch):
     """``bench landmarks`` with no --model: the default model's TFLite artefacts, frame by frame as infer runs them
-    (per frame, its GRU head, each also with the fit), on a recorded motion through seeded cameras."""
+    (per frame, its GRU head, each also with the fit, whose settings --fit-config gives), on a recorded motion
+    through seeded cameras."""
     from typer.testing import CliRunner
 
     from d3ke_edge.cli import app
@@ -120,13 +121,23 @@ def test_bench_landmarks_runs_the_shipped_model_by_default(tmp_path):
     (tmp_path / "lab").mkdir()
     (tmp_path / "lab" / "LICENSE").write_text("MIT License\n")
     write_mot(MotionTable(t, names, q), tmp_path / "lab" / "bend.mot", skel)
+    import d3ke_edge.bench.landmarks as bench_landmarks
+    from d3ke_edge.infer.config import FitConfig
+
+    used = []  # the fit's settings as the bench hands them to infer's fit (--fit-config)
+    real_fit = bench_landmarks.image_fit
+    monkeypatch.setattr(bench_landmarks, "image_fit", lambda *a: used.append(a[-1]) or real_fit(*a))
+    (tmp_path / "fit.yaml").write_text("iterations: 2\n")
     res = CliRunner().invoke(app, ["bench", "landmarks", "--motion", str(tmp_path / "lab" / "bend.mot"),
-                                   "--sequences", "2", "--seconds", "1.0", "--out", str(tmp_path / "out")])
+                                   "--sequences", "2", "--seconds", "1.0", "--out", str(tmp_path / "out"),
+                                   "--fit-config", str(tmp_path / "fit.yaml")])
     assert res.exit_code == 0, res.output
     r = json.loads((tmp_path / "out" / "landmarks_bench.json").read_text())
     rows = r["motions"]["bend.mot"]["errors"]
     assert set(rows) == {"per-frame", "gru_causal", "per-frame + fit", "gru_causal + fit"}
     assert r["model"].endswith("default_model") and 0 < r["angle_mae_deg"] < 30, r["angle_mae_deg"]
+    assert used == [FitConfig(iterations=2)] * 2 and r["fit_config"]["iterations"] == 2
+    assert "The fit: iterations 2 (the rest at their defaults)." in (tmp_path / "out" / "landmarks_bench.md").read_text()
 
 
 def test_the_default_model_s_bank_is_rebuilt_from_the_shared_motion_capture(tmp_path):

@@ -110,3 +110,69 @@ def test_bad_settings_and_inputs_are_named(setup):
     xy[3, 0] = np.nan
     with pytest.raises(ValueError, match="non-finite landmark or network output"):
         fit.step(xy, np.ones(33), K, 0.0, q, np.eye(3), np.array([0, 0, 4.0]), s)
+
+
+def test_the_fit_s_settings_are_read_from_yaml_and_a_typo_stops_there(tmp_path):
+    """``--fit-config FILE`` (infer, bench reference / ladder / landmarks): FitConfig's fields from YAML, those left
+    out at their defaults; an unknown key, a wrong type, an out-of-range value, a missing file or a list is an error
+    naming it; the report says which settings differ from the defaults."""
+    from dataclasses import asdict
+
+    from d3ke_edge.infer.config import describe_fit, load_fit_config
+
+    f = tmp_path / "fit.yaml"
+    f.write_text("prior_deg: 20\niterations: 3\nstart: previous\n")
+    cfg = load_fit_config(f)
+    assert cfg == FitConfig(prior_deg=20.0, iterations=3, start="previous")
+    assert describe_fit(asdict(cfg)) == "The fit: iterations 3, prior_deg 20, start previous (the rest at their defaults)."
+    assert describe_fit(asdict(FitConfig())) == "The fit: infer's default settings."
+    f.write_text("")
+    assert load_fit_config(f) == FitConfig()
+    for text, match in [("prior_dg: 3\n", r"unknown keys \['prior_dg'\]; allowed: \[.*'prior_deg'"),
+                        ("prior_deg: ten\n", "prior_deg must be float, got 'ten'"),
+                        ("iterations: 2.5\n", "iterations must be int, got 2.5"),
+                        ("huber: true\n", "huber must be float, got True"),
+                        ("prior_deg: -1\n", "FitConfig.prior_deg must be a positive number"),
+                        ("- prior_deg\n", "expected a mapping of FitConfig fields, got list"),
+                        ("prior_deg: [1\n", "is not readable YAML")]:
+        f.write_text(text)
+        with pytest.raises(ValueError, match=match):
+            load_fit_config(f)
+    with pytest.raises(FileNotFoundError, match="'.*nope.yaml' does not exist"):
+        load_fit_config(tmp_path / "nope.yaml")
+
+
+def test_the_fit_settings_reach_infer_and_the_real_footage_bench(tmp_path, monkeypatch):
+    """``infer --fit-config`` hands the file's settings to the run (a bad file stops before the video is opened);
+    ``bench reference`` runs every camera's infer with them and records them in its result."""
+    from types import SimpleNamespace
+
+    from typer.testing import CliRunner
+
+    import d3ke_edge.bench.reference as bench_ref
+    import d3ke_edge.infer.run as infer_run
+    from d3ke_edge.cli import app
+
+    seen = []
+
+    def fake_run(cfg, **kw):
+        seen.append(cfg)
+        raise infer_run.InferError("stopped by the test")
+
+    monkeypatch.setattr(infer_run, "run_infer", fake_run)
+    f = tmp_path / "fit.yaml"
+    f.write_text("prior_deg: 25\n")
+    res = CliRunner().invoke(app, ["infer", str(tmp_path / "v.mp4"), "--out", str(tmp_path / "o"), "--fit-config", str(f)])
+    assert res.exit_code == 2 and "stopped by the test" in res.output, res.output
+    assert seen[-1].fit == FitConfig(prior_deg=25.0)
+    f.write_text("prior_dg: 25\n")
+    res = CliRunner().invoke(app, ["infer", str(tmp_path / "v.mp4"), "--out", str(tmp_path / "o"), "--fit-config", str(f)])
+    assert res.exit_code == 2 and "--fit-config" in res.output and "prior_dg" in res.output and len(seen) == 1
+
+    monkeypatch.setattr(bench_ref, "run_infer", fake_run)
+    trial = SimpleNamespace(report={"fps": 60.0})
+    bench = bench_ref._Bench([trial], tmp_path, ("auto",), [], print, None, FitConfig(iterations=4))
+    run = bench_ref._Run("cam01", 0, tmp_path / "v.mp4", 60.0, tmp_path / "m", 0, "auto", True)
+    with pytest.raises(infer_run.InferError):
+        bench.infer(run)
+    assert seen[-1].fit == FitConfig(iterations=4) and seen[-1].refine

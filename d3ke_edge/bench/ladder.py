@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -28,7 +29,7 @@ import torch
 from ..data.landmark_input import landmark_features
 from ..data.landmark_synth import Corruptor, LandmarkSynthConfig
 from ..default_model import default_model
-from ..infer.config import FitConfig
+from ..infer.config import FitConfig, describe_fit
 from ..infer.model import open_model
 from ..infer.run import resolve_skeleton
 from ..io.mot import read_mot
@@ -78,9 +79,10 @@ def _run_model(model, space, xy: np.ndarray, vis: np.ndarray, K: np.ndarray, fps
 
 def evaluation_ladder(reference: str | Path, model: str | Path | None = None, out: Path | None = None,
                       fits: tuple[bool, ...] = (False, True), seed: int = 0,
-                      say: Callable[[str], object] = print) -> dict:
+                      say: Callable[[str], object] = print, fit_config: FitConfig | None = None) -> dict:
     """Every rung for every camera of one person's reference (``model``: a landmark model infer accepts; default
-    the package's; its causal head as infer picks it), without and/or with the fit. Writes ``ladder.json|md`` into
+    the package's; its causal head as infer picks it), without and/or with the fit (``fit_config``, default
+    ``FitConfig()``). Writes ``ladder.json|md`` into
     ``out`` when given."""
     trials = load_people(reference)
     if len(trials) != 1:
@@ -88,6 +90,7 @@ def evaluation_ladder(reference: str | Path, model: str | Path | None = None, ou
                          f"{[t.folder.name for t in trials]}")
     trial = trials[0]
     fps = float(trial.report["fps"])
+    fit_config = fit_config or FitConfig()
     model_path = Path(model) if model is not None else default_model()
     m = open_model(model_path, head="auto")
     if m.input_spec.is_image:
@@ -116,7 +119,7 @@ def evaluation_ladder(reference: str | Path, model: str | Path | None = None, ou
         inputs = {"clean": (xy, np.ones(xy.shape[:2])), "measured noise": (np.stack(noisy), np.stack(vis_n))}
         for rung, (lm, vis) in inputs.items():
             for refine in fits:
-                q = _run_model(m, space, lm, vis, K, fps, FitConfig() if refine else None)
+                q = _run_model(m, space, lm, vis, K, fps, fit_config if refine else None)
                 names = m.metadata["coordinate_names"]
                 pred = {c: np.degrees(q[:, names.index(c)]) for c in COMPARED if c in names}
                 per = compare(trial.time, pred, trial)
@@ -127,7 +130,8 @@ def evaluation_ladder(reference: str | Path, model: str | Path | None = None, ou
     summary = summarise_rows(rows)
     per_camera = {r["camera"] + " | " + r["model"]: mean_mae(r["coordinates"]) for r in rows}
     with tempfile.TemporaryDirectory(prefix="d3ke-ladder-") as tmp:  # rung 3: infer on the videos
-        real = bench_reference(reference, [model_path], Path(tmp), heads=("auto",), fits=fits, say=say)
+        real = bench_reference(reference, [model_path], Path(tmp), heads=("auto",), fits=fits, say=say,
+                               fit_config=fit_config)
     for label, s in real["summary"].items():
         rung = "real BlazePose" + (" + fit" if label.endswith(" + fit") else "")
         summary[rung] = s
@@ -136,7 +140,7 @@ def evaluation_ladder(reference: str | Path, model: str | Path | None = None, ou
                 per_camera[f"{r['camera']} | {rung}"] = mean_mae(r["coordinates"])
     result = {"reference": str(reference), "model": str(model_path), "head": m.head, "seed": seed,
               "cameras": list(videos), "summary": summary, "baselines": held_pose_baselines(rows, trials),
-              "per_camera": per_camera}
+              "per_camera": per_camera, "fit_config": asdict(fit_config)}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "ladder.json", json.dumps(result, indent=2) + "\n")
@@ -153,7 +157,8 @@ def markdown(result: dict) -> str:
              "Mean angle MAE (deg) against the reference, every camera pooled, then per camera. Rungs: our BlazePose "
              "marker set moved by the reference's own motion and projected through each real camera (clean), the "
              "same with BlazePose's measured noise, and real BlazePose on the videos (`bench reference`). "
-             f"Head: {result['head'] or 'none'}.", "",
+             f"Head: {result['head'] or 'none'}. " + (describe_fit(result["fit_config"]) if "fit_config" in result else ""),
+             "",
              "| rung | mean MAE | " + " | ".join(groups) + " | " + " | ".join(cams) + " |",
              "|---|---|" + "---|" * (len(groups) + len(cams))]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ import torch
 from ..data.landmark_synth import LandmarkSynth, LandmarkSynthConfig, PoseBank
 from ..data.motion_bank import BankConfig, BankError, import_bank
 from ..default_model import default_model
-from ..infer.config import FitConfig
+from ..infer.config import FitConfig, describe_fit
 from ..infer.model import open_model
 from ..infer.run import image_fit, resolve_skeleton
 from ..models.graphs import DECODED_OUTPUTS
@@ -132,10 +133,12 @@ class _Model:
 
 
 def bench_landmarks(model: str | Path | None, motions: list[Path], sequences: int = 8, seconds: float = 2.0,
-                    noise: str = "measured", seed: int = 0, say=print, fit: bool = True) -> dict:
+                    noise: str = "measured", seed: int = 0, say=print, fit: bool = True,
+                    fit_config: FitConfig | None = None) -> dict:
     """``model`` (a landmark model's checkpoint, or an export infer runs; None: the package's default model) on
     each of ``motions``, per frame and with each head, each also
-    followed by infer's fit to the image (``fit``; rows "+ fit") -> {"angle_mae_deg": the mean over motions (per
+    followed by infer's fit to the image (``fit``; rows "+ fit"; its settings ``fit_config``, default
+    ``FitConfig()``) -> {"angle_mae_deg": the mean over motions (per
     frame), "motions": {name: {"errors": mean_errors rows, "coordinates": per-coordinate MAE per frame,
     "frames": ...}}}. A motion the bank's rules refuse is an error naming why."""
     if noise not in ("measured", "clean"):
@@ -163,7 +166,7 @@ def bench_landmarks(model: str | Path | None, motions: list[Path], sequences: in
             seqs = synth.sequences(list(range(sequences)), torch.Generator().manual_seed(sequence_seed(seed, 5, k)))
             preds = runner.predict(seqs["landmarks"])
             if fit:  # infer's fit to the image after each, on the same landmarks
-                preds.update({f"{name} + fit": fit_predictions(p, seqs, space, fps)
+                preds.update({f"{name} + fit": fit_predictions(p, seqs, space, fps, fit_config)
                               for name, p in list(preds.items())})
             errors = mean_errors(preds, seqs, space)
             name = Path(motion).name
@@ -173,6 +176,7 @@ def bench_landmarks(model: str | Path | None, motions: list[Path], sequences: in
             say(f"{name}: angle MAE {errors['per-frame']['angle_mae_deg']:.1f} deg per frame"
                 + "".join(f", {h} {e['angle_mae_deg']:.1f}" for h, e in errors.items() if h != "per-frame"))
     return {"model": str(model), "noise": noise, "sequences": sequences, "seconds": seconds, "seed": seed,
+            "fit_config": asdict(fit_config or FitConfig()) if fit else None,
             "angle_mae_deg": float(np.mean([r["errors"]["per-frame"]["angle_mae_deg"] for r in results.values()])),
             "motions": results}
 
@@ -183,7 +187,7 @@ def markdown(result: dict) -> str:
     lines = [f"# `{m.parent.name if m.suffix == '.pt' else m.name}` on recorded motion ({result['noise']} landmarks)", "",
              f"{result['sequences']} windows of {result['seconds']:g} s per motion, each its own subject and camera "
              f"(seed {result['seed']}). Mean angle MAE over the motions, per frame: **{result['angle_mae_deg']:.2f} "
-             "deg**.", "", "| motion | model | angle MAE | hips | knees | ankles/feet | shoulders | elbows | lumbar |",
+             "deg**. " + describe_fit(result.get("fit_config")), "", "| motion | model | angle MAE | hips | knees | ankles/feet | shoulders | elbows | lumbar |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name, r in result["motions"].items():
         for head, e in r["errors"].items():

@@ -13,13 +13,13 @@ import json
 import math
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from ..infer.config import InferConfig
+from ..infer.config import FitConfig, InferConfig, describe_fit
 from ..infer.run import InferError, run_infer
 from ..reference.calibration import CalibrationError, load_calibration
 from ..reference.report import MAIN_ANGLES
@@ -244,8 +244,8 @@ class _Bench:
     condition; ``rows`` and ``robust`` collect the results."""
 
     def __init__(self, trials: list[ReferenceTrial], out: Path, heads: tuple[str, ...],
-                 cells: list[tuple[str, int]], say: Callable, advance: Callable | None):
-        self.trials, self.out, self.heads, self.cells, self.say = trials, out, heads, cells, say
+                 cells: list[tuple[str, int]], say: Callable, advance: Callable | None, fit: FitConfig):
+        self.trials, self.out, self.heads, self.cells, self.say, self.fit = trials, out, heads, cells, say, fit
         self.advance = advance or (lambda n: None)
         self.fps = float(trials[0].report["fps"])
         self.rows: list[dict] = []
@@ -256,7 +256,8 @@ class _Bench:
         work = Path(tempfile.mkdtemp(prefix=".bench-reference-", dir=self.out))
         try:
             return run_infer(InferConfig(video=run.video, model=run.model, out=work, head=run.head, overlay=False,
-                                         hfov=run.hfov, refine=run.refine), say=lambda m: None, frame_filter=filt)
+                                         hfov=run.hfov, refine=run.refine, fit=self.fit), say=lambda m: None,
+                              frame_filter=filt)
         finally:
             shutil.rmtree(work, ignore_errors=True)
             self.advance(1)
@@ -317,12 +318,12 @@ def bench_reference(reference: str | Path, models: list[Path], out: Path, heads:
                     say: Callable[[str], object] = print, advance: Callable[[int], object] | None = None,
                     total: Callable[[int], object] | None = None, conditions: tuple[str, ...] = (),
                     severities: tuple[int, ...] = (1, 3, 5), cameras: tuple[str, ...] = (),
-                    fits: tuple[bool, ...] = (False, True)) -> dict:
+                    fits: tuple[bool, ...] = (False, True), fit_config: FitConfig | None = None) -> dict:
     """Every camera x model x head through ``infer`` (``total``/``advance``: that many steps); with ``conditions``
     (``bench.video_conditions``: hflip, resize, crop, brightness, contrast) each run again on the conditioned video
     at each of ``severities`` (scored against the person the clean run followed). ``cameras``: a subset of the
     trial's (default all). ``fits``: each run without and/or with the fit to the image (``infer.fit``; rows
-    "+ fit"). ``reference``: one person's folder or everyone's (``people.json``). Returns (and writes
+    "+ fit"; ``fit_config``: its settings, default ``FitConfig()``). ``reference``: one person's folder or everyone's (``people.json``). Returns (and writes
     ``reference_bench.json`` / ``.md``, one Bland-Altman plot per model and the robustness plot into ``out``) the
     comparison."""
     trials = load_people(reference)
@@ -333,7 +334,8 @@ def bench_reference(reference: str | Path, models: list[Path], out: Path, heads:
     out.mkdir(parents=True, exist_ok=True)
     if total:
         total(len(runs) * (1 + len(cells)))
-    bench = _Bench(trials, out, heads, cells, say, advance)
+    fit_config = fit_config or FitConfig()
+    bench = _Bench(trials, out, heads, cells, say, advance, fit_config)
     for run in runs:
         bench(run)
     rows = sorted(bench.rows, key=lambda r: r["_order"])  # per frame before streaming, as the tables read
@@ -341,7 +343,7 @@ def bench_reference(reference: str | Path, models: list[Path], out: Path, heads:
         del r["_order"]
     result = {"reference": str(Path(reference)), "people": [t.folder.name for t in trials], "compared": list(COMPARED),
               "cameras": chosen, "rows": rows, "summary": summarise_rows(rows),
-              "baselines": held_pose_baselines(rows, trials)}
+              "baselines": held_pose_baselines(rows, trials), "fit_config": asdict(fit_config)}
     return _write_bench(result, bench.robust, out)
 
 
@@ -457,7 +459,8 @@ def summarise_rows(rows: list[dict]) -> dict[str, dict]:
 
 def markdown(result: dict) -> str:
     lines = [f"# Single camera against the multi-camera reference (`{result['reference']}`)", "",
-             "Angle error in degrees (prediction - reference), every camera's frames pooled; per camera below.", ""]
+             "Angle error in degrees (prediction - reference), every camera's frames pooled; per camera below."
+             + (" " + describe_fit(result["fit_config"]) if "fit_config" in result else ""), ""]
     cols = [c for c in COMPARED if any(c in s["coordinates"] for s in result["summary"].values())]
     lines += ["| model | mean MAE | mean RMSE | " + " | ".join(cols) + " |", "|---|---|---|" + "---|" * len(cols)]
     for label, s in {**result["summary"], **{f"*{k}*": v for k, v in result.get("baselines", {}).items()}}.items():

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import console, err_console, fail, third_party_log
+from .common import FIT_CONFIG_HELP, console, err_console, fail, read_fit_config, third_party_log
 from .export import say
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
@@ -234,6 +234,7 @@ def reference(
     severities: Annotated[str, typer.Option("--severities", help="Comma-separated severities 1-5 for the conditions (hflip has one).")] = "1,3,5",
     cameras: Annotated[str, typer.Option("--cameras", help="Comma-separated camera names of the reference (default: all).")] = "",
     fit: Annotated[str, typer.Option("--fit", help="Comma-separated: off (the network alone) and/or on (with infer's fit to the image).")] = "off,on",
+    fit_config: Annotated[Optional[Path], typer.Option("--fit-config", help=FIT_CONFIG_HELP)] = None,
 ) -> None:
     """Each camera of the reference's trial through infer with each model, per frame and streaming, without and with
     the fit to the image, against the
@@ -269,6 +270,7 @@ def reference(
     fit_words = [f.strip() for f in fit.split(",") if f.strip()]
     if not fit_words or any(f not in ("off", "on") for f in fit_words):
         fail(f"--fit takes off and/or on, got '{fit}'")
+    fit_cfg = read_fit_config(fit_config)
     out.mkdir(parents=True, exist_ok=True)
     try:
         with third_party_log(out / "bench_reference.log"), progress("camera x model runs", 1) as advance:
@@ -276,7 +278,7 @@ def reference(
                                      say=lambda m: err_console.print(f"[dim]{m}[/]", highlight=False),
                                      advance=advance, total=advance.set_total, conditions=cond_list,
                                      severities=sev_list, cameras=cam_list,
-                                     fits=tuple(dict.fromkeys(f == "on" for f in fit_words)))
+                                     fits=tuple(dict.fromkeys(f == "on" for f in fit_words)), fit_config=fit_cfg)
     except (FileNotFoundError, InferError, InferModelError, CheckpointError, ModelFetchError, ValueError) as exc:
         fail(str(exc))
     _print_reference_tables(result)
@@ -366,6 +368,7 @@ def ladder(
     out: Annotated[Path, typer.Option("--out", help="Output folder (ladder.json/.md).")],
     model: Annotated[Optional[Path], typer.Option("--model", help="A landmark model infer accepts (default: the package's own).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="The measured noise's draw.")] = 0,
+    fit_config: Annotated[Optional[Path], typer.Option("--fit-config", help=FIT_CONFIG_HELP)] = None,
 ) -> None:
     """The evaluation ladder on a real trial: the model (per frame + its head, without and with the fit) on the
     reference's own motion projected through the real cameras (clean), the same with BlazePose's measured noise,
@@ -378,11 +381,13 @@ def ladder(
 
     if model is not None and not model.exists():
         fail(f"--model '{model}' does not exist")
+    fit_cfg = read_fit_config(fit_config)
     out.mkdir(parents=True, exist_ok=True)
     try:
         with third_party_log(out / "ladder.log"):
             result = evaluation_ladder(reference_dir, model, out, seed=seed,
-                                       say=lambda m: err_console.print(f"[dim]{m}[/]", highlight=False))
+                                       say=lambda m: err_console.print(f"[dim]{m}[/]", highlight=False),
+                                       fit_config=fit_cfg)
     except (FileNotFoundError, InferError, InferModelError, ValueError) as exc:
         fail(str(exc))
     table = Table(title="The evaluation ladder (mean angle MAE, deg, all cameras)")
@@ -406,6 +411,7 @@ def landmarks(
     seconds: Annotated[float, typer.Option("--seconds", help="Length of each window.")] = 2.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     fit: Annotated[bool, typer.Option("--fit/--no-fit", help="Also score each prediction after infer's fit to the image (rows '+ fit').")] = True,
+    fit_config: Annotated[Optional[Path], typer.Option("--fit-config", help=FIT_CONFIG_HELP)] = None,
 ) -> None:
     """A landmark model on recorded motion seen through seeded phone cameras: angle error per coordinate and joint
     group, per motion, per frame and with each causal head, and after the fit to the image (JSON: top-level
@@ -422,9 +428,11 @@ def landmarks(
     for p in [*([model] if model is not None else []), *motion]:
         if not p.exists():
             fail(f"'{p}' does not exist")
+    fit_cfg = read_fit_config(fit_config)
     try:
         result = bench_landmarks(model, list(motion), sequences, seconds, noise, seed,
-                                 say=lambda m: console.print(f"[dim]{m}[/]", highlight=False), fit=fit)
+                                 say=lambda m: console.print(f"[dim]{m}[/]", highlight=False), fit=fit,
+                                 fit_config=fit_cfg)
     except (BankError, CheckpointError, ValueError) as exc:
         fail(str(exc))
     out.mkdir(parents=True, exist_ok=True)

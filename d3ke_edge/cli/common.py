@@ -50,6 +50,23 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+FIT_CONFIG_HELP = ("A YAML file of the fit's settings (FitConfig's fields, e.g. 'prior_deg: 20'; those left out keep "
+                   "infer's defaults; docs/infer.md lists them). Default: infer's own.")
+
+
+def read_fit_config(path: Path | None):
+    """``--fit-config``: the file's ``FitConfig`` (checked as read: a typo or a wrong value stops the command here,
+    before any work) or None for the defaults."""
+    if path is None:
+        return None
+    from ..infer.config import load_fit_config
+
+    try:
+        return load_fit_config(path)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(f"--fit-config: {exc}")
+
+
 class RateColumn(ProgressColumn):
     """Items per second (frames/s of a video), blank until rich has measured a speed."""
 

@@ -9,7 +9,8 @@ import typer
 
 from ..default_model import model_card
 from ..infer.config import InferConfig
-from .common import config_default, console, err_console, fail, flagged, third_party_log
+from .common import (FIT_CONFIG_HELP, config_default, console, err_console, fail, flagged, read_fit_config,
+                     third_party_log)
 
 _D = lambda name: config_default(InferConfig, name)  # noqa: E731 - the CLI's defaults are the config's
 
@@ -46,6 +47,7 @@ def infer(
     no_overlay: Annotated[bool, typer.Option("--no-overlay", help="Skip overlay.mp4 (faster).")] = False,
     max_turn_deg_s: Annotated[float, typer.Option("--max-turn-deg-s", help="Deg/s: a landmark model's pelvis turning faster than this is taken for BlazePose flipping every landmark's side (a person facing the camera read as facing away); the frame's model runs again with the labels mirrored, kept when the given labelling turned the body 90 deg or more and the mirrored one less than 45. 0 = off.")] = _D("max_turn_deg_s"),
     refine: Annotated[bool, typer.Option("--refine/--no-refine", help="Fit the skeleton to BlazePose's landmarks after the network (projected markers onto the landmarks, pulled toward the network's pose and the previous frame; causal). Needs the landmarks on every frame.")] = _D("refine"),
+    fit_config: Annotated[Optional[Path], typer.Option("--fit-config", help=FIT_CONFIG_HELP)] = None,
 ) -> None:
     """Run BlazePose tracking, the engine-style crop, the model and its causal step head over a video, frame by
     frame as the phone does, and write OpenSim files, a per-frame log, an overlay video and angle curves."""
@@ -57,11 +59,12 @@ def infer(
     from ..video.reader import VideoError
     from .common import progress
 
+    fit = read_fit_config(fit_config)
     try:
         cfg = InferConfig(video=video, model=model, out=out, runtime=runtime, precision=precision, head=head,
                           hfov=hfov, person=person, tiles=tiles, start=start, end=end, every=every, landmark_every=landmark_every,
                           search_frames=search_frames, osim=osim, overlay=not no_overlay, refine=refine,
-                          max_turn_deg_s=max_turn_deg_s,
+                          max_turn_deg_s=max_turn_deg_s, **({"fit": fit} if fit is not None else {}),
                           angles=tuple(a.strip() for a in angles.split(",") if a.strip()) if angles else ())
     except ValueError as exc:
         fail(flagged(str(exc), InferConfig))

@@ -3,6 +3,7 @@ code that runs them (``run.py``, ``fit.py``) so that reading them (the CLI's def
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import numpy as np
 from ..video.crop import frame_intrinsics
 from ..video.tracker import parse_person
 
-__all__ = ["FitConfig", "InferConfig"]
+__all__ = ["FitConfig", "InferConfig", "describe_fit", "load_fit_config"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,48 @@ class FitConfig:
             raise ValueError(f"FitConfig.start must be 'network' or 'previous', got {self.start!r}")
         if not 0 <= self.min_visibility < 1:
             raise ValueError(f"FitConfig.min_visibility must be in [0, 1), got {self.min_visibility}")
+
+
+def load_fit_config(path: str | Path) -> FitConfig:
+    """The fit's settings from a YAML mapping of ``FitConfig`` fields (those left out keep their defaults), checked
+    as read: a missing file, an unknown key (a typo), a value of the wrong type or out of range is a ``ValueError``
+    (``FileNotFoundError`` for the file) that names it."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"fit config '{path}' does not exist (a YAML mapping of FitConfig fields)")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ValueError(f"fit config '{path}' is not readable YAML ({exc})") from exc
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise ValueError(f"fit config '{path}': expected a mapping of FitConfig fields, got {type(raw).__name__}")
+    defaults = {f.name: f.default for f in dataclasses.fields(FitConfig)}
+    unknown = sorted(str(k) for k in raw if k not in defaults)
+    if unknown:
+        raise ValueError(f"fit config '{path}': unknown keys {unknown}; allowed: {sorted(defaults)}")
+    for key, value in raw.items():
+        want = type(defaults[key])
+        # YAML reads 1 where 1.0 was meant; a bool is an int to Python but never a weight here
+        ok = isinstance(value, want) or (want is float and isinstance(value, int))
+        if isinstance(value, bool) or not ok:
+            raise ValueError(f"fit config '{path}': {key} must be {want.__name__}, got {value!r}")
+    try:
+        return FitConfig(**{k: float(v) if type(defaults[k]) is float else v for k, v in raw.items()})
+    except ValueError as exc:
+        raise ValueError(f"fit config '{path}': {exc}") from exc
+
+
+def describe_fit(settings: dict | None) -> str:
+    """A result's fit settings (``asdict(FitConfig)``, as the bench JSONs record them) in words for its tables: the
+    fields that differ from the defaults, or that there are none."""
+    if settings is None:
+        return "The fit: not run."
+    changed = {k: v for k, v in settings.items() if getattr(FitConfig(), k, v) != v}
+    return "The fit: " + (", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in changed.items())
+                          + " (the rest at their defaults)." if changed else "infer's default settings.")
 
 
 @dataclass(frozen=True)
