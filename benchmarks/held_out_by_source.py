@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from d3ke_edge.bench.landmarks import bench_landmarks
 from d3ke_edge.data.motion_bank import load_manifest
-from d3ke_edge.infer.config import describe_fit, load_fit_config
+from d3ke_edge.infer.config import FitConfig, describe_fit, load_fit_config
 from d3ke_edge.utils.atomic import atomic_write_text
 
 
@@ -33,7 +34,7 @@ def main() -> None:
     ap.add_argument("--fit-config", type=Path, default=None, help="the fit's settings (YAML; default: infer's)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/motions/held_out_by_source"))
     a = ap.parse_args()
-    fit_config = load_fit_config(a.fit_config) if a.fit_config else None
+    fit_config = load_fit_config(a.fit_config) if a.fit_config else FitConfig()
     manifest = load_manifest(a.bank)
     test = [c for c in manifest["clips"] if c["split"] == "test" and not c["refused"]]
     rows = {}
@@ -49,7 +50,7 @@ def main() -> None:
     overall = {k: float(np.mean([r[k] for r in rows.values()])) for k in cols}
     result = {"bank_hash": manifest["bank_hash"], "model": str(a.model or "d3ke_edge/default_model"),
               "sequences": a.sequences, "seconds": a.seconds, "noise": "measured", "clips": rows,
-              "fit_config": r["fit_config"],
+              "fit_config": asdict(fit_config),
               "by_source": by_source, "mean": overall}
     a.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(a.out / "held_out.json", json.dumps(result, indent=2) + "\n")

@@ -137,7 +137,8 @@ def test_bench_landmarks_runs_the_shipped_model_by_default(tmp_path, monkeypatch
     assert set(rows) == {"per-frame", "gru_causal", "per-frame + fit", "gru_causal + fit"}
     assert r["model"].endswith("default_model") and 0 < r["angle_mae_deg"] < 30, r["angle_mae_deg"]
     assert used == [FitConfig(iterations=2)] * 2 and r["fit_config"]["iterations"] == 2
-    assert "The fit: iterations 2 (the rest at their defaults)." in (tmp_path / "out" / "landmarks_bench.md").read_text()
+    md = (tmp_path / "out" / "landmarks_bench.md").read_text()
+    assert "The fit: iterations 2 (the rest at their defaults)." in md
 
 
 def test_the_default_model_s_bank_is_rebuilt_from_the_shared_motion_capture(tmp_path):

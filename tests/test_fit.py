@@ -124,7 +124,8 @@ def test_the_fit_s_settings_are_read_from_yaml_and_a_typo_stops_there(tmp_path):
     f.write_text("prior_deg: 20\niterations: 3\nstart: previous\n")
     cfg = load_fit_config(f)
     assert cfg == FitConfig(prior_deg=20.0, iterations=3, start="previous")
-    assert describe_fit(asdict(cfg)) == "The fit: iterations 3, prior_deg 20, start previous (the rest at their defaults)."
+    assert describe_fit(asdict(cfg)) == ("The fit: iterations 3, prior_deg 20, start previous (the rest at their "
+                                         "defaults).")
     assert describe_fit(asdict(FitConfig())) == "The fit: infer's default settings."
     f.write_text("")
     assert load_fit_config(f) == FitConfig()
@@ -162,11 +163,13 @@ def test_the_fit_settings_reach_infer_and_the_real_footage_bench(tmp_path, monke
     monkeypatch.setattr(infer_run, "run_infer", fake_run)
     f = tmp_path / "fit.yaml"
     f.write_text("prior_deg: 25\n")
-    res = CliRunner().invoke(app, ["infer", str(tmp_path / "v.mp4"), "--out", str(tmp_path / "o"), "--fit-config", str(f)])
+    res = CliRunner().invoke(app, ["infer", str(tmp_path / "v.mp4"), "--out", str(tmp_path / "o"),
+                                   "--fit-config", str(f)])
     assert res.exit_code == 2 and "stopped by the test" in res.output, res.output
     assert seen[-1].fit == FitConfig(prior_deg=25.0)
     f.write_text("prior_dg: 25\n")
-    res = CliRunner().invoke(app, ["infer", str(tmp_path / "v.mp4"), "--out", str(tmp_path / "o"), "--fit-config", str(f)])
+    res = CliRunner().invoke(app, ["infer", str(tmp_path / "v.mp4"), "--out", str(tmp_path / "o"),
+                                   "--fit-config", str(f)])
     assert res.exit_code == 2 and "--fit-config" in res.output and "prior_dg" in res.output and len(seen) == 1
 
     monkeypatch.setattr(bench_ref, "run_infer", fake_run)
@@ -176,3 +179,31 @@ def test_the_fit_settings_reach_infer_and_the_real_footage_bench(tmp_path, monke
     with pytest.raises(infer_run.InferError):
         bench.infer(run)
     assert seen[-1].fit == FitConfig(iterations=4) and seen[-1].refine
+
+
+def test_infer_on_a_real_video_runs_and_records_the_fit_s_settings(blazepose, tmp_path, monkeypatch):
+    """A user's run: ``infer`` on the Sports2D clip (a video the fit's defaults were not chosen on) from another
+    folder, relative paths, ``--fit-config`` beside it: the files are written and ``summary.json`` names the settings
+    the fit ran with (and none without the fit)."""
+    import json
+    from dataclasses import asdict
+
+    from conftest import SHARED
+    from typer.testing import CliRunner
+
+    from d3ke_edge.cli import app
+
+    video = SHARED / "data" / "sports2d" / "demo.mp4"
+    if not video.is_file():
+        pytest.skip(f"shared data not present ({video})")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fit.yaml").write_text("prior_deg: 20\niterations: 2\n")
+    args = ["infer", str(video), "--end", "0.5", "--no-overlay"]
+    res = CliRunner().invoke(app, [*args, "--out", "OUT", "--fit-config", "fit.yaml"])
+    assert res.exit_code == 0, res.output[-2000:]
+    summary = json.loads((tmp_path / "OUT" / "summary.json").read_text())
+    assert summary["fit"] and summary["fit_config"] == asdict(FitConfig(prior_deg=20.0, iterations=2))
+    assert summary["tracked"] > 0 and (tmp_path / "OUT" / "kinematics.mot").is_file()
+    res = CliRunner().invoke(app, [*args, "--out", "OUT2", "--no-refine"])
+    assert res.exit_code == 0, res.output[-2000:]
+    assert json.loads((tmp_path / "OUT2" / "summary.json").read_text())["fit_config"] is None

@@ -82,8 +82,7 @@ def evaluation_ladder(reference: str | Path, model: str | Path | None = None, ou
                       say: Callable[[str], object] = print, fit_config: FitConfig | None = None) -> dict:
     """Every rung for every camera of one person's reference (``model``: a landmark model infer accepts; default
     the package's; its causal head as infer picks it), without and/or with the fit (``fit_config``, default
-    ``FitConfig()``). Writes ``ladder.json|md`` into
-    ``out`` when given."""
+    ``FitConfig()``). Writes ``ladder.json|md`` into ``out`` when given."""
     trials = load_people(reference)
     if len(trials) != 1:
         raise ValueError(f"the ladder needs one person's reference; '{reference}' has {len(trials)}: give one of "
@@ -157,8 +156,8 @@ def markdown(result: dict) -> str:
              "Mean angle MAE (deg) against the reference, every camera pooled, then per camera. Rungs: our BlazePose "
              "marker set moved by the reference's own motion and projected through each real camera (clean), the "
              "same with BlazePose's measured noise, and real BlazePose on the videos (`bench reference`). "
-             f"Head: {result['head'] or 'none'}. " + (describe_fit(result["fit_config"]) if "fit_config" in result else ""),
-             "",
+             f"Head: {result['head'] or 'none'}. "
+             + (describe_fit(result["fit_config"]) if "fit_config" in result else ""), "",
              "| rung | mean MAE | " + " | ".join(groups) + " | " + " | ".join(cams) + " |",
              "|---|---|" + "---|" * (len(groups) + len(cams))]
 

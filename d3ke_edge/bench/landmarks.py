@@ -138,8 +138,7 @@ def bench_landmarks(model: str | Path | None, motions: list[Path], sequences: in
     """``model`` (a landmark model's checkpoint, or an export infer runs; None: the package's default model) on
     each of ``motions``, per frame and with each head, each also
     followed by infer's fit to the image (``fit``; rows "+ fit"; its settings ``fit_config``, default
-    ``FitConfig()``) -> {"angle_mae_deg": the mean over motions (per
-    frame), "motions": {name: {"errors": mean_errors rows, "coordinates": per-coordinate MAE per frame,
+    ``FitConfig()``) -> {"angle_mae_deg": the mean over motions (per frame), "motions": {name: {"errors": mean_errors rows, "coordinates": per-coordinate MAE per frame,
     "frames": ...}}}. A motion the bank's rules refuse is an error naming why."""
     if noise not in ("measured", "clean"):
         raise ValueError(f"noise must be measured or clean, got '{noise}'")
@@ -187,7 +186,8 @@ def markdown(result: dict) -> str:
     lines = [f"# `{m.parent.name if m.suffix == '.pt' else m.name}` on recorded motion ({result['noise']} landmarks)", "",
              f"{result['sequences']} windows of {result['seconds']:g} s per motion, each its own subject and camera "
              f"(seed {result['seed']}). Mean angle MAE over the motions, per frame: **{result['angle_mae_deg']:.2f} "
-             "deg**. " + describe_fit(result.get("fit_config")), "", "| motion | model | angle MAE | hips | knees | ankles/feet | shoulders | elbows | lumbar |",
+             "deg**. " + describe_fit(result.get("fit_config")), "",
+             "| motion | model | angle MAE | hips | knees | ankles/feet | shoulders | elbows | lumbar |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name, r in result["motions"].items():
         for head, e in r["errors"].items():

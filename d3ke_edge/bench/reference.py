@@ -323,9 +323,9 @@ def bench_reference(reference: str | Path, models: list[Path], out: Path, heads:
     (``bench.video_conditions``: hflip, resize, crop, brightness, contrast) each run again on the conditioned video
     at each of ``severities`` (scored against the person the clean run followed). ``cameras``: a subset of the
     trial's (default all). ``fits``: each run without and/or with the fit to the image (``infer.fit``; rows
-    "+ fit"; ``fit_config``: its settings, default ``FitConfig()``). ``reference``: one person's folder or everyone's (``people.json``). Returns (and writes
-    ``reference_bench.json`` / ``.md``, one Bland-Altman plot per model and the robustness plot into ``out``) the
-    comparison."""
+    "+ fit"; ``fit_config``: its settings, default ``FitConfig()``). ``reference``: one person's folder or everyone's
+    (``people.json``). Returns (and writes ``reference_bench.json`` / ``.md``, one Bland-Altman plot per model and the
+    robustness plot into ``out``) the comparison."""
     trials = load_people(reference)
     cells = [(c, 1) if c == "hflip" else (c, s) for c in conditions for s in ((1,) if c == "hflip" else severities)]
     for c, s in cells:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -128,7 +129,8 @@ def _write_staged(res: InferResult) -> dict[str, Path]:
         files["overlay.mp4"] = stage / "overlay.mp4"
     summary = {
         "video": str(cfg.video), "model": res.model_name, "runtime": res.runtime, "head": res.head,
-        "head_frame_rate_hz": res.head_fps, "fit": cfg.refine, "landmark_every": res.landmark_every,
+        "head_frame_rate_hz": res.head_fps, "fit": cfg.refine, "fit_config": asdict(cfg.fit) if cfg.refine else None,
+        "landmark_every": res.landmark_every,
         "every": cfg.every,
         "fps": res.fps, "size": list(res.size), "rotation_deg": res.rotation, "hfov_deg": cfg.hfov,
         "frames": len(res.frames), "tracked": len(ok), "corrupt": res.corrupt, "tracking": res.track,
