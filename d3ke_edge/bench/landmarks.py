@@ -32,7 +32,8 @@ from ..train.temporal import TARGETS
 from ..video.crop import box_from_landmarks, root_translation
 from .metrics import sequence_errors
 
-__all__ = ["predict_sequences", "stream_predictions", "fit_predictions", "mean_errors", "bench_landmarks", "markdown", "GROUP_KEYS"]
+__all__ = ["predict_sequences", "stream_predictions", "fit_predictions", "mean_errors", "bench_landmarks", "markdown",
+           "GROUP_KEYS", "LandmarkRunner", "motion_sequences"]
 
 GROUP_KEYS = ("angle_mae_deg", "angle_hips_deg", "angle_knees_deg", "angle_ankles_feet_deg", "angle_shoulders_deg",
               "angle_elbows_forearms_deg", "angle_lumbar_deg", "pelvis_rot_err_deg", "joint_mpjpe_mm",
@@ -109,7 +110,7 @@ def stream_predictions(model, x: torch.Tensor) -> dict[str, dict]:
     return {k: {o: torch.as_tensor(np.stack([s[o] for s in v])) for o in DECODED_OUTPUTS} for k, v in seqs.items()}
 
 
-class _Model:
+class LandmarkRunner:
     """What the bench runs: a checkpoint (its bundle: every head) or an export (infer's loader: the head it picks),
     each read once."""
 
@@ -132,6 +133,28 @@ class _Model:
         return predict_sequences(self.bundle, x) if self.bundle is not None else stream_predictions(self.stream, x)
 
 
+def motion_sequences(motion: Path, k: int, runner: LandmarkRunner, sequences: int, seconds: float,
+                     noise: str = "measured", seed: int = 0) -> tuple[dict, dict]:
+    """The ``k``-th motion of a bench, imported on its own and seen as ``sequences`` seeded windows of ``seconds``
+    (each its own subject and camera; ``noise``: measured | clean) -> (``LandmarkSynth.sequences``' dict, the
+    manifest's clip entry). A motion the bank's rules refuse is a ``BankError`` naming why."""
+    skel = runner.space.skeleton
+    with tempfile.TemporaryDirectory(prefix="d3ke-bench-landmarks-") as tmp:
+        bank = Path(tmp) / f"motion{k}"
+        m = import_bank([motion], bank, skel, BankConfig(mirror=False, val_fraction=0.0, test_fraction=0.0),
+                        say=lambda s: None)
+        clip = m["clips"][0]
+        if clip["refused"]:
+            raise BankError(f"'{motion}' cannot be benched: {clip['refused']}")
+        cfg = LandmarkSynthConfig(sequences, seconds, runner.fps, noise="none" if noise == "clean" else "measured",
+                                  swaps=0.0 if noise == "clean" else 1.0, world=runner.world,
+                                  motion_bank=str(bank), motion_bank_weight=1.0)
+        seeds = [sequence_seed(seed, 5, 1000 * k + i) for i in range(sequences)]
+        synth = LandmarkSynth(PoseBank.build(cfg, seeds, skel), cfg)
+        seqs = synth.sequences(list(range(sequences)), torch.Generator().manual_seed(sequence_seed(seed, 5, k)))
+    return seqs, clip
+
+
 def bench_landmarks(model: str | Path | None, motions: list[Path], sequences: int = 8, seconds: float = 2.0,
                     noise: str = "measured", seed: int = 0, say=print, fit: bool = True,
                     fit_config: FitConfig | None = None) -> dict:
@@ -145,35 +168,23 @@ def bench_landmarks(model: str | Path | None, motions: list[Path], sequences: in
     if sequences < 1 or not seconds > 0:
         raise ValueError(f"sequences must be >= 1 and seconds > 0, got {sequences}, {seconds}")
     model = Path(model) if model is not None else default_model()
-    runner = _Model(model)
+    runner = LandmarkRunner(model)
     space = runner.space
-    skel, fps = space.skeleton, runner.fps
+    fps = runner.fps
     results = {}
-    with tempfile.TemporaryDirectory(prefix="d3ke-bench-landmarks-") as tmp:
-        for k, motion in enumerate(motions):
-            bank = Path(tmp) / f"motion{k}"
-            m = import_bank([motion], bank, skel, BankConfig(mirror=False, val_fraction=0.0, test_fraction=0.0),
-                            say=lambda s: None)
-            clip = m["clips"][0]
-            if clip["refused"]:
-                raise BankError(f"'{motion}' cannot be benched: {clip['refused']}")
-            cfg = LandmarkSynthConfig(sequences, seconds, fps, noise="none" if noise == "clean" else "measured",
-                                      swaps=0.0 if noise == "clean" else 1.0, world=runner.world,
-                                      motion_bank=str(bank), motion_bank_weight=1.0)
-            seeds = [sequence_seed(seed, 5, 1000 * k + i) for i in range(sequences)]
-            synth = LandmarkSynth(PoseBank.build(cfg, seeds, skel), cfg)
-            seqs = synth.sequences(list(range(sequences)), torch.Generator().manual_seed(sequence_seed(seed, 5, k)))
-            preds = runner.predict(seqs["landmarks"])
-            if fit:  # infer's fit to the image after each, on the same landmarks
-                preds.update({f"{name} + fit": fit_predictions(p, seqs, space, fps, fit_config)
-                              for name, p in list(preds.items())})
-            errors = mean_errors(preds, seqs, space)
-            name = Path(motion).name
-            results[name] = {"path": str(motion), "frames": int(seqs["coordinates"].shape[1]), "errors": errors,
-                             "coordinates": _per_coordinate(preds["per-frame"], seqs, space),
-                             "fit_error_mm": clip["fit_error_mm"]}
-            say(f"{name}: angle MAE {errors['per-frame']['angle_mae_deg']:.1f} deg per frame"
-                + "".join(f", {h} {e['angle_mae_deg']:.1f}" for h, e in errors.items() if h != "per-frame"))
+    for k, motion in enumerate(motions):
+        seqs, clip = motion_sequences(motion, k, runner, sequences, seconds, noise, seed)
+        preds = runner.predict(seqs["landmarks"])
+        if fit:  # infer's fit to the image after each, on the same landmarks
+            preds.update({f"{name} + fit": fit_predictions(p, seqs, space, fps, fit_config)
+                          for name, p in list(preds.items())})
+        errors = mean_errors(preds, seqs, space)
+        name = Path(motion).name
+        results[name] = {"path": str(motion), "frames": int(seqs["coordinates"].shape[1]), "errors": errors,
+                         "coordinates": _per_coordinate(preds["per-frame"], seqs, space),
+                         "fit_error_mm": clip["fit_error_mm"]}
+        say(f"{name}: angle MAE {errors['per-frame']['angle_mae_deg']:.1f} deg per frame"
+            + "".join(f", {h} {e['angle_mae_deg']:.1f}" for h, e in errors.items() if h != "per-frame"))
     return {"model": str(model), "noise": noise, "sequences": sequences, "seconds": seconds, "seed": seed,
             "fit_config": asdict(fit_config or FitConfig()) if fit else None,
             "angle_mae_deg": float(np.mean([r["errors"]["per-frame"]["angle_mae_deg"] for r in results.values()])),

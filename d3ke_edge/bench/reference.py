@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 
 from ..infer.config import FitConfig, InferConfig, describe_fit
-from ..infer.run import InferError, run_infer
+from ..infer.run import FirstGuess, InferError, run_infer
 from ..reference.calibration import CalibrationError, load_calibration
 from ..reference.report import MAIN_ANGLES
 from ..skeleton.builtin import builtin_skeleton
@@ -244,8 +244,10 @@ class _Bench:
     condition; ``rows`` and ``robust`` collect the results."""
 
     def __init__(self, trials: list[ReferenceTrial], out: Path, heads: tuple[str, ...],
-                 cells: list[tuple[str, int]], say: Callable, advance: Callable | None, fit: FitConfig):
+                 cells: list[tuple[str, int]], say: Callable, advance: Callable | None, fit: FitConfig,
+                 first_guess: Callable[[str], FirstGuess] | None = None):
         self.trials, self.out, self.heads, self.cells, self.say, self.fit = trials, out, heads, cells, say, fit
+        self.first_guess = first_guess
         self.advance = advance or (lambda n: None)
         self.fps = float(trials[0].report["fps"])
         self.rows: list[dict] = []
@@ -257,7 +259,7 @@ class _Bench:
         try:
             return run_infer(InferConfig(video=run.video, model=run.model, out=work, head=run.head, overlay=False,
                                          hfov=run.hfov, refine=run.refine, fit=self.fit), say=lambda m: None,
-                              frame_filter=filt)
+                              frame_filter=filt, first_guess=self.first_guess(run.camera) if self.first_guess else None)
         finally:
             shutil.rmtree(work, ignore_errors=True)
             self.advance(1)
@@ -318,14 +320,16 @@ def bench_reference(reference: str | Path, models: list[Path], out: Path, heads:
                     say: Callable[[str], object] = print, advance: Callable[[int], object] | None = None,
                     total: Callable[[int], object] | None = None, conditions: tuple[str, ...] = (),
                     severities: tuple[int, ...] = (1, 3, 5), cameras: tuple[str, ...] = (),
-                    fits: tuple[bool, ...] = (False, True), fit_config: FitConfig | None = None) -> dict:
+                    fits: tuple[bool, ...] = (False, True), fit_config: FitConfig | None = None,
+                    first_guess: Callable[[str], FirstGuess] | None = None) -> dict:
     """Every camera x model x head through ``infer`` (``total``/``advance``: that many steps); with ``conditions``
     (``bench.video_conditions``: hflip, resize, crop, brightness, contrast) each run again on the conditioned video
     at each of ``severities`` (scored against the person the clean run followed). ``cameras``: a subset of the
     trial's (default all). ``fits``: each run without and/or with the fit to the image (``infer.fit``; rows
     "+ fit"; ``fit_config``: its settings, default ``FitConfig()``). ``reference``: one person's folder or everyone's
     (``people.json``). Returns (and writes ``reference_bench.json`` / ``.md``, one Bland-Altman plot per model and the
-    robustness plot into ``out``) the comparison."""
+    robustness plot into ``out``) the comparison. ``first_guess(camera)``: that camera's runs replace the network's
+    coordinates before the fit (``bench.first_guess``)."""
     trials = load_people(reference)
     cells = [(c, 1) if c == "hflip" else (c, s) for c in conditions for s in ((1,) if c == "hflip" else severities)]
     for c, s in cells:
@@ -335,7 +339,7 @@ def bench_reference(reference: str | Path, models: list[Path], out: Path, heads:
     if total:
         total(len(runs) * (1 + len(cells)))
     fit_config = fit_config or FitConfig()
-    bench = _Bench(trials, out, heads, cells, say, advance, fit_config)
+    bench = _Bench(trials, out, heads, cells, say, advance, fit_config, first_guess)
     for run in runs:
         bench(run)
     rows = sorted(bench.rows, key=lambda r: r["_order"])  # per frame before streaming, as the tables read

@@ -273,7 +273,22 @@ def gpu_check(root: Path) -> str:
             + _table(["inference", "frames/s"], lat))
 
 
+def first_guess(root: Path) -> str:
+    """How good the network's first guess must be (``benchmarks/first_guess.py``): per factor, the real trial and
+    held-out motion without the fit and with each fit setting."""
+    r = _load(root, RESULTS / "first_guess/first_guess.json")
+    fits = list(r["fits"])
+    parts = [(name, r[key]["rows"]) for name, key in (("real", "real"), ("held-out", "held_out")) if key in r]
+    cell = {(name, row["factor"], row["fit"]): row for name, rows in parts for row in rows}
+    header = ["factor"] + [f"{name}: {'network alone' if f == 'no fit' else '+ ' + f}" for name, _ in parts
+                           for f in fits]
+    rows = [[f"{factor:g}" + (" (as shipped)" if factor == 1 else "")]
+            + [_f(cell[name, factor, f]["mae_deg"], 1 if name == "real" else 2) for name, _ in parts for f in fits]
+            for factor in r["factors"]]
+    return _table(header, rows)
+
+
 TABLES: dict[str, Callable[[Path], str]] = {f.__name__: f for f in (
     headline, fk_speed, real_footage, ladder, agreement, reference_quality, reference_bones, single_camera_models,
     conditions, landmark_model, infer_speed, latency, held_out, synthetic, bank,
-    parity, gpu_check)}
+    parity, gpu_check, first_guess)}

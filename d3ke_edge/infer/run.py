@@ -37,6 +37,7 @@ from .sides import SideGuard
 
 __all__ = ["InferError", "InferResult", "run_infer", "STAGES"]
 
+FirstGuess = Callable[[float, np.ndarray], np.ndarray]  # (frame time s, coordinates (C,) rad) -> coordinates
 STAGES = ("decode", "track", "crop", "model", "head", "fit", "overlay")  # timed per frame (ms)
 PELVIS = 1 + DECODED_OUTPUTS.index("pelvis_rot_cam")  # its place in the per-frame model's outputs (params first)
 
@@ -91,9 +92,9 @@ class _Stream:
     model's input, the model and its head, the root, the fit; state reset after a stretch without the person."""
 
     def __init__(self, cfg: InferConfig, model, tracker: PoseTracker, fit: ImageFit | None, K: np.ndarray,
-                 landmark_every: int, res: InferResult):
+                 landmark_every: int, res: InferResult, first_guess: FirstGuess | None = None):
         self.cfg, self.model, self.tracker, self.fit, self.K = cfg, model, tracker, fit, K
-        self.landmark_every, self.res = landmark_every, res
+        self.landmark_every, self.res, self.first_guess = landmark_every, res, first_guess
         self.smoother, self.gap, self.seen = BoxSmoother(), True, 0
         # only a landmark model takes the labels as they come; an image model's input has no sides to flip
         self.sides = (SideGuard(cfg.max_turn_deg_s) if cfg.max_turn_deg_s > 0 and not model.input_spec.is_image
@@ -177,6 +178,9 @@ def _process(stream: _Stream, fr, overlay) -> bool:
     lm, frame_out = stream.sides_checked(fr, lm, box, frame_out)  # a frame run again when the body flips
     t4 = time.perf_counter()
     out = model.run_head(frame_out)
+    if stream.first_guess is not None:
+        q = stream.first_guess(fr.time, out["coordinates"][0].astype(np.float64))
+        out = {**out, "coordinates": q[None].astype(np.float32)}
     root = root_translation(box, stream.K, np.concatenate([out["joints_rel"][0], out["markers_rel"][0]]))
     t5 = time.perf_counter()
     network_q = out["coordinates"][0]
@@ -197,10 +201,13 @@ def _process(stream: _Stream, fr, overlay) -> bool:
 
 def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
               advance: Callable[[int], object] | None = None, total: Callable[[int], object] | None = None,
-              frame_filter: Callable[[np.ndarray, int], np.ndarray] | None = None) -> InferResult:
+              frame_filter: Callable[[np.ndarray, int], np.ndarray] | None = None,
+              first_guess: FirstGuess | None = None) -> InferResult:
     """Run the whole path over the video; the overlay video is left in ``result.staging`` for ``write_outputs``.
     ``frame_filter(rgb, frame_index)``, if given, changes each decoded frame before anything sees it (the benchmarks'
-    test-time conditions on real footage)."""
+    test-time conditions on real footage); ``first_guess(time_s, coordinates)``, if given, replaces the network's
+    (and its head's) coordinates of each frame before the fit sees them (``bench.first_guess``: how good the
+    network must be)."""
     model = open_model(cfg.model or default_model(), cfg.runtime, cfg.precision, cfg.head, cfg.threads)
     landmarks_in = not model.input_spec.is_image
     if landmarks_in and (cfg.landmark_every or 1) > 1:
@@ -223,7 +230,7 @@ def run_infer(cfg: InferConfig, say: Callable[[str], object] = print,
     res = InferResult(cfg, model.name, model.runtime, model.head, model.head_fps, model.metadata, skeleton, angles,
                       reader.fps, (reader.width, reader.height), reader.rotation, K, staging=staging,
                       landmark_every=landmark_every)
-    stream = _Stream(cfg, model, tracker, fit, K, landmark_every, res)
+    stream = _Stream(cfg, model, tracker, fit, K, landmark_every, res, first_guess)
     overlay = None
     t_start = time.perf_counter()
     try:
