@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from ..infer.config import FitConfig
-from ..infer.run import FirstGuess
+from ..infer.model import open_model
+from ..infer.run import FirstGuess, resolve_skeleton
 from ..io.mot import read_mot
 from ..skeleton.model import GROUND, Skeleton
 from .landmarks import LandmarkRunner, fit_predictions, mean_errors, motion_sequences
@@ -80,7 +81,7 @@ def real_curve(reference: str | Path, model: Path, fits: dict[str, FitConfig | N
     """The real trial through infer (the model's causal head, as infer picks it) for each first-guess factor and
     each fit setting (``fits``: label -> settings, None: no fit), on ``cameras`` (default: all) -> {"rows":
     [{factor, fit, mae_deg, per_camera, knees_deg, elbows_deg}], "baselines": the poses held constant, "cameras"}."""
-    skeleton = LandmarkRunner(Path(model)).space.skeleton
+    skeleton = resolve_skeleton(open_model(model, head="none").metadata, None)  # what infer's coordinates index
     rows, baselines, compared = [], {}, []
     for factor in factors:
         hook = reference_first_guess(reference, skeleton, factor)
@@ -103,7 +104,8 @@ def held_out_curve(clips: list[Path], model: Path, fits: dict[str, FitConfig | N
                    factors: tuple[float, ...] = FACTORS, sequences: int = 4, seconds: float = 2.0,
                    say: Callable[[str], object] = print) -> dict:
     """Recorded motion (each clip as ``bench landmarks`` sees it, measured noise, seeded) through the model's
-    causal head (per frame without one) for each factor and fit setting -> {"rows": [{factor, fit, mae_deg (the
+    causal head (an export's: the one infer picks; a checkpoint's: its first; per frame without one) for each factor
+    and fit setting -> {"rows": [{factor, fit, mae_deg (the
     mean over clips of the model's rotational coordinates, as the held-out tables), knees_deg, elbows_deg}]}."""
     runner = LandmarkRunner(Path(model))
     space = runner.space
