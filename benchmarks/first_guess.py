@@ -117,6 +117,13 @@ def main() -> None:
     ap.add_argument("--cameras", default="", help="the real trial's cameras to run (default: all)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/first_guess"))
     a = ap.parse_args()
+    try:
+        run(ap, a)
+    except (ValueError, FileNotFoundError) as exc:  # a bad reference, bank, model, camera or fit file: named
+        ap.exit(2, f"first_guess.py: error: {exc}\n")
+
+
+def run(ap: argparse.ArgumentParser, a: argparse.Namespace) -> None:
     if a.reference is None and a.bank is None:
         ap.error("give --reference (the real trial), --bank (held-out motion) or both")
     try:

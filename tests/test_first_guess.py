@@ -5,6 +5,7 @@ against its reference, held-out recorded motion's curve."""
 from __future__ import annotations
 
 import json
+import re
 import runpy
 import sys
 
@@ -117,3 +118,22 @@ def test_the_first_guess_curve_on_held_out_motion():
     assert rows[0.0, "no fit"] < 1e-3
     assert 1.0 < rows[0.0, "fit"] < rows[1.0, "no fit"] + 2.0
     assert r["clips"] == [str(WALKING)] and r["sequences"] == 4
+
+
+def test_bad_inputs_are_named_before_any_run_and_nothing_is_written(tmp_path, monkeypatch, capsys):
+    script = str(ROOT / "benchmarks" / "first_guess.py")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bad.yaml").write_text("prior_dg: 3\n")
+    out = tmp_path / "out"
+    for args, message in ((["--bank", str(tmp_path / "empty")], "is not a motion bank"),
+                          (["--reference", str(tmp_path / "empty")], "is not a reference folder"),
+                          (["--bank", str(tmp_path / "empty"), "--fit-config", str(tmp_path / "bad.yaml")],
+                           "unknown keys \\['prior_dg'\\]"),
+                          (["--reference", str(tmp_path / "empty"), "--factors", "1,x"], "--factors must be numbers"),
+                          ([], "give --reference")):
+        monkeypatch.setattr(sys, "argv", [script, *args, "--out", str(out)])
+        with pytest.raises(SystemExit) as exc:
+            runpy.run_path(script, run_name="__main__")
+        assert exc.value.code == 2, args
+        assert re.search(message, capsys.readouterr().err), args
+    assert not out.exists()
