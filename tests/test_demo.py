@@ -172,7 +172,7 @@ def test_the_page_catches_blazepose_s_side_flip_as_infer_does(chromium, demo_nod
 
 def test_the_page_s_side_guard_decides_as_infer_s(tmp_path):
     """android_demo/src/sides.js against infer.sides on 200 random frame pairs (rotations from small turns to flips,
-    30 and 60 fps): the same turn angles (1e-6 deg), the same suspect / prefer decisions and the same hold of an
+    30 and 60 fps, and frames 0.2-0.5 s apart: a page that keeps up at a few fps): the same turn angles (1e-6 deg), the same suspect / prefer decisions and the same hold of an
     unresolved frame; the page reads the limit, ratio and minimum flip from config.json, which carries infer's."""
     import shutil
     import subprocess
@@ -180,7 +180,7 @@ def test_the_page_s_side_guard_decides_as_infer_s(tmp_path):
     from conftest import ROOT
     from scipy.spatial.transform import Rotation
 
-    from d3ke_edge.demo.config import HOLD_S, KEEP_RATIO, MIN_FLIP_DEG, InferConfig
+    from d3ke_edge.demo.config import HOLD_S, KEEP_RATIO, MAX_GAP_S, MIN_FLIP_DEG, InferConfig
     from d3ke_edge.infer.sides import SideGuard, turn_deg
 
     node = shutil.which("node")
@@ -195,13 +195,13 @@ def test_the_page_s_side_guard_decides_as_infer_s(tmp_path):
         r1 = Rotation.from_rotvec(np.radians(turn) * axis / np.linalg.norm(axis)).as_matrix() @ r0
         r1m = Rotation.from_rotvec(np.radians(rng.uniform(0, 180)) * axis / np.linalg.norm(axis)).as_matrix() @ r0
         cases.append({"r0": r0.ravel().tolist(), "r1": r1.ravel().tolist(), "r1m": r1m.ravel().tolist(),
-                      "dt": float(rng.choice([1 / 30, 1 / 60]))})
+                      "dt": float(rng.choice([1 / 30, 1 / 60, 0.2, 0.5]))})
     script = tmp_path / "guard.mjs"
     script.write_text(
         f"import {{SideGuard, turnDeg}} from {json.dumps((ROOT / 'android_demo' / 'src' / 'sides.js').as_uri())};\n"
         f"const cases = JSON.parse(process.argv[2]);\n"
         f"const out = cases.map((c) => {{\n"
-        f"  const g = new SideGuard({InferConfig.max_turn_deg_s}, {KEEP_RATIO}, {MIN_FLIP_DEG}, {HOLD_S});\n"
+        f"  const g = new SideGuard({InferConfig.max_turn_deg_s}, {KEEP_RATIO}, {MIN_FLIP_DEG}, {HOLD_S}, {MAX_GAP_S});\n"
         f"  const first = g.suspect(c.r1, 0);\n"
         f"  g.accept(c.r0, 0);\n"
         f"  const r = {{turn: turnDeg(c.r0, c.r1), first, suspect: g.suspect(c.r1, c.dt)}};\n"

@@ -61,10 +61,10 @@ def test_config_json_carries_the_python_constants_and_the_metadata(tmp_path):
     assert cfg["crop"]["box_per_extent"] == BOX_PER_EXTENT
     assert cfg["per_frame"]["meta"]["model"]["joint_parents"] == [-1, 0] and cfg["step"]["url"] == "models/export/b.tflite"
     from d3ke_edge.infer.config import InferConfig
-    from d3ke_edge.infer.sides import HOLD_S, KEEP_RATIO, MIN_FLIP_DEG
+    from d3ke_edge.infer.sides import HOLD_S, KEEP_RATIO, MAX_GAP_S, MIN_FLIP_DEG
 
     assert cfg["sides"] == {"max_turn_deg_s": InferConfig.max_turn_deg_s, "keep_ratio": KEEP_RATIO,
-                            "min_flip_deg": MIN_FLIP_DEG, "hold_s": HOLD_S}
+                            "min_flip_deg": MIN_FLIP_DEG, "hold_s": HOLD_S, "max_gap_s": MAX_GAP_S}
 
 
 def test_every_module_of_the_app_is_served_and_cached_for_offline_use():

@@ -47,7 +47,7 @@ async function load() {
   // a landmark model takes BlazePose's labels as they come: guard it against whole-body side flips (infer's rule)
   if (cfg.sides && cfg.per_frame.meta.inputs[0].name === 'landmarks') {
     const g = cfg.sides;
-    app.sides = new SideGuard(g.max_turn_deg_s, g.keep_ratio, g.min_flip_deg, g.hold_s);
+    app.sides = new SideGuard(g.max_turn_deg_s, g.keep_ratio, g.min_flip_deg, g.hold_s, g.max_gap_s);
   }
   resetState();
   const meta = cfg.per_frame.meta.model;

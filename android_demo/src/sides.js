@@ -4,7 +4,8 @@
 // pelvis turns by 118-176 deg between two frames; such a frame is run again with the labels mirrored (app.js) and the
 // mirrored labelling is kept when the given one turns the body by ``minFlipDeg`` or more and the mirrored one by less
 // than ``keepRatio`` x ``minFlipDeg``. Suspect frames that mirroring did not resolve do not become the reference while
-// it is younger than ``holdS`` (a flip can take a few frames).
+// it is younger than ``holdS`` (a flip can take a few frames). Frames further apart than ``maxGapS`` (the page keeping
+// up at under 10 fps) are judged as if that far apart, so a flip stays suspect however slowly frames arrive.
 
 /** The angle (deg) of the rotation between two row-major 3x3 rotation matrices (9 numbers each). */
 export function turnDeg(r0, r1) {
@@ -14,12 +15,13 @@ export function turnDeg(r0, r1) {
 }
 
 export class SideGuard {
-  constructor(maxTurnDegS, keepRatio, minFlipDeg, holdS) {
+  constructor(maxTurnDegS, keepRatio, minFlipDeg, holdS, maxGapS) {
     if (!(maxTurnDegS > 0)) throw new Error(`max_turn_deg_s must be a positive number, got ${maxTurnDegS}`);
     this.maxTurn = maxTurnDegS;
     this.keepRatio = keepRatio;
     this.minFlip = minFlipDeg;
     this.holdS = holdS;
+    this.maxGap = maxGapS;
     this.reset();
   }
 
@@ -28,10 +30,11 @@ export class SideGuard {
 
   turn(rot) { return this.last === null ? 0 : turnDeg(this.last.rot, rot); }
 
-  /** Whether the body turns faster than the limit from the last frame to this one (never on a stretch's first). */
+  /** Whether the body turns faster than the limit from the last frame to this one (never on a stretch's first);
+   * the time between them counts up to maxGap s. */
   suspect(rot, time) {
     if (this.last === null) return false;
-    return this.turn(rot) / Math.max(time - this.last.time, 1e-3) > this.maxTurn;
+    return this.turn(rot) / Math.min(Math.max(time - this.last.time, 1e-3), this.maxGap) > this.maxTurn;
   }
 
   /** True when the given labelling turns the body by minFlip deg or more and the mirrored one by less than

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..artefacts import pick_head
 from ..infer.config import InferConfig
-from ..infer.sides import HOLD_S, KEEP_RATIO, MIN_FLIP_DEG
+from ..infer.sides import HOLD_S, KEEP_RATIO, MAX_GAP_S, MIN_FLIP_DEG
 from ..video import detector, landmarks, tracker
 from ..video.crop import BOX_PER_EXTENT, ENGINE_MARGIN, SILHOUETTE_PER_LANDMARKS
 
@@ -86,7 +86,7 @@ def demo_config(models: DemoModels, blazepose: dict[str, str], wasm: str, urls: 
         },
         # infer's guard against whole-body side flips (infer.sides), for landmark models
         "sides": {"max_turn_deg_s": InferConfig.max_turn_deg_s, "keep_ratio": KEEP_RATIO, "min_flip_deg": MIN_FLIP_DEG,
-                  "hold_s": HOLD_S},
+                  "hold_s": HOLD_S, "max_gap_s": MAX_GAP_S},
         "crop": {"silhouette_per_landmarks": SILHOUETTE_PER_LANDMARKS, "engine_margin": float(np.mean(ENGINE_MARGIN)),
                  "box_per_extent": BOX_PER_EXTENT},
         "per_frame": {"name": f"{models.per_frame.parent.parent.name}/{models.per_frame.name}",

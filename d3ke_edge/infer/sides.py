@@ -10,8 +10,11 @@ mirrored, and the mirrored labelling is kept when the given one turns the body b
 mirrored one by less than half that (``SideGuard.prefer``; Sports2D's side views and somersault turn it 30-84 deg a
 frame, no flip). A flip can take a few frames read in between (the person side-on); such frames do not become the
 reference, so the next ones are compared with the last frame before them (for ``HOLD_S``: a body that keeps turning
-fast for longer is turning). The price: a spin faster than ~1350 deg/s can be taken for a flip
-(``--max-turn-deg-s 0`` turns the guard off). The limit: continuity tells that the labelling changed, not which one is
+fast for longer is turning). Frames further apart than ``MAX_GAP_S`` (a page that keeps up at under 10 fps, a sparse
+``--every``) are judged as if that far apart: otherwise a flip's 120-180 deg would pass for a turn at 900 deg/s once
+frames arrive 0.2 s apart (the phone page under load read 45-63 % of a facing subject as facing away). The price: a
+spin faster than ~1350 deg/s can be taken for a flip, and between frames that far apart a real turn of 90+ deg whose
+mirror turns less than 45 (``--max-turn-deg-s 0`` turns the guard off). The limit: continuity tells that the labelling changed, not which one is
 right, so a stretch that starts flipped stays flipped.
 """
 
@@ -19,11 +22,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["HOLD_S", "KEEP_RATIO", "MIN_FLIP_DEG", "SideGuard", "turn_deg"]
+__all__ = ["HOLD_S", "KEEP_RATIO", "MAX_GAP_S", "MIN_FLIP_DEG", "SideGuard", "turn_deg"]
 
 MIN_FLIP_DEG = 90.0  # the given labelling must turn the body at least this far: a flip reverses the facing
 KEEP_RATIO = 0.5  # and the mirrored one less than this x MIN_FLIP_DEG, to be taken
 HOLD_S = 0.1  # how long suspect frames neither labelling explains may stay out of the reference
+MAX_GAP_S = 0.1  # frames further apart are judged as if this far apart (the turn rate's time step is capped)
 
 
 def turn_deg(r0: np.ndarray, r1: np.ndarray) -> float:
@@ -51,10 +55,10 @@ class SideGuard:
 
     def suspect(self, rot: np.ndarray, time: float) -> bool:
         """Whether the body turns faster than the limit from the last frame to this one (``rot`` (3, 3), at ``time``
-        s); never on a stretch's first frame."""
+        s); never on a stretch's first frame. The time between them counts up to ``MAX_GAP_S``."""
         if self._last is None:
             return False
-        dt = max(time - self._last[1], 1e-3)
+        dt = min(max(time - self._last[1], 1e-3), MAX_GAP_S)
         return self._turn(rot) / dt > self.max_turn_deg_s
 
     def prefer(self, rot: np.ndarray, rot_mirrored: np.ndarray) -> bool:
