@@ -28,6 +28,7 @@ from ..infer.config import FitConfig
 from ..infer.model import open_model
 from ..infer.run import FirstGuess, resolve_skeleton
 from ..io.mot import read_mot
+from ..reference.report import JOINT_GROUPS
 from ..skeleton.model import GROUND, Skeleton
 from .landmarks import LandmarkRunner, fit_predictions, mean_errors, motion_sequences
 from .reference import bench_reference, load_people, mean_mae
@@ -137,5 +138,5 @@ def held_out_curve(clips: list[Path], model: Path, fits: dict[str, FitConfig | N
 
 def _groups(per: dict[str, dict]) -> dict[str, float]:
     """The knees' and elbows' MAE (the issue's targets name them) from pooled per-coordinate figures."""
-    return {f"{group}_deg": float(np.mean([per[c]["mae_deg"] for c in names if c in per]))
-            for group, names in (("knees", ("knee_angle_r", "knee_angle_l")), ("elbows", ("elbow_flex_r", "elbow_flex_l")))}
+    return {f"{group}_deg": float(np.mean([per[c]["mae_deg"] for c in JOINT_GROUPS[group] if c in per]))
+            for group in ("knees", "elbows")}

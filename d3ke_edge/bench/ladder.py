@@ -35,6 +35,7 @@ from ..infer.run import resolve_skeleton
 from ..io.mot import read_mot
 from ..models.kinematic_space import KinematicSpace
 from ..reference.calibration import fit_to_video, load_calibration
+from ..reference.report import JOINT_GROUPS
 from ..skeleton import load_osim
 from ..skeleton.fk import ForwardKinematics
 from ..skeleton.markersets import landmark_markers
@@ -148,9 +149,7 @@ def evaluation_ladder(reference: str | Path, model: str | Path | None = None, ou
 
 
 def markdown(result: dict) -> str:
-    groups = {"hips": ("hip_flexion_r", "hip_flexion_l"), "knees": ("knee_angle_r", "knee_angle_l"),
-              "ankles": ("ankle_angle_r", "ankle_angle_l"), "arms": ("arm_flex_r", "arm_flex_l"),
-              "elbows": ("elbow_flex_r", "elbow_flex_l")}
+    groups = JOINT_GROUPS
     cams = result["cameras"]
     lines = [f"# The evaluation ladder: `{Path(result['model']).name}` on `{result['reference']}`", "",
              "Mean angle MAE (deg) against the reference, every camera pooled, then per camera. Rungs: our BlazePose "

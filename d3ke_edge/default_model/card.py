@@ -10,6 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..reference.report import JOINT_GROUPS
 from ..utils.atomic import atomic_write_text
 
 __all__ = ["make_card", "real_footage_summary"]
@@ -33,7 +34,7 @@ def real_footage_summary(reference_bench: dict) -> dict:
     base = reference_bench["baselines"]
     return {"trial": "the shared Pose2Sim trial, each of its 4 cameras alone, against our 4-camera OpenSim reference",
             "mae_deg": round(s["mae_deg"], 1), "per_camera_deg": [round(min(cams), 1), round(max(cams), 1)],
-            "knees_deg": pair("knee_angle_r", "knee_angle_l"), "elbows_deg": pair("elbow_flex_r", "elbow_flex_l"),
+            "knees_deg": pair(*JOINT_GROUPS["knees"]), "elbows_deg": pair(*JOINT_GROUPS["elbows"]),
             "median_pose_held_deg": round(next(v["mae_deg"] for k, v in base.items() if "median" in k), 1),
             "default_pose_held_deg": round(next(v["mae_deg"] for k, v in base.items() if "default" in k), 1),
             "file": RESULTS["real_trial"]}

@@ -13,15 +13,13 @@ from pathlib import Path
 from typing import Callable
 
 from ..default_model.card import real_footage_summary
+from ..reference.report import JOINT_GROUPS
 
 __all__ = ["TABLES", "GROUPS"]
 
 RESULTS = Path("benchmarks/results")
 DEFAULT_MODEL = RESULTS / "reference/default_model"
-# joint groups of the real-footage tables: the angles every single-camera benchmark compares
-GROUPS = {"hips": ("hip_flexion_r", "hip_flexion_l"), "knees": ("knee_angle_r", "knee_angle_l"),
-          "ankles": ("ankle_angle_r", "ankle_angle_l"), "arms": ("arm_flex_r", "arm_flex_l"),
-          "elbows": ("elbow_flex_r", "elbow_flex_l")}
+GROUPS = JOINT_GROUPS  # the real-footage tables' joint groups
 
 
 def _load(root: Path, rel: Path | str) -> dict | list:

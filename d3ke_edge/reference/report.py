@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["markdown", "angle_plot", "people_markdown", "MAIN_ANGLES"]
+__all__ = ["markdown", "angle_plot", "people_markdown", "MAIN_ANGLES", "JOINT_GROUPS"]
 
 MAIN_ANGLES = (("hip_flexion_r", "hip_flexion_l"), ("knee_angle_r", "knee_angle_l"),
                ("ankle_angle_r", "ankle_angle_l"), ("arm_flex_r", "arm_flex_l"), ("elbow_flex_r", "elbow_flex_l"),
                ("lumbar_extension",))
+# the real-footage tables' joint groups: the pairs above (lumbar extension is compared, not grouped)
+JOINT_GROUPS = dict(zip(("hips", "knees", "ankles", "arms", "elbows"), MAIN_ANGLES[:5]))
 
 
 def markdown(r: dict) -> str:
